@@ -1,0 +1,1 @@
+"""The ``consenthub`` command line (Typer)."""

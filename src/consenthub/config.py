@@ -1,0 +1,134 @@
+"""Configuration from ``CONSENTHUB_*`` environment variables and an optional TOML file.
+
+The file is named by ``CONSENTHUB_CONFIG_FILE``; environment variables win
+over it. ``consenthub config`` prints the effective values with secrets masked.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from consenthub.domain.identifiers import InvalidIdentifier, validate_gln
+
+DEMO_HUB_GLN = "7080005051286"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CONSENTHUB_", extra="forbid")
+
+    environment: str = Field("test", pattern=r"^[a-z][a-z0-9-]{0,31}$",
+                             description="Deployment environment: test, prod, ...")
+    database_url: str = "sqlite:///./consenthub.db"
+    base_url: str = "http://127.0.0.1:8000"
+    issuer: str | None = Field(None, description="Token issuer; defaults to base_url")
+    audience: str | None = Field(
+        None, description="Token audience; defaults to consenthub:<environment>")
+    hub_gln: str = DEMO_HUB_GLN
+    hub_timezone: str = "Europe/Oslo"
+    allow_synthetic_ids: bool = False
+    access_token_ttl_seconds: int = Field(1800, ge=60, le=86400)
+    secret_key: SecretStr | None = Field(
+        None, description="Key for the keyed hash of client secrets and for signing keys at rest")
+    secret_key_file: Path = Path("consenthub.key")
+    client_secret_overlap_hours: float = Field(24.0, ge=0)
+    signing_key_prepublish_seconds: int = Field(
+        300, ge=0, description="How long a new signing key is published before it signs")
+    failed_auth_limit: int = Field(10, ge=1)
+    failed_auth_window_seconds: int = Field(300, ge=1)
+    cache_ttl_seconds: float = Field(30.0, ge=0)
+    log_level: str = "INFO"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get("CONSENTHUB_CONFIG_FILE")
+        if config_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
+        return tuple(sources)
+
+    @field_validator("hub_gln")
+    @classmethod
+    def _valid_gln(cls, value: str) -> str:
+        try:
+            return validate_gln(value)
+        except InvalidIdentifier as exc:
+            raise ValueError(f"hub_gln {exc.rule}") from None
+
+    @field_validator("hub_timezone")
+    @classmethod
+    def _valid_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    @field_validator("base_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @property
+    def token_issuer(self) -> str:
+        return self.issuer or self.base_url
+
+    @property
+    def token_audience(self) -> str:
+        return self.audience or f"consenthub:{self.environment}"
+
+    @cached_property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.hub_timezone)
+
+    def resolved_secret_key(self) -> bytes:
+        """The configured key, else one kept in ``secret_key_file`` (made on first use).
+
+        Several servers sharing one database must share this key: configure
+        ``CONSENTHUB_SECRET_KEY`` (or the same file) on all of them.
+        """
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value().encode()
+        path = self.secret_key_file
+        if not path.exists():
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(48))
+        return path.read_text().strip().encode()
+
+    def masked(self) -> dict[str, Any]:
+        """Effective configuration for display: secrets and passwords masked."""
+        shown = self.model_dump(mode="json")
+        shown["secret_key"] = "********" if self.secret_key else None
+        shown["database_url"] = _mask_url_password(self.database_url)
+        shown["token_issuer"] = self.token_issuer
+        shown["token_audience"] = self.token_audience
+        return shown
+
+
+def _mask_url_password(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "********"

@@ -1,0 +1,1 @@
+"""Data API (SPEC §8): the resource server that reads exactly what grants allow."""

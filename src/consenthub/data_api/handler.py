@@ -1,0 +1,183 @@
+"""Data API (SPEC §8): metering points and meter values, exactly as grants allow.
+
+Scope follows Elhub's definition (BRS-NO-624): ``Limited`` shows meter values
+and the minimum metering-point data needed to use them (id, grid area, the
+windows the party may read); ``Full`` adds full master data (address,
+settlement-point flag, extended storage) and contract data (the end user's
+move-in / move-out dates inside the grant). An unknown metering point and one
+the caller has no grant for get the same 404, so existence does not leak.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from starlette.concurrency import run_in_threadpool
+
+from consenthub.config import Settings
+from consenthub.data_api import store
+from consenthub.domain.identifiers import InvalidIdentifier, validate_gsrn
+from consenthub.domain.parties import ApiScope
+from consenthub.domain.windows import DateWindow, Interval, to_intervals
+from consenthub.observability import DATA_READS, correlation_id
+from consenthub.services import Services, services
+from consenthub.token_service.bearer import Caller, require
+from consenthub.web.errors import ApiError, FieldError
+
+router = APIRouter(prefix="/api/v1", tags=["data"])
+
+MAX_SPAN = dt.timedelta(days=366)
+ReadCaller = Annotated[Caller, Depends(require(ApiScope.DATA_READ))]
+MeteringPointId = Annotated[str, Path(description="GSRN, 18 digits", examples=["707057500000000013"])]
+
+
+def _window_json(window: DateWindow) -> dict[str, str | None]:
+    return {"from": window.start.isoformat(),
+            "to": window.end.isoformat() if window.end else None}
+
+
+def _master_data(access: store.MeteringPointAccess) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "meteringPointId": access.gsrn,
+        "scope": "Full" if access.full else "Limited",
+        "gridArea": access.grid_area,
+        "access": [_window_json(window) for window in access.windows()],
+    }
+    if access.full:
+        body.update({
+            "settlementPoint": access.settlement_point,
+            "address": {"street": access.address, "postcode": access.postcode,
+                        "city": access.city},
+            "extendedStorage": access.extended_storage,
+            "contracts": [
+                {"moveIn": window.start.isoformat(),
+                 "moveOut": window.end.isoformat() if window.end else None}
+                for grant in access.grants if grant.scope == "Full" and grant.windows
+                for window in access.supply_periods.get(grant.end_user_id, [])
+                if any(window.intersect(granted) for granted in grant.windows)
+            ],
+        })
+    return body
+
+
+def _gsrn_or_404(value: str) -> str:
+    try:
+        return validate_gsrn(value)
+    except InvalidIdentifier as exc:
+        raise ApiError("CH2001", fields=[FieldError("id", f"GSRN {exc.rule}")]) from None
+
+
+def _today(settings: Settings) -> dt.date:
+    return dt.datetime.now(settings.zone).date()
+
+
+def _list(hub: Services, caller: Caller, after: str | None, limit: int) -> dict[str, Any]:
+    with hub.database.write() as conn:
+        found, next_cursor = store.accessible_metering_points(
+            conn, caller.party_id, _today(hub.settings), after=after, limit=limit)
+        store.log_reads(conn, caller.party_id, [
+            store.Read(end_user_id, access.id, "metering_point_list")
+            for access in found for end_user_id in {grant.end_user_id for grant in access.grants
+                                                    if grant.windows}
+        ], correlation_id.get())
+    DATA_READS.labels("list").inc()
+    return {"meteringPoints": [_master_data(access) for access in found], "next": next_cursor}
+
+
+@router.get("/metering-points", summary="Metering points the caller may read")
+async def list_metering_points(
+    request: Request, caller: ReadCaller,
+    after: Annotated[str | None, Query(description="Cursor: the `next` of the previous page")] = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+) -> dict[str, Any]:
+    if after is not None:
+        after = _gsrn_or_404(after)
+    return await run_in_threadpool(_list, services(request), caller, after, limit)
+
+
+def _detail(hub: Services, caller: Caller, gsrn: str) -> dict[str, Any]:
+    with hub.database.write() as conn:
+        access = store.metering_point_access(conn, caller.party_id, gsrn, _today(hub.settings))
+        if access is None:
+            raise ApiError("CH3001")
+        end_users = {grant.end_user_id for grant in access.grants if grant.windows}
+        store.log_reads(conn, caller.party_id, [
+            store.Read(end_user_id, access.id, "master_data") for end_user_id in end_users
+        ], correlation_id.get())
+    DATA_READS.labels("master_data").inc()
+    return _master_data(access)
+
+
+@router.get("/metering-points/{id}", summary="Master data of one metering point")
+async def get_metering_point(request: Request, caller: ReadCaller,
+                             id: MeteringPointId) -> dict[str, Any]:  # noqa: A002
+    gsrn = _gsrn_or_404(id)
+    return await run_in_threadpool(_detail, services(request), caller, gsrn)
+
+
+def parse_instant(name: str, value: str, zone: ZoneInfo) -> dt.datetime:
+    """``YYYY-MM-DD`` (local midnight in the hub's zone) or ISO 8601 with an offset."""
+    try:
+        if len(value) == 10:
+            return dt.datetime.combine(dt.date.fromisoformat(value), dt.time(), tzinfo=zone)
+        instant = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise ApiError("CH2001", fields=[FieldError(
+            name, "must be a date (YYYY-MM-DD) or an ISO 8601 date-time with offset")]) from None
+    if instant.tzinfo is None:
+        raise ApiError("CH2001", fields=[FieldError(name, "date-time needs a UTC offset")])
+    return instant
+
+
+def _values(hub: Services, caller: Caller, gsrn: str, start: dt.datetime, end: dt.datetime
+            ) -> dict[str, Any]:
+    zone = hub.settings.zone
+    requested = Interval(int(start.timestamp()), int(end.timestamp()))
+    with hub.database.write() as conn:
+        access = store.metering_point_access(conn, caller.party_id, gsrn, _today(hub.settings))
+        if access is None:
+            raise ApiError("CH3001")
+        intervals = to_intervals(access.windows(), zone, requested)
+        values = store.meter_values(conn, access.id, intervals)
+        requested_days = DateWindow(start.astimezone(zone).date(),
+                                    end.astimezone(zone).date() + dt.timedelta(days=1))
+        store.log_reads(conn, caller.party_id, [
+            store.Read(end_user_id, access.id, "meter_values", start, end)
+            for end_user_id in access.end_users_in(requested_days)
+        ], correlation_id.get())
+    DATA_READS.labels("values").inc()
+    return {
+        "meteringPointId": gsrn,
+        "from": start.isoformat(),
+        "to": end.isoformat(),
+        "unit": "kWh",
+        "periods": [
+            {"from": dt.datetime.fromtimestamp(i.start, zone).isoformat(),
+             "to": dt.datetime.fromtimestamp(i.end, zone).isoformat()}
+            for i in intervals
+        ],
+        "values": [
+            {"start": dt.datetime.fromtimestamp(start_ts, zone).isoformat(), "kwh": wh / 1000}
+            for start_ts, wh in values
+        ],
+    }
+
+
+@router.get("/metering-points/{id}/values", summary="Meter values of one metering point")
+async def get_values(
+    request: Request, caller: ReadCaller, id: MeteringPointId,  # noqa: A002
+    from_: Annotated[str, Query(alias="from", description="YYYY-MM-DD or ISO 8601 with offset")],
+    to: Annotated[str, Query(description="YYYY-MM-DD or ISO 8601 with offset (exclusive)")],
+) -> dict[str, Any]:
+    hub = services(request)
+    gsrn = _gsrn_or_404(id)
+    start = parse_instant("from", from_, hub.settings.zone)
+    end = parse_instant("to", to, hub.settings.zone)
+    if end <= start:
+        raise ApiError("CH2001", fields=[FieldError("to", "must be after from")])
+    if end - start > MAX_SPAN:
+        raise ApiError("CH2001", fields=[FieldError("to", "at most 366 days after from")])
+    return await run_in_threadpool(_values, hub, caller, gsrn, start, end)

@@ -1,0 +1,1 @@
+"""The pure core: identifiers, rules, error catalog and grant windows. No I/O here."""

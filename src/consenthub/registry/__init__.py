@@ -1,0 +1,1 @@
+"""Party registry: third parties, their roles, return addresses and client credentials."""

@@ -1,0 +1,214 @@
+"""Registered third parties and their client credentials (SPEC §2, §3)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from typing import Any
+
+from sqlalchemy import Connection, Row, insert, or_, select, update
+
+from consenthub.domain.identifiers import validate_gln, validate_orgnr
+from consenthub.domain.parties import Role
+from consenthub.store import audit
+from consenthub.store.tables import (
+    ClientSecret,
+    Party,
+    PartyReturnDomain,
+    PartyReturnUrl,
+    new_uuid,
+)
+from consenthub.token_service.client_secrets import generate_secret, hash_secret
+
+
+class RegistryError(ValueError):
+    """Bad input for a party, naming the field and the rule."""
+
+    def __init__(self, field: str, rule: str) -> None:
+        super().__init__(f"{field}: {rule}")
+        self.field = field
+        self.rule = rule
+
+
+@dataclass(frozen=True)
+class PartyRecord:
+    id: int
+    client_id: str
+    name: str
+    gln: str | None
+    orgnr: str | None
+    roles: tuple[str, ...]
+    webhook_url: str | None
+    active: bool
+
+
+@dataclass(frozen=True)
+class NewCredentials:
+    party: PartyRecord
+    client_secret: str
+
+
+def _party_record(row: Row[Any]) -> PartyRecord:
+    return PartyRecord(row.id, row.client_id, row.name, row.gln, row.orgnr, tuple(row.roles),
+                       row.webhook_url, row.active)
+
+
+def validate_return_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise RegistryError("return_url", "must be an absolute http(s) URL")
+    if parts.scheme == "http" and parts.hostname not in ("localhost", "127.0.0.1", "::1"):
+        raise RegistryError("return_url", "must use https (http only for localhost)")
+    if parts.fragment:
+        raise RegistryError("return_url", "must not contain a fragment")
+    return url
+
+
+def validate_return_domain(domain: str) -> str:
+    candidate = domain.strip().lower().rstrip(".")
+    labels = candidate.split(".")
+    if not candidate or any(not label or len(label) > 63 for label in labels) or not all(
+        label.replace("-", "").isalnum() for label in labels
+    ):
+        raise RegistryError("return_domain", "must be a host name such as example.no")
+    return candidate
+
+
+def _validate_roles(roles: Sequence[str]) -> list[str]:
+    if not roles:
+        raise RegistryError("role", "at least one role is required")
+    valid = {role.value for role in Role}
+    for role in roles:
+        if role not in valid:
+            raise RegistryError("role", f"must be one of {', '.join(sorted(valid))}")
+    return sorted(set(roles))
+
+
+def add_party(
+    conn: Connection,
+    secret_key: bytes,
+    *,
+    name: str,
+    roles: Sequence[str],
+    gln: str | None = None,
+    orgnr: str | None = None,
+    return_urls: Sequence[str] = (),
+    return_domains: Sequence[str] = (),
+    webhook_url: str | None = None,
+    actor: str = "cli",
+) -> NewCredentials:
+    """Register a party and make its first client secret (returned once, stored hashed)."""
+    if not name.strip():
+        raise RegistryError("name", "is required")
+    if gln is None and orgnr is None:
+        raise RegistryError("gln", "a GLN or an organisation number is required")
+    try:
+        gln = validate_gln(gln) if gln is not None else None
+    except ValueError as exc:
+        raise RegistryError("gln", str(exc)) from None
+    try:
+        orgnr = validate_orgnr(orgnr) if orgnr is not None else None
+    except ValueError as exc:
+        raise RegistryError("orgnr", str(exc)) from None
+    role_list = _validate_roles(roles)
+    urls = [validate_return_url(url) for url in return_urls]
+    domains = [validate_return_domain(domain) for domain in return_domains]
+    if webhook_url is not None:
+        try:
+            validate_return_url(webhook_url)
+        except RegistryError as exc:
+            raise RegistryError("webhook_url", exc.rule) from None
+    if gln is not None and conn.execute(select(Party.id).where(Party.gln == gln)).first():
+        raise RegistryError("gln", "a party with this GLN is already registered")
+
+    now = dt.datetime.now(dt.UTC)
+    party_id = conn.execute(
+        insert(Party).values(
+            client_id=new_uuid(),
+            name=name.strip(), gln=gln, orgnr=orgnr, roles=role_list,
+            webhook_url=webhook_url, active=True, created_at=now,
+        ).returning(Party.id)
+    ).scalar_one()
+    for url in dict.fromkeys(urls):
+        conn.execute(insert(PartyReturnUrl).values(party_id=party_id, url=url))
+    for domain in dict.fromkeys(domains):
+        conn.execute(insert(PartyReturnDomain).values(party_id=party_id, domain=domain))
+    secret = generate_secret()
+    conn.execute(insert(ClientSecret).values(
+        party_id=party_id, secret_hash=hash_secret(secret_key, secret), created_at=now,
+        expires_at=None,
+    ))
+    record = get_party(conn, party_id)
+    audit.append(conn, actor=actor, action="party.added", subject=f"party:{record.client_id}",
+                 details={"name": record.name, "gln": gln, "orgnr": orgnr, "roles": role_list})
+    return NewCredentials(record, secret)
+
+
+def get_party(conn: Connection, party_id: int) -> PartyRecord:
+    return _party_record(conn.execute(select(Party).where(Party.id == party_id)).one())
+
+
+def find_by_client_id(conn: Connection, client_id: str) -> PartyRecord | None:
+    row = conn.execute(select(Party).where(Party.client_id == client_id)).first()
+    return None if row is None else _party_record(row)
+
+
+def find_by_gln(conn: Connection, gln: str) -> PartyRecord | None:
+    row = conn.execute(select(Party).where(Party.gln == gln)).first()
+    return None if row is None else _party_record(row)
+
+
+def list_parties(conn: Connection) -> list[PartyRecord]:
+    return [_party_record(row) for row in conn.execute(select(Party).order_by(Party.id))]
+
+
+def return_urls(conn: Connection, party_id: int) -> list[str]:
+    return list(conn.execute(
+        select(PartyReturnUrl.url).where(PartyReturnUrl.party_id == party_id)
+        .order_by(PartyReturnUrl.id)
+    ).scalars())
+
+
+def return_domains(conn: Connection, party_id: int) -> list[str]:
+    return list(conn.execute(
+        select(PartyReturnDomain.domain).where(PartyReturnDomain.party_id == party_id)
+        .order_by(PartyReturnDomain.id)
+    ).scalars())
+
+
+def valid_secret_hashes(conn: Connection, party_id: int, now: dt.datetime) -> list[str]:
+    return list(conn.execute(
+        select(ClientSecret.secret_hash).where(
+            ClientSecret.party_id == party_id,
+            or_(ClientSecret.expires_at.is_(None), ClientSecret.expires_at > now),
+        )
+    ).scalars())
+
+
+def rotate_secret(
+    conn: Connection, secret_key: bytes, client_id: str, *, overlap: dt.timedelta,
+    actor: str = "cli",
+) -> NewCredentials:
+    """New secret now; the current ones stay valid for ``overlap``, then stop working."""
+    party = find_by_client_id(conn, client_id)
+    if party is None:
+        raise RegistryError("client_id", "no party has this client_id")
+    now = dt.datetime.now(dt.UTC)
+    conn.execute(
+        update(ClientSecret)
+        .where(ClientSecret.party_id == party.id,
+               or_(ClientSecret.expires_at.is_(None), ClientSecret.expires_at > now + overlap))
+        .values(expires_at=now + overlap)
+    )
+    secret = generate_secret()
+    conn.execute(insert(ClientSecret).values(
+        party_id=party.id, secret_hash=hash_secret(secret_key, secret), created_at=now,
+        expires_at=None,
+    ))
+    audit.append(conn, actor=actor, action="party.secret_rotated",
+                 subject=f"party:{party.client_id}",
+                 details={"previous_valid_until": (now + overlap).isoformat()})
+    return NewCredentials(party, secret)

@@ -1,0 +1,40 @@
+"""The long-lived objects one server process shares between requests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from starlette.requests import HTTPConnection
+
+from consenthub.config import Settings
+from consenthub.store.database import Database
+from consenthub.token_service.client_auth import ClientAuthenticator
+from consenthub.token_service.keys import KeyRing
+from consenthub.token_service.throttle import FailureThrottle
+
+
+@dataclass
+class Services:
+    settings: Settings
+    database: Database
+    keys: KeyRing
+    clients: ClientAuthenticator
+
+    @classmethod
+    def create(cls, settings: Settings, database: Database | None = None) -> Services:
+        database = database or Database(settings.database_url)
+        secret_key = settings.resolved_secret_key()
+        throttle = FailureThrottle(settings.failed_auth_limit, settings.failed_auth_window_seconds)
+        return cls(
+            settings=settings,
+            database=database,
+            keys=KeyRing(database, secret_key, token_ttl=settings.access_token_ttl_seconds,
+                         cache_ttl=settings.cache_ttl_seconds),
+            clients=ClientAuthenticator(database, secret_key, throttle,
+                                        settings.cache_ttl_seconds),
+        )
+
+
+def services(connection: HTTPConnection) -> Services:
+    found: Services = connection.app.state.services
+    return found

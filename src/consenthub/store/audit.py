@@ -1,0 +1,79 @@
+"""Append-only, hash-chained audit log (SPEC §2).
+
+Each event's hash covers its content and the previous event's hash, so
+removing or editing any event breaks every hash after it. Appends lock the
+single ``audit_head`` row, so concurrent writers extend the chain in order.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, insert, select, update
+
+from consenthub.store.tables import AuditEvent, AuditHead
+
+GENESIS = "0" * 64
+
+
+def event_hash(prev_hash: str, at: dt.datetime, actor: str, action: str, subject: str,
+               details: dict[str, Any]) -> str:
+    body = orjson.dumps(
+        [prev_hash, at.astimezone(dt.UTC).isoformat(), actor, action, subject, details],
+        option=orjson.OPT_SORT_KEYS,
+    )
+    return hashlib.sha256(body).hexdigest()
+
+
+def append(conn: Connection, *, actor: str, action: str, subject: str,
+           details: dict[str, Any] | None = None, at: dt.datetime | None = None) -> str:
+    """Append one event in the caller's transaction; returns its hash."""
+    at = (at or dt.datetime.now(dt.UTC)).replace(microsecond=0)
+    details = details or {}
+    head = conn.execute(
+        select(AuditHead.last_hash).where(AuditHead.id == 1).with_for_update()
+    ).scalar_one_or_none()
+    prev_hash = head or GENESIS
+    digest = event_hash(prev_hash, at, actor, action, subject, details)
+    conn.execute(insert(AuditEvent).values(
+        at=at, actor=actor, action=action, subject=subject, details=details,
+        prev_hash=prev_hash, hash=digest,
+    ))
+    if head is None:
+        conn.execute(insert(AuditHead).values(id=1, last_hash=digest))
+    else:
+        conn.execute(update(AuditHead).where(AuditHead.id == 1).values(last_hash=digest))
+    return digest
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    events: int
+    first_broken_id: int | None
+    reason: str | None
+
+    @property
+    def ok(self) -> bool:
+        return self.reason is None
+
+
+def verify(conn: Connection) -> ChainReport:
+    prev_hash = GENESIS
+    count = 0
+    rows = conn.execute(select(AuditEvent).order_by(AuditEvent.id)).all()
+    for row in rows:
+        count += 1
+        if row.prev_hash != prev_hash:
+            return ChainReport(count, row.id, "previous hash does not match the chain")
+        expected = event_hash(prev_hash, row.at, row.actor, row.action, row.subject, row.details)
+        if expected != row.hash:
+            return ChainReport(count, row.id, "event content does not match its hash")
+        prev_hash = row.hash
+    head = conn.execute(select(AuditHead.last_hash).where(AuditHead.id == 1)).scalar_one_or_none()
+    if head != (prev_hash if count else None):
+        return ChainReport(count, None, "chain head does not match the last event (events removed)")
+    return ChainReport(count, None, None)

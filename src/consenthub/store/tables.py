@@ -1,0 +1,289 @@
+"""Tables (SPEC §2). Alembic migrations in ``store/migrations`` create them.
+
+Instants are stored as naive UTC (``UTCDateTime``); meter values as epoch
+seconds, because there are hundreds of millions of them and integer keys are
+compact and compare the same on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """Aware datetimes in, aware UTC datetimes out; naive UTC in the column."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(dt.UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.UTC)  # type: ignore[no-any-return]
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {dt.datetime: UTCDateTime, dict[str, Any]: JSON, list[str]: JSON}
+
+
+def new_uuid() -> str:
+    return str(uuid.uuid4())
+
+
+class Party(Base):
+    __tablename__ = "parties"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
+    name: Mapped[str] = mapped_column(String(200))
+    gln: Mapped[str | None] = mapped_column(String(13), unique=True)
+    orgnr: Mapped[str | None] = mapped_column(String(9))
+    roles: Mapped[list[str]]
+    webhook_url: Mapped[str | None] = mapped_column(String(2000))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime]
+
+
+class PartyReturnUrl(Base):
+    """Whitelisted return address (exact URL match)."""
+
+    __tablename__ = "party_return_urls"
+    __table_args__ = (UniqueConstraint("party_id", "url"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    party_id: Mapped[int] = mapped_column(ForeignKey("parties.id", ondelete="CASCADE"), index=True)
+    url: Mapped[str] = mapped_column(String(2000))
+
+
+class PartyReturnDomain(Base):
+    """Whitelisted return domain (host and its subdomains)."""
+
+    __tablename__ = "party_return_domains"
+    __table_args__ = (UniqueConstraint("party_id", "domain"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    party_id: Mapped[int] = mapped_column(ForeignKey("parties.id", ondelete="CASCADE"), index=True)
+    domain: Mapped[str] = mapped_column(String(253))
+
+
+class ClientSecret(Base):
+    """A client secret, stored only as its keyed hash (HMAC-SHA256)."""
+
+    __tablename__ = "client_secrets"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    party_id: Mapped[int] = mapped_column(ForeignKey("parties.id", ondelete="CASCADE"), index=True)
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime]
+    # None while current; set on rotation to the end of the overlap period.
+    expires_at: Mapped[dt.datetime | None]
+
+
+class SigningKey(Base):
+    """The hub's JWS keys. Published from ``created_at``, signing from ``activates_at``."""
+
+    __tablename__ = "signing_keys"
+
+    kid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    algorithm: Mapped[str] = mapped_column(String(16))
+    # Private JWK, encrypted at rest (Fernet, key derived from the secret key).
+    private_jwk: Mapped[str] = mapped_column(Text)
+    public_jwk: Mapped[dict[str, Any]]
+    created_at: Mapped[dt.datetime]
+    activates_at: Mapped[dt.datetime]
+
+
+class EndUser(Base):
+    __tablename__ = "end_users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # Fødselsnummer / D-number / HETU / org no.: personal data, never logged.
+    national_id: Mapped[str] = mapped_column(String(11), unique=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    name: Mapped[str | None] = mapped_column(String(200))
+
+
+class MeteringPoint(Base):
+    __tablename__ = "metering_points"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    gsrn: Mapped[str] = mapped_column(String(18), unique=True)
+    settlement_point: Mapped[bool] = mapped_column(Boolean)
+    address: Mapped[str | None] = mapped_column(String(200))
+    postcode: Mapped[str | None] = mapped_column(String(10))
+    city: Mapped[str | None] = mapped_column(String(100))
+    grid_area: Mapped[str | None] = mapped_column(String(32))
+    # "Extended storage" (BRS-NO-622): keep values 10 years instead of 3.
+    extended_storage: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class SupplyPeriod(Base):
+    """Which end user lives on a metering point from move-in to move-out."""
+
+    __tablename__ = "supply_periods"
+    __table_args__ = (
+        UniqueConstraint("metering_point_id", "move_in"),
+        CheckConstraint("move_out IS NULL OR move_out > move_in", name="move_out_after_move_in"),
+        Index("ix_supply_periods_end_user", "end_user_id", "metering_point_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    metering_point_id: Mapped[int] = mapped_column(ForeignKey("metering_points.id"))
+    end_user_id: Mapped[int] = mapped_column(ForeignKey("end_users.id"))
+    move_in: Mapped[dt.date] = mapped_column(Date)
+    move_out: Mapped[dt.date | None] = mapped_column(Date)
+
+
+class MeterValue(Base):
+    __tablename__ = "meter_values"
+
+    metering_point_id: Mapped[int] = mapped_column(
+        ForeignKey("metering_points.id"), primary_key=True
+    )
+    start_ts: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    # Watt-hours: kWh with three decimals, exact.
+    wh: Mapped[int] = mapped_column(BigInteger)
+
+
+class AccessRequest(Base):
+    """A third party's pending question to an end user (SPEC §2)."""
+
+    __tablename__ = "access_requests"
+    __table_args__ = (UniqueConstraint("party_id", "process", "request_id"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    party_id: Mapped[int] = mapped_column(ForeignKey("parties.id"), index=True)
+    request_id: Mapped[str] = mapped_column(String(36))
+    process: Mapped[str] = mapped_column(String(32))
+    scope: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    end_user_id: Mapped[int | None] = mapped_column(ForeignKey("end_users.id"), index=True)
+    deadline: Mapped[dt.datetime | None]
+    created_at: Mapped[dt.datetime]
+    decided_at: Mapped[dt.datetime | None]
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class AccessRequestItem(Base):
+    __tablename__ = "access_request_items"
+    __table_args__ = (UniqueConstraint("access_request_id", "metering_point_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    access_request_id: Mapped[str] = mapped_column(
+        ForeignKey("access_requests.id", ondelete="CASCADE")
+    )
+    metering_point_id: Mapped[int] = mapped_column(ForeignKey("metering_points.id"), index=True)
+
+
+class Grant(Base):
+    """Party × metering point × scope × ``[valid_from, valid_to)`` (the seeds' contract)."""
+
+    __tablename__ = "grants"
+    __table_args__ = (
+        Index("ix_grants_party_metering_point", "party_id", "metering_point_id"),
+        CheckConstraint("valid_to IS NULL OR valid_to >= valid_from", name="valid_to_after_from"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    party_id: Mapped[int] = mapped_column(ForeignKey("parties.id"))
+    metering_point_id: Mapped[int] = mapped_column(ForeignKey("metering_points.id"))
+    end_user_id: Mapped[int] = mapped_column(ForeignKey("end_users.id"), index=True)
+    scope: Mapped[str] = mapped_column(String(16))
+    valid_from: Mapped[dt.date] = mapped_column(Date)
+    valid_to: Mapped[dt.date | None] = mapped_column(Date)
+    access_request_id: Mapped[str | None] = mapped_column(ForeignKey("access_requests.id"))
+    created_at: Mapped[dt.datetime]
+    # Withdrawn altogether (not merely ended): no more reads at all.
+    revoked_at: Mapped[dt.datetime | None]
+
+
+class Token(Base):
+    """Server-side record of an issued token, referenced by its ``ref_token`` claim."""
+
+    __tablename__ = "tokens"
+
+    ref_token: Mapped[str] = mapped_column(String(64), primary_key=True)
+    jti: Mapped[str] = mapped_column(String(36), unique=True)
+    party_id: Mapped[int] = mapped_column(ForeignKey("parties.id"), index=True)
+    scope: Mapped[str] = mapped_column(String(500))
+    issued_at: Mapped[dt.datetime]
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+    revoked_at: Mapped[dt.datetime | None]
+
+
+class AccessLogEntry(Base):
+    """Every read of end-user data through the data API; the end user sees these."""
+
+    __tablename__ = "access_log"
+    __table_args__ = (Index("ix_access_log_end_user_at", "end_user_id", "at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    at: Mapped[dt.datetime]
+    party_id: Mapped[int] = mapped_column(ForeignKey("parties.id"))
+    end_user_id: Mapped[int] = mapped_column(ForeignKey("end_users.id"))
+    metering_point_id: Mapped[int] = mapped_column(ForeignKey("metering_points.id"))
+    what: Mapped[str] = mapped_column(String(32))
+    period_from: Mapped[dt.datetime | None]
+    period_to: Mapped[dt.datetime | None]
+    correlation_id: Mapped[str | None] = mapped_column(String(36))
+
+
+class AuditEvent(Base):
+    """Append-only, hash-chained record of every state change."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    at: Mapped[dt.datetime]
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(String(200))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class AuditHead(Base):
+    """One row holding the chain's last hash; locked to append in order."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_hash: Mapped[str] = mapped_column(String(64))

@@ -1,0 +1,125 @@
+"""Confidential-client authentication (RFC 6749 §2.3.1): HTTP Basic or body parameters.
+
+Party records and secret hashes are cached per process for a short time; a
+miss on a cached entry re-reads the database before failing, so a freshly
+rotated secret works at once.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import threading
+import time
+from dataclasses import dataclass
+from urllib.parse import unquote
+
+from consenthub.domain.identifiers import InvalidIdentifier, validate_uuid
+from consenthub.registry.store import PartyRecord, find_by_client_id
+from consenthub.store.database import Database
+from consenthub.store.tables import ClientSecret
+from consenthub.token_service.client_secrets import matches
+from consenthub.token_service.throttle import FailureThrottle
+from consenthub.web.errors import ApiError
+
+from sqlalchemy import select
+
+
+@dataclass(frozen=True)
+class _CachedClient:
+    party: PartyRecord
+    secrets: tuple[tuple[str, dt.datetime | None], ...]
+    loaded_at: float
+
+
+@dataclass(frozen=True)
+class ClientCredentials:
+    client_id: str
+    client_secret: str
+    via_basic: bool
+
+
+def credentials_from(params: dict[str, str], authorization: str | None) -> ClientCredentials:
+    """Exactly one authentication method per request (RFC 6749 §2.3)."""
+    basic = authorization is not None and authorization[:6].lower() == "basic "
+    if basic and ("client_secret" in params):
+        raise ApiError("CH1001", "use one client authentication method, not two")
+    if basic:
+        assert authorization is not None
+        try:
+            decoded = base64.b64decode(authorization[6:].strip(), validate=True).decode()
+            raw_id, sep, raw_secret = decoded.partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            raise ApiError("CH1003", "malformed Basic credentials",
+                           headers={"WWW-Authenticate": 'Basic realm="consenthub"'}) from None
+        if not sep:
+            raise ApiError("CH1003", "malformed Basic credentials",
+                           headers={"WWW-Authenticate": 'Basic realm="consenthub"'})
+        # RFC 6749 §2.3.1: both parts are form-urlencoded before Base64.
+        client_id, client_secret = unquote(raw_id.replace("+", " ")), unquote(
+            raw_secret.replace("+", " "))
+        if params.get("client_id") not in (None, client_id):
+            raise ApiError("CH1001", "client_id in the body differs from the Basic credentials")
+        return ClientCredentials(client_id, client_secret, True)
+    client_id = params.get("client_id")
+    client_secret = params.get("client_secret")
+    if not client_id:
+        raise ApiError("CH1003", "client_id is required")
+    if not client_secret:
+        raise ApiError("CH1003", "client_secret is required")
+    return ClientCredentials(client_id, client_secret, False)
+
+
+class ClientAuthenticator:
+    def __init__(self, database: Database, secret_key: bytes, throttle: FailureThrottle,
+                 cache_ttl: float) -> None:
+        self._database = database
+        self._secret_key = secret_key
+        self._throttle = throttle
+        self._cache_ttl = cache_ttl
+        self._cache: dict[str, _CachedClient] = {}
+        self._lock = threading.Lock()
+
+    def _load(self, client_id: str) -> _CachedClient | None:
+        with self._database.read() as conn:
+            party = find_by_client_id(conn, client_id)
+            if party is None:
+                return None
+            rows = conn.execute(
+                select(ClientSecret.secret_hash, ClientSecret.expires_at)
+                .where(ClientSecret.party_id == party.id)
+            ).all()
+        entry = _CachedClient(party, tuple((row.secret_hash, row.expires_at) for row in rows),
+                              time.monotonic())
+        with self._lock:
+            self._cache[client_id] = entry
+        return entry
+
+    def _verify(self, entry: _CachedClient, secret: str) -> bool:
+        now = dt.datetime.now(dt.UTC)
+        valid = [h for h, expires_at in entry.secrets if expires_at is None or expires_at > now]
+        return entry.party.active and matches(self._secret_key, secret, valid)
+
+    def authenticate(self, credentials: ClientCredentials, remote_addr: str) -> PartyRecord:
+        challenge = {"WWW-Authenticate": 'Basic realm="consenthub"'} if credentials.via_basic \
+            else {}
+        keys = (f"client:{credentials.client_id}", f"addr:{remote_addr}")
+        wait = self._throttle.retry_after(*keys)
+        if wait is not None:
+            raise ApiError("CH1005", headers={"Retry-After": str(wait)})
+        try:
+            client_id = validate_uuid(credentials.client_id)
+        except InvalidIdentifier:
+            self._throttle.record_failure(*keys)
+            raise ApiError("CH1003", "client_id must be a UUID", headers=challenge) from None
+        entry = self._cache.get(client_id)
+        if entry is None or time.monotonic() - entry.loaded_at > self._cache_ttl:
+            entry = self._load(client_id)
+        elif not self._verify(entry, credentials.client_secret):
+            entry = self._load(client_id)
+        if entry is None or not self._verify(entry, credentials.client_secret):
+            self._throttle.record_failure(*keys)
+            raise ApiError("CH1003", headers=challenge)
+        self._throttle.reset(keys[0])
+        return entry.party

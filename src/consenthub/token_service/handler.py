@@ -1,0 +1,191 @@
+"""HTTP endpoints of the token service.
+
+- ``POST /sts/Token`` — seed 004 (Helsenorge STS), RFC 6749 §4.4 client credentials
+- ``POST /sts/revoke`` — RFC 7009 token revocation
+- ``POST /sts/introspect`` — RFC 7662 token introspection
+- ``GET /.well-known/oauth-authorization-server`` — RFC 8414 metadata
+- ``GET /.well-known/jwks.json`` — RFC 7517 key set
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qsl
+
+import orjson
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+
+from consenthub.domain.parties import ApiScope, ScopeNotAllowed, allowed_scopes, grant_scopes
+from consenthub.observability import TOKENS_ISSUED
+from consenthub.registry.store import PartyRecord
+from consenthub.services import Services, services
+from consenthub.token_service import tokens
+from consenthub.token_service.client_auth import credentials_from
+from consenthub.web.errors import ApiError
+from consenthub.web.responses import JSONResponse
+
+router = APIRouter(tags=["token service"])
+
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+_MAX_BODY = 16 * 1024
+
+
+async def read_params(request: Request) -> dict[str, str]:
+    """Body as form (RFC 6749 Appendix B) or JSON (seed 004); each parameter at most once."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    body = await request.body()
+    if len(body) > _MAX_BODY:
+        raise ApiError("CH1001", "body too large")
+    if content_type == "application/x-www-form-urlencoded":
+        try:
+            pairs = parse_qsl(body.decode(), keep_blank_values=True, strict_parsing=bool(body))
+        except (ValueError, UnicodeDecodeError):
+            raise ApiError("CH1001", "body is not valid form encoding") from None
+    elif content_type == "application/json":
+        try:
+            document = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            raise ApiError("CH1001", "body is not valid JSON") from None
+        if not isinstance(document, dict) or not all(
+            isinstance(value, str) for value in document.values()
+        ):
+            raise ApiError("CH1001", "body must be a JSON object of string values")
+        pairs = list(document.items())
+    else:
+        raise ApiError("CH1006")
+    params: dict[str, str] = {}
+    for name, value in pairs:
+        if name in params:
+            raise ApiError("CH1001", f"parameter {name} given more than once")
+        params[name] = value
+    return params
+
+
+def _remote(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+async def _authenticate(request: Request, params: dict[str, str]) -> PartyRecord:
+    credentials = credentials_from(params, request.headers.get("authorization"))
+    return await run_in_threadpool(services(request).clients.authenticate, credentials,
+                                   _remote(request))
+
+
+def _issue(hub: Services, party: PartyRecord, scope: str | None) -> tokens.IssuedToken:
+    try:
+        scopes = grant_scopes(scope, party.roles)
+    except ScopeNotAllowed as exc:
+        raise ApiError("CH1004", f"not allowed: {exc}") from None
+    with hub.database.write() as conn:
+        return tokens.issue_access_token(conn, hub.settings, hub.keys, party, scopes)
+
+
+@router.post(
+    "/sts/Token",
+    summary="Issue an access token (client credentials)",
+    description="Seed 004: body as application/x-www-form-urlencoded or application/json "
+    "with grant_type=client_credentials, client_id, client_secret and optional scope; "
+    "HTTP Basic client authentication accepted too.",
+)
+async def token(request: Request) -> JSONResponse:
+    params = await read_params(request)
+    grant_type = params.get("grant_type")
+    if not grant_type:
+        raise ApiError("CH1001", "grant_type is required")
+    if grant_type != "client_credentials":
+        raise ApiError("CH1002", grant_type)
+    party = await _authenticate(request, params)
+    issued = await run_in_threadpool(_issue, services(request), party, params.get("scope"))
+    TOKENS_ISSUED.inc()
+    body: dict[str, Any] = {
+        "access_token": issued.access_token,
+        "expires_in": issued.expires_in,
+        "token_type": "bearer",
+    }
+    if params.get("scope"):
+        body["scope"] = issued.scope
+    return JSONResponse(body, headers=NO_STORE)
+
+
+def _claims_or_none(hub: Services, token_value: str, *, check_expiry: bool) -> dict[str, Any] | None:
+    try:
+        return tokens.decode_access_token(token_value, hub.settings, hub.keys,
+                                          check_expiry=check_expiry)
+    except tokens.InvalidToken:
+        return None
+
+
+def _revoke(hub: Services, party: PartyRecord, token_value: str) -> None:
+    claims = _claims_or_none(hub, token_value, check_expiry=False)
+    if claims is None or claims.get("client_id") != party.client_id:
+        return
+    with hub.database.write() as conn:
+        tokens.revoke(conn, str(claims["ref_token"]), party.id)
+
+
+@router.post("/sts/revoke", summary="Revoke a token (RFC 7009)")
+async def revoke(request: Request) -> JSONResponse:
+    params = await read_params(request)
+    party = await _authenticate(request, params)
+    token_value = params.get("token")
+    if not token_value:
+        raise ApiError("CH1001", "token is required")
+    # RFC 7009 §2.2: unknown, invalid or foreign tokens also answer 200.
+    await run_in_threadpool(_revoke, services(request), party, token_value)
+    return JSONResponse({}, headers=NO_STORE)
+
+
+def _introspect(hub: Services, party: PartyRecord, token_value: str) -> dict[str, Any]:
+    claims = _claims_or_none(hub, token_value, check_expiry=True)
+    if claims is None:
+        return {"active": False}
+    may_see = (claims.get("client_id") == party.client_id
+               or ApiScope.INTROSPECT in allowed_scopes(party.roles))
+    if not may_see:
+        return {"active": False}
+    with hub.database.read() as conn:
+        if tokens.live_token_party(conn, str(claims["ref_token"])) is None:
+            return {"active": False}
+    shown = {key: value for key, value in claims.items() if key != "ref_token"}
+    return {"active": True, "token_type": "Bearer", **shown}
+
+
+@router.post("/sts/introspect", summary="Introspect a token (RFC 7662)")
+async def introspect(request: Request) -> JSONResponse:
+    params = await read_params(request)
+    party = await _authenticate(request, params)
+    token_value = params.get("token")
+    if not token_value:
+        raise ApiError("CH1001", "token is required")
+    body = await run_in_threadpool(_introspect, services(request), party, token_value)
+    return JSONResponse(body, headers=NO_STORE)
+
+
+@router.get("/.well-known/jwks.json", summary="The hub's public signing keys (RFC 7517)")
+async def jwks(request: Request) -> JSONResponse:
+    keys = await run_in_threadpool(services(request).keys.jwks)
+    return JSONResponse(keys, headers={"Cache-Control": "public, max-age=60"})
+
+
+@router.get("/.well-known/oauth-authorization-server",
+            summary="Authorization server metadata (RFC 8414)")
+async def metadata(request: Request) -> JSONResponse:
+    settings = services(request).settings
+    base = settings.base_url
+    return JSONResponse({
+        "issuer": settings.token_issuer,
+        "token_endpoint": f"{base}/sts/Token",
+        "jwks_uri": f"{base}/.well-known/jwks.json",
+        "revocation_endpoint": f"{base}/sts/revoke",
+        "introspection_endpoint": f"{base}/sts/introspect",
+        "grant_types_supported": ["client_credentials"],
+        "response_types_supported": [],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic",
+                                                       "client_secret_post"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic",
+                                                          "client_secret_post"],
+        "scopes_supported": sorted(scope.value for scope in ApiScope),
+        "service_documentation": f"{base}/docs",
+    })

@@ -1,0 +1,1 @@
+"""Thin HTTP layer: the app, error rendering and responses. Routers live with their process."""

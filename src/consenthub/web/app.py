@@ -1,0 +1,134 @@
+"""The ASGI application: routers, error handlers, correlation ids, health and metrics."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from consenthub import __version__
+from consenthub.config import Settings
+from consenthub.data_api.handler import router as data_router
+from consenthub.observability import HTTP_LATENCY, HTTP_REQUESTS, correlation_id
+from consenthub.services import Services, services
+from consenthub.store.database import Database
+from consenthub.store.migrate import is_current
+from consenthub.token_service.handler import router as sts_router
+from consenthub.web.errors import (
+    ApiError,
+    api_error_handler,
+    error_body,
+    http_error_handler,
+    preferred_language,
+    validation_error_handler,
+)
+from consenthub.web.responses import JSONResponse
+
+log = logging.getLogger("consenthub.http")
+
+
+class RequestContext:
+    """Correlation id per request (``X-Correlation-ID``), metrics, and the last safety net:
+    an unexpected exception is logged with its trace and answered ``EH111``, never a trace."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        cid = _incoming_correlation_id(scope) or str(uuid.uuid4())
+        token = correlation_id.set(cid)
+        started = time.perf_counter()
+        status = 500
+        response_started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+                status = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"],
+                                      (b"x-correlation-id", cid.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception:
+            log.exception("unhandled error", extra={"path": scope.get("path")})
+            if not response_started:
+                headers = dict(
+                    (k.decode().lower(), v.decode()) for k, v in scope.get("headers", [])
+                )
+                body = error_body("EH111", preferred_language(headers.get("accept-language")))
+                await JSONResponse(body, status_code=500)(scope, receive, send_with_id)
+        finally:
+            route = scope.get("route")
+            path = getattr(route, "path", "unmatched")
+            HTTP_REQUESTS.labels(scope["method"], path, str(status)).inc()
+            HTTP_LATENCY.labels(scope["method"], path).observe(time.perf_counter() - started)
+            correlation_id.reset(token)
+
+
+def _incoming_correlation_id(scope: Scope) -> str | None:
+    for name, value in scope.get("headers", []):
+        if name == b"x-correlation-id":
+            try:
+                return str(uuid.UUID(value.decode()))
+            except (ValueError, UnicodeDecodeError):
+                return None
+    return None
+
+
+def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
+    settings = settings or Settings()
+    app = FastAPI(
+        title="consenthub",
+        version=__version__,
+        description="Consent and third-party access service for data hubs. "
+        "Token service (seed 004), data API (SPEC §8).",
+        default_response_class=JSONResponse,
+    )
+    app.state.services = Services.create(settings, database)
+    app.add_exception_handler(ApiError, api_error_handler)
+    app.add_exception_handler(RequestValidationError, validation_error_handler)
+    app.add_exception_handler(StarletteHTTPException, http_error_handler)
+    app.include_router(sts_router)
+    app.include_router(data_router)
+
+    @app.get("/healthz", tags=["operations"], summary="Liveness: the process answers")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["operations"],
+             summary="Readiness: database reachable and schema current")
+    async def readyz(request: Request) -> JSONResponse:
+        checks: dict[str, Any] = {}
+        try:
+            checks["database"] = "ok" if await run_in_threadpool(
+                is_current, services(request).database) else "schema not current"
+        except Exception as exc:  # any driver error means not ready
+            checks["database"] = f"unreachable: {type(exc).__name__}"
+        ready = all(value == "ok" for value in checks.values())
+        return JSONResponse({"status": "ok" if ready else "unavailable", "checks": checks},
+                            status_code=200 if ready else 503)
+
+    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics",
+             include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    app.add_middleware(RequestContext)
+    return app

@@ -1,0 +1,133 @@
+"""Test fixtures: a real database (SQLite file or PostgreSQL server) and real servers.
+
+``--db sqlite`` (default) uses a SQLite file per session; ``--db postgresql``
+creates a throwaway database on the server named by
+``CONSENTHUB_TEST_POSTGRES_URL`` (default: 127.0.0.1:5432, database ``test``)
+and fails — never skips — when that server cannot be reached.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from consenthub.config import Settings
+from consenthub.store.database import Database
+from consenthub.store.migrate import upgrade
+from consenthub.store.tables import Base
+from consenthub.token_service import keys
+from consenthub.web.app import create_app
+
+DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+TEST_SECRET_KEY = "test-secret-key-not-for-production"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--db", choices=("sqlite", "postgresql"),
+                     default=os.environ.get("CONSENTHUB_TEST_DB", "sqlite"),
+                     help="database backend for the whole suite")
+
+
+@pytest.fixture(scope="session")
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+                 ) -> Iterator[str]:
+    if request.config.getoption("--db") == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'consenthub.db'}"
+        return
+    server_url = make_url(os.environ.get("CONSENTHUB_TEST_POSTGRES_URL", DEFAULT_POSTGRES))
+    name = f"consenthub_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:
+        pytest.fail(f"PostgreSQL at {server_url.render_as_string()} is required for "
+                    f"--db postgresql and could not be used: {exc}", pytrace=False)
+    try:
+        yield server_url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def migrated(database_url: str) -> Iterator[Database]:
+    database = Database(database_url)
+    upgrade(database)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def db(migrated: Database) -> Database:
+    """The migrated database, emptied, with one signing key."""
+    with migrated.write() as conn:
+        for table in reversed(Base.metadata.sorted_tables):
+            conn.execute(table.delete())
+        keys.ensure_key(conn, TEST_SECRET_KEY.encode())
+    return migrated
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return Settings(
+        database_url=database_url,
+        secret_key=TEST_SECRET_KEY,
+        secret_key_file=tmp_path / "unused.key",
+        environment="test",
+        base_url="http://127.0.0.1:8000",
+        cache_ttl_seconds=30,
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class LiveServer:
+    """A real uvicorn server on a loopback port, in a thread."""
+
+    def __init__(self, settings: Settings, database: Database) -> None:
+        self.port = free_port()
+        self.settings = settings.model_copy(update={"base_url": f"http://127.0.0.1:{self.port}"})
+        self.app = create_app(self.settings, database)
+        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_config=None,
+                                access_log=False, lifespan="off")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("test server did not start")
+            time.sleep(0.01)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture
+def live_server(settings: Settings, db: Database) -> Iterator[LiveServer]:
+    with LiveServer(settings, db) as server:
+        yield server
