@@ -33,14 +33,18 @@ TEST_SECRET_KEY = "test-secret-key-not-for-production"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--db", choices=("sqlite", "postgresql"),
-                     default=os.environ.get("CONSENTHUB_TEST_DB", "sqlite"),
-                     help="database backend for the whole suite")
+    parser.addoption(
+        "--db",
+        choices=("sqlite", "postgresql"),
+        default=os.environ.get("CONSENTHUB_TEST_DB", "sqlite"),
+        help="database backend for the whole suite",
+    )
 
 
 @pytest.fixture(scope="session")
-def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-                 ) -> Iterator[str]:
+def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     if request.config.getoption("--db") == "sqlite":
         yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'consenthub.db'}"
         return
@@ -51,8 +55,11 @@ def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
     except Exception as exc:
-        pytest.fail(f"PostgreSQL at {server_url.render_as_string()} is required for "
-                    f"--db postgresql and could not be used: {exc}", pytrace=False)
+        pytest.fail(
+            f"PostgreSQL at {server_url.render_as_string()} is required for "
+            f"--db postgresql and could not be used: {exc}",
+            pytrace=False,
+        )
     try:
         yield server_url.set(database=name).render_as_string(hide_password=False)
     finally:
@@ -104,8 +111,14 @@ class LiveServer:
         self.port = free_port()
         self.settings = settings.model_copy(update={"base_url": f"http://127.0.0.1:{self.port}"})
         self.app = create_app(self.settings, database)
-        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_config=None,
-                                access_log=False, lifespan="off")
+        config = uvicorn.Config(
+            self.app,
+            host="127.0.0.1",
+            port=self.port,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 

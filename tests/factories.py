@@ -38,50 +38,102 @@ def fnr(day: int = 1, month: int = 1, year: int = 90, individual: int = 123) -> 
     raise AssertionError("no valid fødselsnummer found")
 
 
-def add_party(db: Database, *, name: str = "Strømappen AS", seed: int = 1,
-              roles: Sequence[str] = ("third_party",),
-              return_urls: Sequence[str] = ("https://app.example.no/callback",)
-              ) -> registry.NewCredentials:
+def add_party(
+    db: Database,
+    *,
+    name: str = "Strømappen AS",
+    seed: int = 1,
+    roles: Sequence[str] = ("third_party",),
+    return_urls: Sequence[str] = ("https://app.example.no/callback",),
+) -> registry.NewCredentials:
     with db.write() as conn:
-        return registry.add_party(conn, TEST_SECRET_KEY.encode(), name=name, roles=roles,
-                                  gln=gln(seed), return_urls=return_urls)
+        return registry.add_party(
+            conn,
+            TEST_SECRET_KEY.encode(),
+            name=name,
+            roles=roles,
+            gln=gln(seed),
+            return_urls=return_urls,
+        )
 
 
 def add_end_user(db: Database, national_id: str) -> int:
     with db.write() as conn:
-        return int(conn.execute(insert(EndUser).values(national_id=national_id, kind="person-no")
-                                .returning(EndUser.id)).scalar_one())
+        return int(
+            conn.execute(
+                insert(EndUser)
+                .values(national_id=national_id, kind="person-no")
+                .returning(EndUser.id)
+            ).scalar_one()
+        )
 
 
 def add_metering_point(db: Database, seed: int, *, settlement_point: bool = True) -> int:
     with db.write() as conn:
-        return int(conn.execute(insert(MeteringPoint).values(
-            gsrn=gsrn(seed), settlement_point=settlement_point, address=f"Storgata {seed}",
-            postcode="0155", city="Oslo", grid_area="NO1", extended_storage=False,
-        ).returning(MeteringPoint.id)).scalar_one())
+        return int(
+            conn.execute(
+                insert(MeteringPoint)
+                .values(
+                    gsrn=gsrn(seed),
+                    settlement_point=settlement_point,
+                    address=f"Storgata {seed}",
+                    postcode="0155",
+                    city="Oslo",
+                    grid_area="NO1",
+                    extended_storage=False,
+                )
+                .returning(MeteringPoint.id)
+            ).scalar_one()
+        )
 
 
-def add_supply(db: Database, mp_id: int, end_user_id: int, move_in: dt.date,
-               move_out: dt.date | None = None) -> None:
+def add_supply(
+    db: Database, mp_id: int, end_user_id: int, move_in: dt.date, move_out: dt.date | None = None
+) -> None:
     with db.write() as conn:
-        conn.execute(insert(SupplyPeriod).values(metering_point_id=mp_id, end_user_id=end_user_id,
-                                                 move_in=move_in, move_out=move_out))
+        conn.execute(
+            insert(SupplyPeriod).values(
+                metering_point_id=mp_id, end_user_id=end_user_id, move_in=move_in, move_out=move_out
+            )
+        )
 
 
-def add_grant(db: Database, party_id: int, mp_id: int, end_user_id: int, valid_from: dt.date,
-              valid_to: dt.date | None = None, scope: str = "Limited") -> int:
+def add_grant(
+    db: Database,
+    party_id: int,
+    mp_id: int,
+    end_user_id: int,
+    valid_from: dt.date,
+    valid_to: dt.date | None = None,
+    scope: str = "Limited",
+) -> int:
     with db.write() as conn:
-        return int(conn.execute(insert(Grant).values(
-            party_id=party_id, metering_point_id=mp_id, end_user_id=end_user_id, scope=scope,
-            valid_from=valid_from, valid_to=valid_to, created_at=dt.datetime.now(dt.UTC),
-        ).returning(Grant.id)).scalar_one())
+        return int(
+            conn.execute(
+                insert(Grant)
+                .values(
+                    party_id=party_id,
+                    metering_point_id=mp_id,
+                    end_user_id=end_user_id,
+                    scope=scope,
+                    valid_from=valid_from,
+                    valid_to=valid_to,
+                    created_at=dt.datetime.now(dt.UTC),
+                )
+                .returning(Grant.id)
+            ).scalar_one()
+        )
 
 
-def add_hourly_values(db: Database, mp_id: int, start: dt.datetime, hours: int,
-                      wh: int = 1500) -> None:
+def add_hourly_values(
+    db: Database, mp_id: int, start: dt.datetime, hours: int, wh: int = 1500
+) -> None:
     first = int(start.timestamp())
     with db.write() as conn:
-        conn.execute(insert(MeterValue), [
-            {"metering_point_id": mp_id, "start_ts": first + 3600 * i, "wh": wh + i}
-            for i in range(hours)
-        ])
+        conn.execute(
+            insert(MeterValue),
+            [
+                {"metering_point_id": mp_id, "start_ts": first + 3600 * i, "wh": wh + i}
+                for i in range(hours)
+            ],
+        )

@@ -29,23 +29,29 @@ DEMO_HUB_GLN = "7080005051286"
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CONSENTHUB_", extra="forbid")
 
-    environment: str = Field("test", pattern=r"^[a-z][a-z0-9-]{0,31}$",
-                             description="Deployment environment: test, prod, ...")
+    environment: str = Field(
+        "test",
+        pattern=r"^[a-z][a-z0-9-]{0,31}$",
+        description="Deployment environment: test, prod, ...",
+    )
     database_url: str = "sqlite:///./consenthub.db"
     base_url: str = "http://127.0.0.1:8000"
     issuer: str | None = Field(None, description="Token issuer; defaults to base_url")
     audience: str | None = Field(
-        None, description="Token audience; defaults to consenthub:<environment>")
+        None, description="Token audience; defaults to consenthub:<environment>"
+    )
     hub_gln: str = DEMO_HUB_GLN
     hub_timezone: str = "Europe/Oslo"
     allow_synthetic_ids: bool = False
     access_token_ttl_seconds: int = Field(1800, ge=60, le=86400)
     secret_key: SecretStr | None = Field(
-        None, description="Key for the keyed hash of client secrets and for signing keys at rest")
+        None, description="Key for the keyed hash of client secrets and for signing keys at rest"
+    )
     secret_key_file: Path = Path("consenthub.key")
     client_secret_overlap_hours: float = Field(24.0, ge=0)
     signing_key_prepublish_seconds: int = Field(
-        300, ge=0, description="How long a new signing key is published before it signs")
+        300, ge=0, description="How long a new signing key is published before it signs"
+    )
     failed_auth_limit: int = Field(10, ge=1)
     failed_auth_window_seconds: int = Field(300, ge=1)
     cache_ttl_seconds: float = Field(30.0, ge=0)

@@ -24,7 +24,10 @@ correlation_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 _NATIONAL_ID = re.compile(r"(?<!\d)(\d{6})(?:\d{5}|[-+A-Ya-y]\d{3}[0-9A-Ya-y])(?![\dA-Za-z])")
 
 _STANDARD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
-    "message", "asctime", "taskName", "color_message",
+    "message",
+    "asctime",
+    "taskName",
+    "color_message",
 }
 
 
@@ -69,11 +72,11 @@ HTTP_REQUESTS = Counter(
     "consenthub_http_requests_total", "HTTP requests", ["method", "route", "status"]
 )
 HTTP_LATENCY = Histogram(
-    "consenthub_http_request_seconds", "HTTP request latency", ["method", "route"],
+    "consenthub_http_request_seconds",
+    "HTTP request latency",
+    ["method", "route"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 )
 TOKENS_ISSUED = Counter("consenthub_tokens_issued_total", "Access tokens issued")
-TOKEN_FAILURES = Counter(
-    "consenthub_token_failures_total", "Failed token requests", ["error"]
-)
+TOKEN_FAILURES = Counter("consenthub_token_failures_total", "Failed token requests", ["error"])
 DATA_READS = Counter("consenthub_data_reads_total", "Data API reads", ["what"])

@@ -28,10 +28,13 @@ class Services:
         return cls(
             settings=settings,
             database=database,
-            keys=KeyRing(database, secret_key, token_ttl=settings.access_token_ttl_seconds,
-                         cache_ttl=settings.cache_ttl_seconds),
-            clients=ClientAuthenticator(database, secret_key, throttle,
-                                        settings.cache_ttl_seconds),
+            keys=KeyRing(
+                database,
+                secret_key,
+                token_ttl=settings.access_token_ttl_seconds,
+                cache_ttl=settings.cache_ttl_seconds,
+            ),
+            clients=ClientAuthenticator(database, secret_key, throttle, settings.cache_ttl_seconds),
         )
 
 

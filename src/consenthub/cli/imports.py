@@ -1,7 +1,93 @@
-"""``consenthub import``: metering points and meter values from CSV."""
+"""``consenthub import``: metering points and meter values from CSV.
+
+``consenthub.cli.main`` imports this module to register ``import_app``, so
+its helpers are imported inside the commands.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated
+
 import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+
+from consenthub.imports import ImportFileError
+from consenthub.imports.meter_values import import_meter_values
+from consenthub.imports.metering_points import import_metering_points
 
 import_app = typer.Typer(no_args_is_help=True, help="Import metering points and meter values.")
+
+CsvFile = Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True,
+                                         help="The CSV file (UTF-8).")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable JSON summary.")]
+
+
+@import_app.command("metering-points")
+def metering_points(file: CsvFile, json_output: JsonOption = False) -> None:
+    """Import metering points and supply periods. Header: metering_point_id,end_user_id,
+    move_in,move_out,settlement_point,address,postcode,city,grid_area."""
+    from consenthub.cli.main import console, fail, load_settings, open_database, print_json
+
+    settings = load_settings()
+    database = open_database(settings)
+    try:
+        with _progress_bar(file, hidden=json_output) as progress:
+            report = import_metering_points(database, file, progress=progress,
+                                            allow_synthetic_ids=settings.allow_synthetic_ids)
+    except ImportFileError as exc:
+        fail(escape(f"{file.name}: {exc}"))
+    finally:
+        database.dispose()
+    if json_output:
+        print_json(asdict(report))
+        return
+    console.print(f"imported {escape(report.file)}: {report.rows} rows, "
+                  f"{report.metering_points} metering points, "
+                  f"{report.supply_periods} supply periods, "
+                  f"{report.end_users_created} new end users", highlight=False)
+
+
+@import_app.command("values")
+def values(file: CsvFile, json_output: JsonOption = False) -> None:
+    """Import hourly or 15-minute meter values. Header: metering_point_id,start,kwh."""
+    from consenthub.cli.main import console, fail, load_settings, open_database, print_json
+
+    settings = load_settings()
+    database = open_database(settings)
+    try:
+        with _progress_bar(file, hidden=json_output) as progress:
+            report = import_meter_values(database, file, progress=progress)
+    except ImportFileError as exc:
+        fail(escape(f"{file.name}: {exc}"))
+    finally:
+        database.dispose()
+    if json_output:
+        print_json(asdict(report))
+        return
+    console.print(f"imported {escape(report.file)}: {report.rows} rows, {report.values} values "
+                  f"for {report.metering_points} metering points", highlight=False)
+
+
+@contextmanager
+def _progress_bar(file: Path, *, hidden: bool) -> Iterator[Callable[[int], None]]:
+    """A progress bar over the file's bytes on a terminal's stderr; gone when done."""
+    console = Console(stderr=True)
+    columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+               TransferSpeedColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=True,
+                  disable=hidden or not console.is_terminal) as bar:
+        task = bar.add_task(f"importing {escape(file.name)}", total=file.stat().st_size)
+        yield lambda done: bar.update(task, completed=done)

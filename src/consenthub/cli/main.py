@@ -7,6 +7,7 @@ exit code 2; ``--json`` gives machine-readable output where a script reads it.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import sys
 from typing import Annotated, Any, NoReturn
 
@@ -24,8 +25,11 @@ from consenthub.store.database import Database
 from consenthub.store.migrate import upgrade
 from consenthub.token_service import keys
 
-app = typer.Typer(no_args_is_help=True, add_completion=False,
-                  help="consenthub: consent and third-party access service for data hubs.")
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    help="consenthub: consent and third-party access service for data hubs.",
+)
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
 party_app = typer.Typer(no_args_is_help=True, help="Registered third parties.")
 keys_app = typer.Typer(no_args_is_help=True, help="Token signing keys.")
@@ -83,11 +87,15 @@ def db_upgrade() -> None:
 @party_app.command("add")
 def party_add(
     name: Annotated[str, typer.Option(help="The party's registered name.")],
-    role: Annotated[list[str], typer.Option(help="third_party, seller, consent_consumer, data_source")],
+    role: Annotated[
+        list[str], typer.Option(help="third_party, seller, consent_consumer, data_source")
+    ],
     gln: Annotated[str | None, typer.Option(help="GLN, 13 digits")] = None,
     orgnr: Annotated[str | None, typer.Option(help="Norwegian organisation number")] = None,
     return_url: Annotated[list[str] | None, typer.Option(help="Whitelisted return address")] = None,
-    return_domain: Annotated[list[str] | None, typer.Option(help="Whitelisted return domain")] = None,
+    return_domain: Annotated[
+        list[str] | None, typer.Option(help="Whitelisted return domain")
+    ] = None,
     webhook_url: Annotated[str | None, typer.Option(help="Webhook for the party's events")] = None,
     json_output: JsonOption = False,
 ) -> None:
@@ -97,8 +105,14 @@ def party_add(
     try:
         with database.write() as conn:
             created = registry.add_party(
-                conn, settings.resolved_secret_key(), name=name, roles=role, gln=gln, orgnr=orgnr,
-                return_urls=return_url or [], return_domains=return_domain or [],
+                conn,
+                settings.resolved_secret_key(),
+                name=name,
+                roles=role,
+                gln=gln,
+                orgnr=orgnr,
+                return_urls=return_url or [],
+                return_domains=return_domain or [],
                 webhook_url=webhook_url,
             )
     except registry.RegistryError as exc:
@@ -109,9 +123,16 @@ def party_add(
 def _print_credentials(created: registry.NewCredentials, json_output: bool) -> None:
     party = created.party
     if json_output:
-        print_json({"client_id": party.client_id, "client_secret": created.client_secret,
-                    "name": party.name, "gln": party.gln, "orgnr": party.orgnr,
-                    "roles": list(party.roles)})
+        print_json(
+            {
+                "client_id": party.client_id,
+                "client_secret": created.client_secret,
+                "name": party.name,
+                "gln": party.gln,
+                "orgnr": party.orgnr,
+                "roles": list(party.roles),
+            }
+        )
         return
     console.print(f"party      {party.name}")
     console.print(f"client_id  {party.client_id}")
@@ -127,24 +148,43 @@ def party_list(json_output: JsonOption = False) -> None:
         parties = registry.list_parties(conn)
         urls = {party.id: registry.return_urls(conn, party.id) for party in parties}
         domains = {party.id: registry.return_domains(conn, party.id) for party in parties}
-    rows = [{"client_id": p.client_id, "name": p.name, "gln": p.gln, "orgnr": p.orgnr,
-             "roles": list(p.roles), "return_urls": urls[p.id], "return_domains": domains[p.id],
-             "webhook_url": p.webhook_url, "active": p.active} for p in parties]
+    rows: list[dict[str, Any]] = [
+        {
+            "client_id": p.client_id,
+            "name": p.name,
+            "gln": p.gln,
+            "orgnr": p.orgnr,
+            "roles": list(p.roles),
+            "return_urls": urls[p.id],
+            "return_domains": domains[p.id],
+            "webhook_url": p.webhook_url,
+            "active": p.active,
+        }
+        for p in parties
+    ]
     if json_output:
         print_json(rows)
         return
     table = Table("client_id", "name", "GLN", "org no.", "roles", "return addresses")
     for row in rows:
-        table.add_row(row["client_id"], row["name"], row["gln"] or "", row["orgnr"] or "",
-                      ", ".join(row["roles"]), "\n".join(row["return_urls"] + row["return_domains"]))
+        table.add_row(
+            row["client_id"],
+            row["name"],
+            row["gln"] or "",
+            row["orgnr"] or "",
+            ", ".join(row["roles"]),
+            "\n".join(row["return_urls"] + row["return_domains"]),
+        )
     console.print(table)
 
 
 @party_app.command("rotate-secret")
 def party_rotate_secret(
     client_id: str,
-    overlap_hours: Annotated[float | None, typer.Option(
-        help="How long the old secret keeps working (default: configured overlap)")] = None,
+    overlap_hours: Annotated[
+        float | None,
+        typer.Option(help="How long the old secret keeps working (default: configured overlap)"),
+    ] = None,
     json_output: JsonOption = False,
 ) -> None:
     """Make a new client secret; the old one works for the overlap period."""
@@ -154,8 +194,9 @@ def party_rotate_secret(
         fail("--overlap-hours: must not be negative")
     try:
         with open_database(settings).write() as conn:
-            created = registry.rotate_secret(conn, settings.resolved_secret_key(), client_id,
-                                             overlap=dt.timedelta(hours=hours))
+            created = registry.rotate_secret(
+                conn, settings.resolved_secret_key(), client_id, overlap=dt.timedelta(hours=hours)
+            )
     except registry.RegistryError as exc:
         fail(f"{exc.field}: {exc.rule}")
     _print_credentials(created, json_output)
@@ -163,8 +204,11 @@ def party_rotate_secret(
 
 @keys_app.command("rotate")
 def keys_rotate(
-    now: Annotated[bool, typer.Option(
-        "--now", help="Sign with the new key at once instead of after the pre-publication delay")
+    now: Annotated[
+        bool,
+        typer.Option(
+            "--now", help="Sign with the new key at once instead of after the pre-publication delay"
+        ),
     ] = False,
 ) -> None:
     """Make a new signing key; it is published first and signs after the delay."""
@@ -173,8 +217,13 @@ def keys_rotate(
     activates_at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=delay)
     with open_database(settings).write() as conn:
         kid = keys.create_key(conn, settings.resolved_secret_key(), activates_at=activates_at)
-        audit.append(conn, actor="cli", action="signing_key.created", subject=f"key:{kid}",
-                     details={"activates_at": activates_at.isoformat()})
+        audit.append(
+            conn,
+            actor="cli",
+            action="signing_key.created",
+            subject=f"key:{kid}",
+            details={"activates_at": activates_at.isoformat()},
+        )
     console.print(f"key {kid} published; signs from {activates_at.isoformat()}")
 
 
@@ -185,13 +234,20 @@ def audit_verify(json_output: JsonOption = False) -> None:
     with open_database(settings).read() as conn:
         report = audit.verify(conn)
     if json_output:
-        print_json({"ok": report.ok, "events": report.events,
-                    "first_broken_id": report.first_broken_id, "reason": report.reason})
+        print_json(
+            {
+                "ok": report.ok,
+                "events": report.events,
+                "first_broken_id": report.first_broken_id,
+                "reason": report.reason,
+            }
+        )
     elif report.ok:
         console.print(f"audit chain intact: {report.events} events")
     else:
-        errors.print(f"[bold red]audit chain broken[/] at event {report.first_broken_id}: "
-                     f"{report.reason}")
+        errors.print(
+            f"[bold red]audit chain broken[/] at event {report.first_broken_id}: {report.reason}"
+        )
     if not report.ok:
         raise typer.Exit(1)
 
@@ -220,10 +276,19 @@ def serve(
 
     from consenthub.observability import configure_logging
 
+    os.environ.setdefault("CONSENTHUB_BASE_URL", f"http://{host}:{port}")
     settings = load_settings()
     configure_logging(settings.log_level)
-    uvicorn.run("consenthub.web.app:create_app", factory=True, host=host, port=port,
-                workers=workers, log_config=None, proxy_headers=True, server_header=False)
+    uvicorn.run(
+        "consenthub.web.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_config=None,
+        proxy_headers=True,
+        server_header=False,
+    )
 
 
 @app.command("demo")
@@ -234,6 +299,9 @@ def demo(
     """Migrate, load demo data, print the demo third party's credentials, and serve."""
     from consenthub.demo import load_demo
 
+    # The demo persons carry synthetic (Tenor) identity numbers.
+    os.environ.setdefault("CONSENTHUB_ALLOW_SYNTHETIC_IDS", "true")
+    os.environ.setdefault("CONSENTHUB_BASE_URL", f"http://{host}:{port}")
     settings = load_settings()
     database = open_database(settings)
     migrate(settings, database)
@@ -248,11 +316,15 @@ def demo(
         f"  curl -s -X POST {base}/sts/Token -H 'Content-Type: application/x-www-form-urlencoded' "
         f"-d 'grant_type=client_credentials&client_id={credentials.party.client_id}"
         f"&client_secret={credentials.client_secret}'\n",
-        highlight=False, soft_wrap=True,
+        highlight=False,
+        soft_wrap=True,
     )
     console.print("then read data:", highlight=False)
-    console.print(f"  curl -s {base}/api/v1/metering-points -H 'Authorization: Bearer <token>'\n",
-                  highlight=False, soft_wrap=True)
+    console.print(
+        f"  curl -s {base}/api/v1/metering-points -H 'Authorization: Bearer <token>'\n",
+        highlight=False,
+        soft_wrap=True,
+    )
     serve(host=host, port=port, workers=1)
 
 

@@ -31,12 +31,13 @@ router = APIRouter(prefix="/api/v1", tags=["data"])
 
 MAX_SPAN = dt.timedelta(days=366)
 ReadCaller = Annotated[Caller, Depends(require(ApiScope.DATA_READ))]
-MeteringPointId = Annotated[str, Path(description="GSRN, 18 digits", examples=["707057500000000013"])]
+MeteringPointId = Annotated[
+    str, Path(description="GSRN, 18 digits", examples=["707057500000000013"])
+]
 
 
 def _window_json(window: DateWindow) -> dict[str, str | None]:
-    return {"from": window.start.isoformat(),
-            "to": window.end.isoformat() if window.end else None}
+    return {"from": window.start.isoformat(), "to": window.end.isoformat() if window.end else None}
 
 
 def _master_data(access: store.MeteringPointAccess) -> dict[str, Any]:
@@ -47,19 +48,27 @@ def _master_data(access: store.MeteringPointAccess) -> dict[str, Any]:
         "access": [_window_json(window) for window in access.windows()],
     }
     if access.full:
-        body.update({
-            "settlementPoint": access.settlement_point,
-            "address": {"street": access.address, "postcode": access.postcode,
-                        "city": access.city},
-            "extendedStorage": access.extended_storage,
-            "contracts": [
-                {"moveIn": window.start.isoformat(),
-                 "moveOut": window.end.isoformat() if window.end else None}
-                for grant in access.grants if grant.scope == "Full" and grant.windows
-                for window in access.supply_periods.get(grant.end_user_id, [])
-                if any(window.intersect(granted) for granted in grant.windows)
-            ],
-        })
+        body.update(
+            {
+                "settlementPoint": access.settlement_point,
+                "address": {
+                    "street": access.address,
+                    "postcode": access.postcode,
+                    "city": access.city,
+                },
+                "extendedStorage": access.extended_storage,
+                "contracts": [
+                    {
+                        "moveIn": window.start.isoformat(),
+                        "moveOut": window.end.isoformat() if window.end else None,
+                    }
+                    for grant in access.grants
+                    if grant.scope == "Full" and grant.windows
+                    for window in access.supply_periods.get(grant.end_user_id, [])
+                    if any(window.intersect(granted) for granted in grant.windows)
+                ],
+            }
+        )
     return body
 
 
@@ -77,20 +86,29 @@ def _today(settings: Settings) -> dt.date:
 def _list(hub: Services, caller: Caller, after: str | None, limit: int) -> dict[str, Any]:
     with hub.database.write() as conn:
         found, next_cursor = store.accessible_metering_points(
-            conn, caller.party_id, _today(hub.settings), after=after, limit=limit)
-        store.log_reads(conn, caller.party_id, [
-            store.Read(end_user_id, access.id, "metering_point_list")
-            for access in found for end_user_id in {grant.end_user_id for grant in access.grants
-                                                    if grant.windows}
-        ], correlation_id.get())
+            conn, caller.party_id, _today(hub.settings), after=after, limit=limit
+        )
+        store.log_reads(
+            conn,
+            caller.party_id,
+            [
+                store.Read(end_user_id, access.id, "metering_point_list")
+                for access in found
+                for end_user_id in {grant.end_user_id for grant in access.grants if grant.windows}
+            ],
+            correlation_id.get(),
+        )
     DATA_READS.labels("list").inc()
     return {"meteringPoints": [_master_data(access) for access in found], "next": next_cursor}
 
 
 @router.get("/metering-points", summary="Metering points the caller may read")
 async def list_metering_points(
-    request: Request, caller: ReadCaller,
-    after: Annotated[str | None, Query(description="Cursor: the `next` of the previous page")] = None,
+    request: Request,
+    caller: ReadCaller,
+    after: Annotated[
+        str | None, Query(description="Cursor: the `next` of the previous page")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> dict[str, Any]:
     if after is not None:
@@ -104,16 +122,20 @@ def _detail(hub: Services, caller: Caller, gsrn: str) -> dict[str, Any]:
         if access is None:
             raise ApiError("CH3001")
         end_users = {grant.end_user_id for grant in access.grants if grant.windows}
-        store.log_reads(conn, caller.party_id, [
-            store.Read(end_user_id, access.id, "master_data") for end_user_id in end_users
-        ], correlation_id.get())
+        store.log_reads(
+            conn,
+            caller.party_id,
+            [store.Read(end_user_id, access.id, "master_data") for end_user_id in end_users],
+            correlation_id.get(),
+        )
     DATA_READS.labels("master_data").inc()
     return _master_data(access)
 
 
 @router.get("/metering-points/{id}", summary="Master data of one metering point")
-async def get_metering_point(request: Request, caller: ReadCaller,
-                             id: MeteringPointId) -> dict[str, Any]:  # noqa: A002
+async def get_metering_point(
+    request: Request, caller: ReadCaller, id: MeteringPointId
+) -> dict[str, Any]:
     gsrn = _gsrn_or_404(id)
     return await run_in_threadpool(_detail, services(request), caller, gsrn)
 
@@ -125,15 +147,20 @@ def parse_instant(name: str, value: str, zone: ZoneInfo) -> dt.datetime:
             return dt.datetime.combine(dt.date.fromisoformat(value), dt.time(), tzinfo=zone)
         instant = dt.datetime.fromisoformat(value)
     except ValueError:
-        raise ApiError("CH2001", fields=[FieldError(
-            name, "must be a date (YYYY-MM-DD) or an ISO 8601 date-time with offset")]) from None
+        raise ApiError(
+            "CH2001",
+            fields=[
+                FieldError(name, "must be a date (YYYY-MM-DD) or an ISO 8601 date-time with offset")
+            ],
+        ) from None
     if instant.tzinfo is None:
         raise ApiError("CH2001", fields=[FieldError(name, "date-time needs a UTC offset")])
     return instant
 
 
-def _values(hub: Services, caller: Caller, gsrn: str, start: dt.datetime, end: dt.datetime
-            ) -> dict[str, Any]:
+def _values(
+    hub: Services, caller: Caller, gsrn: str, start: dt.datetime, end: dt.datetime
+) -> dict[str, Any]:
     zone = hub.settings.zone
     requested = Interval(int(start.timestamp()), int(end.timestamp()))
     with hub.database.write() as conn:
@@ -142,12 +169,18 @@ def _values(hub: Services, caller: Caller, gsrn: str, start: dt.datetime, end: d
             raise ApiError("CH3001")
         intervals = to_intervals(access.windows(), zone, requested)
         values = store.meter_values(conn, access.id, intervals)
-        requested_days = DateWindow(start.astimezone(zone).date(),
-                                    end.astimezone(zone).date() + dt.timedelta(days=1))
-        store.log_reads(conn, caller.party_id, [
-            store.Read(end_user_id, access.id, "meter_values", start, end)
-            for end_user_id in access.end_users_in(requested_days)
-        ], correlation_id.get())
+        requested_days = DateWindow(
+            start.astimezone(zone).date(), end.astimezone(zone).date() + dt.timedelta(days=1)
+        )
+        store.log_reads(
+            conn,
+            caller.party_id,
+            [
+                store.Read(end_user_id, access.id, "meter_values", start, end)
+                for end_user_id in access.end_users_in(requested_days)
+            ],
+            correlation_id.get(),
+        )
     DATA_READS.labels("values").inc()
     return {
         "meteringPointId": gsrn,
@@ -155,8 +188,10 @@ def _values(hub: Services, caller: Caller, gsrn: str, start: dt.datetime, end: d
         "to": end.isoformat(),
         "unit": "kWh",
         "periods": [
-            {"from": dt.datetime.fromtimestamp(i.start, zone).isoformat(),
-             "to": dt.datetime.fromtimestamp(i.end, zone).isoformat()}
+            {
+                "from": dt.datetime.fromtimestamp(i.start, zone).isoformat(),
+                "to": dt.datetime.fromtimestamp(i.end, zone).isoformat(),
+            }
             for i in intervals
         ],
         "values": [
@@ -168,7 +203,9 @@ def _values(hub: Services, caller: Caller, gsrn: str, start: dt.datetime, end: d
 
 @router.get("/metering-points/{id}/values", summary="Meter values of one metering point")
 async def get_values(
-    request: Request, caller: ReadCaller, id: MeteringPointId,  # noqa: A002
+    request: Request,
+    caller: ReadCaller,
+    id: MeteringPointId,
     from_: Annotated[str, Query(alias="from", description="YYYY-MM-DD or ISO 8601 with offset")],
     to: Annotated[str, Query(description="YYYY-MM-DD or ISO 8601 with offset (exclusive)")],
 ) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Unpack
 
 from sqlalchemy import Connection, Row, Select, and_, insert, or_, select
 
@@ -55,61 +55,91 @@ class MeteringPointAccess:
         return merge(window for grant in self.grants for window in grant.windows)
 
     def end_users_in(self, interval_days: DateWindow) -> list[int]:
-        return sorted({grant.end_user_id for grant in self.grants
-                       if any(w.intersect(interval_days) for w in grant.windows)})
+        return sorted(
+            {
+                grant.end_user_id
+                for grant in self.grants
+                if any(w.intersect(interval_days) for w in grant.windows)
+            }
+        )
 
 
-def _grant_query(party_id: int) -> Select[Any]:
+def _grant_query(party_id: int) -> Select[Unpack[tuple[Any, ...]]]:
     return (
-        select(MeteringPoint.id, MeteringPoint.gsrn, MeteringPoint.settlement_point,
-               MeteringPoint.address, MeteringPoint.postcode, MeteringPoint.city,
-               MeteringPoint.grid_area, MeteringPoint.extended_storage,
-               Grant.end_user_id, Grant.scope, Grant.valid_from, Grant.valid_to)
+        select(
+            MeteringPoint.id,
+            MeteringPoint.gsrn,
+            MeteringPoint.settlement_point,
+            MeteringPoint.address,
+            MeteringPoint.postcode,
+            MeteringPoint.city,
+            MeteringPoint.grid_area,
+            MeteringPoint.extended_storage,
+            Grant.end_user_id,
+            Grant.scope,
+            Grant.valid_from,
+            Grant.valid_to,
+        )
         .join(Grant, Grant.metering_point_id == MeteringPoint.id)
         .where(Grant.party_id == party_id, Grant.revoked_at.is_(None))
     )
 
 
-def _supply_periods(conn: Connection, metering_point_ids: Sequence[int]
-                    ) -> dict[tuple[int, int], list[DateWindow]]:
+def _supply_periods(
+    conn: Connection, metering_point_ids: Sequence[int]
+) -> dict[tuple[int, int], list[DateWindow]]:
     """Supply periods keyed by (metering point id, end user id)."""
     periods: dict[tuple[int, int], list[DateWindow]] = defaultdict(list)
     for start in range(0, len(metering_point_ids), 500):
-        chunk = metering_point_ids[start:start + 500]
+        chunk = metering_point_ids[start : start + 500]
         rows = conn.execute(
-            select(SupplyPeriod.metering_point_id, SupplyPeriod.end_user_id,
-                   SupplyPeriod.move_in, SupplyPeriod.move_out)
-            .where(SupplyPeriod.metering_point_id.in_(chunk))
+            select(
+                SupplyPeriod.metering_point_id,
+                SupplyPeriod.end_user_id,
+                SupplyPeriod.move_in,
+                SupplyPeriod.move_out,
+            ).where(SupplyPeriod.metering_point_id.in_(chunk))
         ).all()
         for row in rows:
             periods[(row.metering_point_id, row.end_user_id)].append(
-                DateWindow(row.move_in, row.move_out))
+                DateWindow(row.move_in, row.move_out)
+            )
     return periods
 
 
-def _assemble(conn: Connection, rows: Sequence[Row[Any]], today: dt.date
-              ) -> list[MeteringPointAccess]:
+def _assemble(
+    conn: Connection, rows: Sequence[Row[Any]], today: dt.date
+) -> list[MeteringPointAccess]:
     periods = _supply_periods(conn, sorted({row.id for row in rows}))
     by_id: dict[int, MeteringPointAccess] = {}
     for row in rows:
         access = by_id.get(row.id)
         if access is None:
-            access = MeteringPointAccess(row.id, row.gsrn, row.settlement_point, row.address,
-                                         row.postcode, row.city, row.grid_area,
-                                         row.extended_storage)
+            access = MeteringPointAccess(
+                row.id,
+                row.gsrn,
+                row.settlement_point,
+                row.address,
+                row.postcode,
+                row.city,
+                row.grid_area,
+                row.extended_storage,
+            )
             by_id[row.id] = access
         supply = periods.get((row.id, row.end_user_id), [])
         access.supply_periods[row.end_user_id] = supply
-        windows = [window for window in
-                   readable_windows(DateWindow(row.valid_from, row.valid_to), supply)
-                   if window.start <= today]
+        windows = [
+            window
+            for window in readable_windows(DateWindow(row.valid_from, row.valid_to), supply)
+            if window.start <= today
+        ]
         access.grants.append(GrantView(row.end_user_id, row.scope, windows))
     return [access for access in by_id.values() if access.windows()]
 
 
-def accessible_metering_points(conn: Connection, party_id: int, today: dt.date, *,
-                               after: str | None, limit: int
-                               ) -> tuple[list[MeteringPointAccess], str | None]:
+def accessible_metering_points(
+    conn: Connection, party_id: int, today: dt.date, *, after: str | None, limit: int
+) -> tuple[list[MeteringPointAccess], str | None]:
     """One page of metering points with a readable window, by GSRN, and the next cursor.
 
     A page examines ``limit`` granted metering points; those whose grants open
@@ -117,10 +147,12 @@ def accessible_metering_points(conn: Connection, party_id: int, today: dt.date, 
     where the next one starts.
     """
     page = (
-        select(MeteringPoint.gsrn).distinct()
+        select(MeteringPoint.gsrn)
+        .distinct()
         .join(Grant, Grant.metering_point_id == MeteringPoint.id)
         .where(Grant.party_id == party_id, Grant.revoked_at.is_(None))
-        .order_by(MeteringPoint.gsrn).limit(limit)
+        .order_by(MeteringPoint.gsrn)
+        .limit(limit)
     )
     if after is not None:
         page = page.where(MeteringPoint.gsrn > after)
@@ -133,20 +165,26 @@ def accessible_metering_points(conn: Connection, party_id: int, today: dt.date, 
     return _assemble(conn, rows, today), (gsrns[-1] if len(gsrns) == limit else None)
 
 
-def metering_point_access(conn: Connection, party_id: int, gsrn: str, today: dt.date
-                          ) -> MeteringPointAccess | None:
+def metering_point_access(
+    conn: Connection, party_id: int, gsrn: str, today: dt.date
+) -> MeteringPointAccess | None:
     rows = conn.execute(_grant_query(party_id).where(MeteringPoint.gsrn == gsrn)).all()
     found = _assemble(conn, rows, today)
     return found[0] if found else None
 
 
-def meter_values(conn: Connection, metering_point_id: int, intervals: Sequence[Interval]
-                 ) -> list[tuple[int, int]]:
+def meter_values(
+    conn: Connection, metering_point_id: int, intervals: Sequence[Interval]
+) -> list[tuple[int, int]]:
     """(start_ts, wh) of the values that start inside any of the intervals."""
     if not intervals:
         return []
-    condition = or_(*(and_(MeterValue.start_ts >= interval.start,
-                           MeterValue.start_ts < interval.end) for interval in intervals))
+    condition = or_(
+        *(
+            and_(MeterValue.start_ts >= interval.start, MeterValue.start_ts < interval.end)
+            for interval in intervals
+        )
+    )
     rows = conn.execute(
         select(MeterValue.start_ts, MeterValue.wh)
         .where(MeterValue.metering_point_id == metering_point_id, condition)
@@ -164,15 +202,25 @@ class Read:
     period_to: dt.datetime | None = None
 
 
-def log_reads(conn: Connection, party_id: int, reads: Sequence[Read], correlation_id: str | None
-              ) -> None:
+def log_reads(
+    conn: Connection, party_id: int, reads: Sequence[Read], correlation_id: str | None
+) -> None:
     if not reads:
         return
     now = dt.datetime.now(dt.UTC)
-    conn.execute(insert(AccessLogEntry), [
-        {"at": now, "party_id": party_id, "end_user_id": read.end_user_id,
-         "metering_point_id": read.metering_point_id, "what": read.what,
-         "period_from": read.period_from, "period_to": read.period_to,
-         "correlation_id": correlation_id}
-        for read in reads
-    ])
+    conn.execute(
+        insert(AccessLogEntry),
+        [
+            {
+                "at": now,
+                "party_id": party_id,
+                "end_user_id": read.end_user_id,
+                "metering_point_id": read.metering_point_id,
+                "what": read.what,
+                "period_from": read.period_from,
+                "period_to": read.period_to,
+                "correlation_id": correlation_id,
+            }
+            for read in reads
+        ],
+    )

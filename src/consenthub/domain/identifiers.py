@@ -8,6 +8,7 @@ digits are computed by python-stdnum; consenthub only decides which rules apply.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 from dataclasses import dataclass
 from enum import StrEnum
@@ -15,7 +16,6 @@ from enum import StrEnum
 from stdnum import ean
 from stdnum.fi import hetu, ytunnus
 from stdnum.no import fodselsnummer, orgnr
-from stdnum.util import isdigits
 
 
 class IdentifierKind(StrEnum):
@@ -39,10 +39,16 @@ class InvalidIdentifier(ValueError):
         return self.rule
 
 
+def _is_ascii_digits(value: str) -> bool:
+    # Not str.isdigit() (accepts other scripts' digits) and not stdnum's
+    # isdigits() (a ``$`` regex that lets a trailing newline through).
+    return value.isascii() and value.isdigit()
+
+
 def _digits(value: str, kind: IdentifierKind, length: int) -> str:
     if not isinstance(value, str):
         raise InvalidIdentifier(kind, "must be a string")
-    if len(value) != length or not isdigits(value):
+    if len(value) != length or not _is_ascii_digits(value):
         raise InvalidIdentifier(kind, f"must be exactly {length} digits")
     return value
 
@@ -79,12 +85,21 @@ def validate_orgnr(value: str) -> str:
     return number
 
 
+_YTUNNUS_FORM = re.compile(r"[0-9]{7}-[0-9]")
+
+
 def validate_ytunnus(value: str) -> str:
-    """Finnish business ID (Y-tunnus), canonical form NNNNNNN-N."""
-    if not isinstance(value, str) or not ytunnus.is_valid(value):
-        raise InvalidIdentifier(
-            IdentifierKind.YTUNNUS, "must be 7 digits, a hyphen and a valid check digit"
-        )
+    """Finnish business ID (Y-tunnus), exactly NNNNNNN-N.
+
+    The form is checked here, not left to stdnum, whose ``compact`` would also
+    accept surrounding whitespace, missing or extra hyphens and an ``FI`` VAT
+    prefix (an ALV number is not a business ID).
+    """
+    kind = IdentifierKind.YTUNNUS
+    if not isinstance(value, str) or not _YTUNNUS_FORM.fullmatch(value):
+        raise InvalidIdentifier(kind, "must be 7 digits, a hyphen and a check digit")
+    if not ytunnus.is_valid(value):
+        raise InvalidIdentifier(kind, "mod-11 check digit does not match")
     return str(ytunnus.format(value))
 
 
@@ -148,18 +163,33 @@ def validate_fodselsnummer(value: str, *, allow_synthetic: bool = False) -> str:
     return value
 
 
+_HETU_FORM = re.compile(r"[0-9]{6}[-+A-FU-Y][0-9]{3}[0-9A-Y]", re.IGNORECASE | re.ASCII)
+_HETU_CENTURIES = {"+": 1800, **dict.fromkeys("-UVWXY", 1900), **dict.fromkeys("ABCDEF", 2000)}
+
+
 def validate_hetu(value: str, *, allow_synthetic: bool = False) -> str:
     """Finnish personal identity code (henkilötunnus), canonical upper case.
 
     Individual numbers 900-999 are reserved for temporary and test codes;
-    they are accepted only when ``allow_synthetic`` is true.
+    they are accepted only when ``allow_synthetic`` is true. The form is
+    checked here (stdnum would strip whitespace and map Unicode dashes).
     """
     kind = IdentifierKind.HETU
-    if not isinstance(value, str) or not hetu.is_valid(value, allow_temporary=True):
-        raise InvalidIdentifier(kind, "must be DDMMYY, century sign, 3 digits and a check character")
-    number = str(hetu.compact(value))
+    if not isinstance(value, str) or not _HETU_FORM.fullmatch(value):
+        raise InvalidIdentifier(
+            kind, "must be DDMMYY, a century sign, 3 digits and a check character"
+        )
+    number = value.upper()
+    if not hetu.is_valid(number, allow_temporary=True):
+        raise InvalidIdentifier(
+            kind, "does not have a valid birth date, individual number and check character"
+        )
     if int(number[7:10]) >= 900 and not allow_synthetic:
         raise InvalidIdentifier(kind, "temporary and test codes are not accepted here")
+    birth_date = dt.date(_HETU_CENTURIES[number[6]] + int(number[4:6]),
+                         int(number[2:4]), int(number[0:2]))
+    if birth_date > dt.date.today():
+        raise InvalidIdentifier(kind, "birth date lies in the future")
     return number
 
 
@@ -190,9 +220,10 @@ def validate_end_user_id(value: str, *, allow_synthetic: bool = False) -> tuple[
     """
     if not isinstance(value, str) or not value:
         raise InvalidIdentifier(IdentifierKind.FODSELSNUMMER, "is required")
-    if isdigits(value) and len(value) == 11:
-        return validate_fodselsnummer(value, allow_synthetic=allow_synthetic), EndUserIdKind.PERSON_NO
-    if isdigits(value) and len(value) == 9:
+    if _is_ascii_digits(value) and len(value) == 11:
+        number = validate_fodselsnummer(value, allow_synthetic=allow_synthetic)
+        return number, EndUserIdKind.PERSON_NO
+    if _is_ascii_digits(value) and len(value) == 9:
         return validate_orgnr(value), EndUserIdKind.ORGANISATION_NO
     if len(value) == 9 and value[7] == "-":
         return validate_ytunnus(value), EndUserIdKind.ORGANISATION_FI
@@ -206,7 +237,12 @@ def validate_end_user_id(value: str, *, allow_synthetic: bool = False) -> tuple[
 
 
 def mask_national_id(value: str) -> str:
-    """Show the birth-date part only: 010190*****, as SPEC §1 prescribes."""
-    if len(value) == 11:
-        return value[:6] + "*" * 5
-    return value
+    """Show the birth-date part only: 010190*****, as SPEC §1 prescribes.
+
+    Whatever the input, nothing after the sixth character is shown, so a
+    malformed or padded number is not leaked either; a value of six
+    characters or fewer is masked completely.
+    """
+    if len(value) <= 6:
+        return "*" * len(value)
+    return value[:6] + "*" * (len(value) - 6)

@@ -34,7 +34,7 @@ ROLE_SCOPES: dict[Role, frozenset[ApiScope]] = {
 def allowed_scopes(roles: Iterable[str]) -> frozenset[str]:
     allowed: set[str] = set()
     for role in roles:
-        allowed |= ROLE_SCOPES.get(Role(role), frozenset())
+        allowed |= {scope.value for scope in ROLE_SCOPES.get(Role(role), frozenset())}
     return frozenset(allowed)
 
 
@@ -48,7 +48,7 @@ def grant_scopes(requested: str | None, roles: Iterable[str]) -> list[str]:
     if requested is None or not requested.strip():
         return sorted(allowed)
     wanted = requested.split()
-    unknown = [scope for scope in wanted if scope not in allowed]
+    unknown = [scope for scope in dict.fromkeys(wanted) if scope not in allowed]
     if unknown:
         raise ScopeNotAllowed(" ".join(unknown))
     return sorted(set(wanted))

@@ -56,9 +56,7 @@ def merge(windows: Iterable[DateWindow]) -> list[DateWindow]:
     return merged
 
 
-def readable_windows(
-    grant: DateWindow, supply_periods: Iterable[DateWindow]
-) -> list[DateWindow]:
+def readable_windows(grant: DateWindow, supply_periods: Iterable[DateWindow]) -> list[DateWindow]:
     """The grant window clipped to the end user's supply periods."""
     clipped = (grant.intersect(period) for period in supply_periods)
     return merge(window for window in clipped if window is not None)

@@ -5,9 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
-from urllib.parse import urlsplit
-
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import Connection, Row, insert, or_, select, update
 
@@ -52,8 +51,16 @@ class NewCredentials:
 
 
 def _party_record(row: Row[Any]) -> PartyRecord:
-    return PartyRecord(row.id, row.client_id, row.name, row.gln, row.orgnr, tuple(row.roles),
-                       row.webhook_url, row.active)
+    return PartyRecord(
+        row.id,
+        row.client_id,
+        row.name,
+        row.gln,
+        row.orgnr,
+        tuple(row.roles),
+        row.webhook_url,
+        row.active,
+    )
 
 
 def validate_return_url(url: str) -> str:
@@ -70,8 +77,10 @@ def validate_return_url(url: str) -> str:
 def validate_return_domain(domain: str) -> str:
     candidate = domain.strip().lower().rstrip(".")
     labels = candidate.split(".")
-    if not candidate or any(not label or len(label) > 63 for label in labels) or not all(
-        label.replace("-", "").isalnum() for label in labels
+    if (
+        not candidate
+        or any(not label or len(label) > 63 for label in labels)
+        or not all(label.replace("-", "").isalnum() for label in labels)
     ):
         raise RegistryError("return_domain", "must be a host name such as example.no")
     return candidate
@@ -126,24 +135,40 @@ def add_party(
 
     now = dt.datetime.now(dt.UTC)
     party_id = conn.execute(
-        insert(Party).values(
+        insert(Party)
+        .values(
             client_id=new_uuid(),
-            name=name.strip(), gln=gln, orgnr=orgnr, roles=role_list,
-            webhook_url=webhook_url, active=True, created_at=now,
-        ).returning(Party.id)
+            name=name.strip(),
+            gln=gln,
+            orgnr=orgnr,
+            roles=role_list,
+            webhook_url=webhook_url,
+            active=True,
+            created_at=now,
+        )
+        .returning(Party.id)
     ).scalar_one()
     for url in dict.fromkeys(urls):
         conn.execute(insert(PartyReturnUrl).values(party_id=party_id, url=url))
     for domain in dict.fromkeys(domains):
         conn.execute(insert(PartyReturnDomain).values(party_id=party_id, domain=domain))
     secret = generate_secret()
-    conn.execute(insert(ClientSecret).values(
-        party_id=party_id, secret_hash=hash_secret(secret_key, secret), created_at=now,
-        expires_at=None,
-    ))
+    conn.execute(
+        insert(ClientSecret).values(
+            party_id=party_id,
+            secret_hash=hash_secret(secret_key, secret),
+            created_at=now,
+            expires_at=None,
+        )
+    )
     record = get_party(conn, party_id)
-    audit.append(conn, actor=actor, action="party.added", subject=f"party:{record.client_id}",
-                 details={"name": record.name, "gln": gln, "orgnr": orgnr, "roles": role_list})
+    audit.append(
+        conn,
+        actor=actor,
+        action="party.added",
+        subject=f"party:{record.client_id}",
+        details={"name": record.name, "gln": gln, "orgnr": orgnr, "roles": role_list},
+    )
     return NewCredentials(record, secret)
 
 
@@ -166,30 +191,42 @@ def list_parties(conn: Connection) -> list[PartyRecord]:
 
 
 def return_urls(conn: Connection, party_id: int) -> list[str]:
-    return list(conn.execute(
-        select(PartyReturnUrl.url).where(PartyReturnUrl.party_id == party_id)
-        .order_by(PartyReturnUrl.id)
-    ).scalars())
+    return list(
+        conn.execute(
+            select(PartyReturnUrl.url)
+            .where(PartyReturnUrl.party_id == party_id)
+            .order_by(PartyReturnUrl.id)
+        ).scalars()
+    )
 
 
 def return_domains(conn: Connection, party_id: int) -> list[str]:
-    return list(conn.execute(
-        select(PartyReturnDomain.domain).where(PartyReturnDomain.party_id == party_id)
-        .order_by(PartyReturnDomain.id)
-    ).scalars())
+    return list(
+        conn.execute(
+            select(PartyReturnDomain.domain)
+            .where(PartyReturnDomain.party_id == party_id)
+            .order_by(PartyReturnDomain.id)
+        ).scalars()
+    )
 
 
 def valid_secret_hashes(conn: Connection, party_id: int, now: dt.datetime) -> list[str]:
-    return list(conn.execute(
-        select(ClientSecret.secret_hash).where(
-            ClientSecret.party_id == party_id,
-            or_(ClientSecret.expires_at.is_(None), ClientSecret.expires_at > now),
-        )
-    ).scalars())
+    return list(
+        conn.execute(
+            select(ClientSecret.secret_hash).where(
+                ClientSecret.party_id == party_id,
+                or_(ClientSecret.expires_at.is_(None), ClientSecret.expires_at > now),
+            )
+        ).scalars()
+    )
 
 
 def rotate_secret(
-    conn: Connection, secret_key: bytes, client_id: str, *, overlap: dt.timedelta,
+    conn: Connection,
+    secret_key: bytes,
+    client_id: str,
+    *,
+    overlap: dt.timedelta,
     actor: str = "cli",
 ) -> NewCredentials:
     """New secret now; the current ones stay valid for ``overlap``, then stop working."""
@@ -199,16 +236,26 @@ def rotate_secret(
     now = dt.datetime.now(dt.UTC)
     conn.execute(
         update(ClientSecret)
-        .where(ClientSecret.party_id == party.id,
-               or_(ClientSecret.expires_at.is_(None), ClientSecret.expires_at > now + overlap))
+        .where(
+            ClientSecret.party_id == party.id,
+            or_(ClientSecret.expires_at.is_(None), ClientSecret.expires_at > now + overlap),
+        )
         .values(expires_at=now + overlap)
     )
     secret = generate_secret()
-    conn.execute(insert(ClientSecret).values(
-        party_id=party.id, secret_hash=hash_secret(secret_key, secret), created_at=now,
-        expires_at=None,
-    ))
-    audit.append(conn, actor=actor, action="party.secret_rotated",
-                 subject=f"party:{party.client_id}",
-                 details={"previous_valid_until": (now + overlap).isoformat()})
+    conn.execute(
+        insert(ClientSecret).values(
+            party_id=party.id,
+            secret_hash=hash_secret(secret_key, secret),
+            created_at=now,
+            expires_at=None,
+        )
+    )
+    audit.append(
+        conn,
+        actor=actor,
+        action="party.secret_rotated",
+        subject=f"party:{party.client_id}",
+        details={"previous_valid_until": (now + overlap).isoformat()},
+    )
     return NewCredentials(party, secret)

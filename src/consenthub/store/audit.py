@@ -20,8 +20,9 @@ from consenthub.store.tables import AuditEvent, AuditHead
 GENESIS = "0" * 64
 
 
-def event_hash(prev_hash: str, at: dt.datetime, actor: str, action: str, subject: str,
-               details: dict[str, Any]) -> str:
+def event_hash(
+    prev_hash: str, at: dt.datetime, actor: str, action: str, subject: str, details: dict[str, Any]
+) -> str:
     body = orjson.dumps(
         [prev_hash, at.astimezone(dt.UTC).isoformat(), actor, action, subject, details],
         option=orjson.OPT_SORT_KEYS,
@@ -29,8 +30,15 @@ def event_hash(prev_hash: str, at: dt.datetime, actor: str, action: str, subject
     return hashlib.sha256(body).hexdigest()
 
 
-def append(conn: Connection, *, actor: str, action: str, subject: str,
-           details: dict[str, Any] | None = None, at: dt.datetime | None = None) -> str:
+def append(
+    conn: Connection,
+    *,
+    actor: str,
+    action: str,
+    subject: str,
+    details: dict[str, Any] | None = None,
+    at: dt.datetime | None = None,
+) -> str:
     """Append one event in the caller's transaction; returns its hash."""
     at = (at or dt.datetime.now(dt.UTC)).replace(microsecond=0)
     details = details or {}
@@ -39,10 +47,17 @@ def append(conn: Connection, *, actor: str, action: str, subject: str,
     ).scalar_one_or_none()
     prev_hash = head or GENESIS
     digest = event_hash(prev_hash, at, actor, action, subject, details)
-    conn.execute(insert(AuditEvent).values(
-        at=at, actor=actor, action=action, subject=subject, details=details,
-        prev_hash=prev_hash, hash=digest,
-    ))
+    conn.execute(
+        insert(AuditEvent).values(
+            at=at,
+            actor=actor,
+            action=action,
+            subject=subject,
+            details=details,
+            prev_hash=prev_hash,
+            hash=digest,
+        )
+    )
     if head is None:
         conn.execute(insert(AuditHead).values(id=1, last_hash=digest))
     else:

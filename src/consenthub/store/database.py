@@ -31,9 +31,7 @@ class Database:
             event.listen(engine, "connect", _sqlite_on_connect)
             event.listen(engine, "begin", _sqlite_on_begin)
             return engine
-        return create_engine(
-            self.url, echo=echo, pool_size=10, max_overflow=20, pool_pre_ping=True
-        )
+        return create_engine(self.url, echo=echo, pool_size=10, max_overflow=20, pool_pre_ping=True)
 
     @contextmanager
     def write(self) -> Iterator[Connection]:

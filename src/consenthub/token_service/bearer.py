@@ -55,8 +55,9 @@ def check_token(hub: Services, token_value: str) -> Caller:
         party_id = tokens.live_token_party(conn, str(claims["ref_token"]))
     if party_id is None:
         raise ApiError("CH1102", headers=_challenge("invalid_token", "token revoked"))
-    return Caller(party_id, str(claims["client_id"]),
-                  frozenset(str(claims.get("scope", "")).split()), claims)
+    return Caller(
+        party_id, str(claims["client_id"]), frozenset(str(claims.get("scope", "")).split()), claims
+    )
 
 
 def require(scope: ApiScope) -> Any:
@@ -65,8 +66,10 @@ def require(scope: ApiScope) -> Any:
     async def dependency(request: Request) -> Caller:
         caller = await run_in_threadpool(check_token, services(request), _token_from(request))
         if scope not in caller.scopes:
-            raise ApiError("CH1103", headers=_challenge(
-                "insufficient_scope", f"requires {scope.value}", scope.value))
+            raise ApiError(
+                "CH1103",
+                headers=_challenge("insufficient_scope", f"requires {scope.value}", scope.value),
+            )
         return caller
 
     return dependency

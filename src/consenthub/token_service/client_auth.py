@@ -15,6 +15,8 @@ import time
 from dataclasses import dataclass
 from urllib.parse import unquote
 
+from sqlalchemy import select
+
 from consenthub.domain.identifiers import InvalidIdentifier, validate_uuid
 from consenthub.registry.store import PartyRecord, find_by_client_id
 from consenthub.store.database import Database
@@ -22,8 +24,6 @@ from consenthub.store.tables import ClientSecret
 from consenthub.token_service.client_secrets import matches
 from consenthub.token_service.throttle import FailureThrottle
 from consenthub.web.errors import ApiError
-
-from sqlalchemy import select
 
 
 @dataclass(frozen=True)
@@ -51,29 +51,38 @@ def credentials_from(params: dict[str, str], authorization: str | None) -> Clien
             decoded = base64.b64decode(authorization[6:].strip(), validate=True).decode()
             raw_id, sep, raw_secret = decoded.partition(":")
         except (binascii.Error, UnicodeDecodeError):
-            raise ApiError("CH1003", "malformed Basic credentials",
-                           headers={"WWW-Authenticate": 'Basic realm="consenthub"'}) from None
+            raise ApiError(
+                "CH1003",
+                "malformed Basic credentials",
+                headers={"WWW-Authenticate": 'Basic realm="consenthub"'},
+            ) from None
         if not sep:
-            raise ApiError("CH1003", "malformed Basic credentials",
-                           headers={"WWW-Authenticate": 'Basic realm="consenthub"'})
+            raise ApiError(
+                "CH1003",
+                "malformed Basic credentials",
+                headers={"WWW-Authenticate": 'Basic realm="consenthub"'},
+            )
         # RFC 6749 §2.3.1: both parts are form-urlencoded before Base64.
-        client_id, client_secret = unquote(raw_id.replace("+", " ")), unquote(
-            raw_secret.replace("+", " "))
+        client_id, client_secret = (
+            unquote(raw_id.replace("+", " ")),
+            unquote(raw_secret.replace("+", " ")),
+        )
         if params.get("client_id") not in (None, client_id):
             raise ApiError("CH1001", "client_id in the body differs from the Basic credentials")
         return ClientCredentials(client_id, client_secret, True)
-    client_id = params.get("client_id")
-    client_secret = params.get("client_secret")
-    if not client_id:
+    body_id = params.get("client_id")
+    body_secret = params.get("client_secret")
+    if not body_id:
         raise ApiError("CH1003", "client_id is required")
-    if not client_secret:
+    if not body_secret:
         raise ApiError("CH1003", "client_secret is required")
-    return ClientCredentials(client_id, client_secret, False)
+    return ClientCredentials(body_id, body_secret, False)
 
 
 class ClientAuthenticator:
-    def __init__(self, database: Database, secret_key: bytes, throttle: FailureThrottle,
-                 cache_ttl: float) -> None:
+    def __init__(
+        self, database: Database, secret_key: bytes, throttle: FailureThrottle, cache_ttl: float
+    ) -> None:
         self._database = database
         self._secret_key = secret_key
         self._throttle = throttle
@@ -87,11 +96,13 @@ class ClientAuthenticator:
             if party is None:
                 return None
             rows = conn.execute(
-                select(ClientSecret.secret_hash, ClientSecret.expires_at)
-                .where(ClientSecret.party_id == party.id)
+                select(ClientSecret.secret_hash, ClientSecret.expires_at).where(
+                    ClientSecret.party_id == party.id
+                )
             ).all()
-        entry = _CachedClient(party, tuple((row.secret_hash, row.expires_at) for row in rows),
-                              time.monotonic())
+        entry = _CachedClient(
+            party, tuple((row.secret_hash, row.expires_at) for row in rows), time.monotonic()
+        )
         with self._lock:
             self._cache[client_id] = entry
         return entry
@@ -102,8 +113,9 @@ class ClientAuthenticator:
         return entry.party.active and matches(self._secret_key, secret, valid)
 
     def authenticate(self, credentials: ClientCredentials, remote_addr: str) -> PartyRecord:
-        challenge = {"WWW-Authenticate": 'Basic realm="consenthub"'} if credentials.via_basic \
-            else {}
+        challenge = (
+            {"WWW-Authenticate": 'Basic realm="consenthub"'} if credentials.via_basic else {}
+        )
         keys = (f"client:{credentials.client_id}", f"addr:{remote_addr}")
         wait = self._throttle.retry_after(*keys)
         if wait is not None:
@@ -114,9 +126,11 @@ class ClientAuthenticator:
             self._throttle.record_failure(*keys)
             raise ApiError("CH1003", "client_id must be a UUID", headers=challenge) from None
         entry = self._cache.get(client_id)
-        if entry is None or time.monotonic() - entry.loaded_at > self._cache_ttl:
-            entry = self._load(client_id)
-        elif not self._verify(entry, credentials.client_secret):
+        if (
+            entry is None
+            or time.monotonic() - entry.loaded_at > self._cache_ttl
+            or not self._verify(entry, credentials.client_secret)
+        ):
             entry = self._load(client_id)
         if entry is None or not self._verify(entry, credentials.client_secret):
             self._throttle.record_failure(*keys)

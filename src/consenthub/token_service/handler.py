@@ -68,8 +68,9 @@ def _remote(request: Request) -> str:
 
 async def _authenticate(request: Request, params: dict[str, str]) -> PartyRecord:
     credentials = credentials_from(params, request.headers.get("authorization"))
-    return await run_in_threadpool(services(request).clients.authenticate, credentials,
-                                   _remote(request))
+    return await run_in_threadpool(
+        services(request).clients.authenticate, credentials, _remote(request)
+    )
 
 
 def _issue(hub: Services, party: PartyRecord, scope: str | None) -> tokens.IssuedToken:
@@ -108,10 +109,13 @@ async def token(request: Request) -> JSONResponse:
     return JSONResponse(body, headers=NO_STORE)
 
 
-def _claims_or_none(hub: Services, token_value: str, *, check_expiry: bool) -> dict[str, Any] | None:
+def _claims_or_none(
+    hub: Services, token_value: str, *, check_expiry: bool
+) -> dict[str, Any] | None:
     try:
-        return tokens.decode_access_token(token_value, hub.settings, hub.keys,
-                                          check_expiry=check_expiry)
+        return tokens.decode_access_token(
+            token_value, hub.settings, hub.keys, check_expiry=check_expiry
+        )
     except tokens.InvalidToken:
         return None
 
@@ -140,8 +144,9 @@ def _introspect(hub: Services, party: PartyRecord, token_value: str) -> dict[str
     claims = _claims_or_none(hub, token_value, check_expiry=True)
     if claims is None:
         return {"active": False}
-    may_see = (claims.get("client_id") == party.client_id
-               or ApiScope.INTROSPECT in allowed_scopes(party.roles))
+    may_see = claims.get("client_id") == party.client_id or ApiScope.INTROSPECT in allowed_scopes(
+        party.roles
+    )
     if not may_see:
         return {"active": False}
     with hub.database.read() as conn:
@@ -168,24 +173,31 @@ async def jwks(request: Request) -> JSONResponse:
     return JSONResponse(keys, headers={"Cache-Control": "public, max-age=60"})
 
 
-@router.get("/.well-known/oauth-authorization-server",
-            summary="Authorization server metadata (RFC 8414)")
+@router.get(
+    "/.well-known/oauth-authorization-server", summary="Authorization server metadata (RFC 8414)"
+)
 async def metadata(request: Request) -> JSONResponse:
     settings = services(request).settings
     base = settings.base_url
-    return JSONResponse({
-        "issuer": settings.token_issuer,
-        "token_endpoint": f"{base}/sts/Token",
-        "jwks_uri": f"{base}/.well-known/jwks.json",
-        "revocation_endpoint": f"{base}/sts/revoke",
-        "introspection_endpoint": f"{base}/sts/introspect",
-        "grant_types_supported": ["client_credentials"],
-        "response_types_supported": [],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-        "revocation_endpoint_auth_methods_supported": ["client_secret_basic",
-                                                       "client_secret_post"],
-        "introspection_endpoint_auth_methods_supported": ["client_secret_basic",
-                                                          "client_secret_post"],
-        "scopes_supported": sorted(scope.value for scope in ApiScope),
-        "service_documentation": f"{base}/docs",
-    })
+    return JSONResponse(
+        {
+            "issuer": settings.token_issuer,
+            "token_endpoint": f"{base}/sts/Token",
+            "jwks_uri": f"{base}/.well-known/jwks.json",
+            "revocation_endpoint": f"{base}/sts/revoke",
+            "introspection_endpoint": f"{base}/sts/introspect",
+            "grant_types_supported": ["client_credentials"],
+            "response_types_supported": [],
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "revocation_endpoint_auth_methods_supported": [
+                "client_secret_basic",
+                "client_secret_post",
+            ],
+            "introspection_endpoint_auth_methods_supported": [
+                "client_secret_basic",
+                "client_secret_post",
+            ],
+            "scopes_supported": sorted(scope.value for scope in ApiScope),
+            "service_documentation": f"{base}/docs",
+        }
+    )

@@ -14,8 +14,8 @@ from the hub's secret key.
 from __future__ import annotations
 
 import base64
-import secrets
 import datetime as dt
+import secrets
 import threading
 import time
 from dataclasses import dataclass
@@ -49,10 +49,16 @@ def create_key(conn: Connection, secret_key: bytes, *, activates_at: dt.datetime
     kid = now.strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_urlsafe(6)
     key = ECKey.generate_key(CURVE, parameters={"kid": kid, "use": "sig", "alg": ALGORITHM})
     private = _fernet(secret_key).encrypt(orjson.dumps(key.as_dict(private=True))).decode()
-    conn.execute(insert(SigningKey).values(
-        kid=kid, algorithm=ALGORITHM, private_jwk=private,
-        public_jwk=key.as_dict(private=False), created_at=now, activates_at=activates_at,
-    ))
+    conn.execute(
+        insert(SigningKey).values(
+            kid=kid,
+            algorithm=ALGORITHM,
+            private_jwk=private,
+            public_jwk=key.as_dict(private=False),
+            created_at=now,
+            activates_at=activates_at,
+        )
+    )
     return kid
 
 
@@ -78,8 +84,9 @@ def published(keys: list[KeyState], now: dt.datetime, retention: dt.timedelta) -
     for index, key in enumerate(ordered):
         if key.created_at > now:
             continue
-        successor = next((later for later in ordered[index + 1:] if later.activates_at <= now),
-                         None)
+        successor = next(
+            (later for later in ordered[index + 1 :] if later.activates_at <= now), None
+        )
         if successor is None or successor.activates_at + retention > now:
             shown.append(key)
     return shown
@@ -93,8 +100,9 @@ def signing(keys: list[KeyState], now: dt.datetime) -> KeyState | None:
 class KeyRing:
     """Per-process cache of the key table, refreshed every ``ttl`` seconds."""
 
-    def __init__(self, database: Database, secret_key: bytes, *, token_ttl: int,
-                 cache_ttl: float) -> None:
+    def __init__(
+        self, database: Database, secret_key: bytes, *, token_ttl: int, cache_ttl: float
+    ) -> None:
         self._database = database
         self._fernet = _fernet(secret_key)
         self._retention = dt.timedelta(seconds=token_ttl) + RETENTION_MARGIN
@@ -115,8 +123,10 @@ class KeyRing:
                 return
             with self._database.read() as conn:
                 rows = conn.execute(select(SigningKey)).all()
-            self._states = [KeyState(row.kid, row.public_jwk, row.private_jwk, row.created_at,
-                                     row.activates_at) for row in rows]
+            self._states = [
+                KeyState(row.kid, row.public_jwk, row.private_jwk, row.created_at, row.activates_at)
+                for row in rows
+            ]
             now = dt.datetime.now(dt.UTC)
             shown = published(self._states, now, self._retention)
             self._verify_set = KeySet([ECKey.import_key(key.public_jwk) for key in shown])
@@ -127,7 +137,9 @@ class KeyRing:
         self._refresh_if_stale()
         state = signing(self._states, dt.datetime.now(dt.UTC))
         if state is None:
-            raise RuntimeError("no signing key: run `consenthub db upgrade` or `consenthub keys rotate`")
+            raise RuntimeError(
+                "no signing key: run `consenthub db upgrade` or `consenthub keys rotate`"
+            )
         key = self._private.get(state.kid)
         if key is None:
             key = ECKey.import_key(orjson.loads(self._fernet.decrypt(state.private_jwk)))

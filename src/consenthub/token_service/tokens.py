@@ -22,7 +22,7 @@ from consenthub.registry.store import PartyRecord
 from consenthub.store.tables import Party, Token
 from consenthub.token_service.keys import ALGORITHM, KeyRing
 
-ACCESS_TOKEN_TYPE = "at+jwt"
+ACCESS_TOKEN_TYPE = "at+jwt"  # noqa: S105 - a JWT "typ" value, not a secret
 CLOCK_LEEWAY_SECONDS = 30
 
 
@@ -33,19 +33,25 @@ class IssuedToken:
     scope: str
 
 
-def issue_access_token(conn: Connection, settings: Settings, keys: KeyRing, party: PartyRecord,
-                       scopes: list[str]) -> IssuedToken:
+def issue_access_token(
+    conn: Connection, settings: Settings, keys: KeyRing, party: PartyRecord, scopes: list[str]
+) -> IssuedToken:
     now = int(dt.datetime.now(dt.UTC).timestamp())
     ttl = settings.access_token_ttl_seconds
     ref_token = secrets.token_urlsafe(32)
     jti = str(uuid.uuid4())
     scope = " ".join(scopes)
-    conn.execute(insert(Token).values(
-        ref_token=ref_token, jti=jti, party_id=party.id, scope=scope,
-        issued_at=dt.datetime.fromtimestamp(now, dt.UTC),
-        expires_at=dt.datetime.fromtimestamp(now + ttl, dt.UTC),
-        revoked_at=None,
-    ))
+    conn.execute(
+        insert(Token).values(
+            ref_token=ref_token,
+            jti=jti,
+            party_id=party.id,
+            scope=scope,
+            issued_at=dt.datetime.fromtimestamp(now, dt.UTC),
+            expires_at=dt.datetime.fromtimestamp(now + ttl, dt.UTC),
+            revoked_at=None,
+        )
+    )
     claims: dict[str, Any] = {
         "iss": settings.token_issuer,
         "aud": settings.token_audience,
@@ -74,8 +80,9 @@ class InvalidToken(Exception):
     """Bad signature, wrong type, issuer or audience, expired, or revoked."""
 
 
-def decode_access_token(token: str, settings: Settings, keys: KeyRing, *,
-                        check_expiry: bool = True) -> dict[str, Any]:
+def decode_access_token(
+    token: str, settings: Settings, keys: KeyRing, *, check_expiry: bool = True
+) -> dict[str, Any]:
     """Verify signature and claims of a token from this environment; no database access."""
     try:
         kid = extract_compact(token.encode()).headers().get("kid")
@@ -122,8 +129,7 @@ def live_token_party(conn: Connection, ref_token: str) -> int | None:
 def revoke(conn: Connection, ref_token: str, party_id: int) -> bool:
     result = conn.execute(
         update(Token)
-        .where(Token.ref_token == ref_token, Token.party_id == party_id,
-               Token.revoked_at.is_(None))
+        .where(Token.ref_token == ref_token, Token.party_id == party_id, Token.revoked_at.is_(None))
         .values(revoked_at=dt.datetime.now(dt.UTC))
     )
     return bool(result.rowcount)

@@ -60,8 +60,7 @@ class RequestContext:
                 response_started = True
                 status = message["status"]
                 message.setdefault("headers", [])
-                message["headers"] = [*message["headers"],
-                                      (b"x-correlation-id", cid.encode())]
+                message["headers"] = [*message["headers"], (b"x-correlation-id", cid.encode())]
             await send(message)
 
         try:
@@ -112,21 +111,26 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["operations"],
-             summary="Readiness: database reachable and schema current")
+    @app.get(
+        "/readyz", tags=["operations"], summary="Readiness: database reachable and schema current"
+    )
     async def readyz(request: Request) -> JSONResponse:
         checks: dict[str, Any] = {}
         try:
-            checks["database"] = "ok" if await run_in_threadpool(
-                is_current, services(request).database) else "schema not current"
+            checks["database"] = (
+                "ok"
+                if await run_in_threadpool(is_current, services(request).database)
+                else "schema not current"
+            )
         except Exception as exc:  # any driver error means not ready
             checks["database"] = f"unreachable: {type(exc).__name__}"
         ready = all(value == "ok" for value in checks.values())
-        return JSONResponse({"status": "ok" if ready else "unavailable", "checks": checks},
-                            status_code=200 if ready else 503)
+        return JSONResponse(
+            {"status": "ok" if ready else "unavailable", "checks": checks},
+            status_code=200 if ready else 503,
+        )
 
-    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics",
-             include_in_schema=False)
+    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics", include_in_schema=False)
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 

@@ -6,16 +6,19 @@ failed validation with the rule each broke.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
-from consenthub.web.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from consenthub.domain.errors import error
 from consenthub.observability import correlation_id
+from consenthub.web.responses import JSONResponse
+
+log = logging.getLogger("consenthub.http")
 
 
 @dataclass(frozen=True)
@@ -51,8 +54,9 @@ def preferred_language(accept_language: str | None) -> str:
     return best
 
 
-def error_body(code: str, language: str, detail: str | None = None,
-               fields: list[FieldError] | None = None) -> dict[str, Any]:
+def error_body(
+    code: str, language: str, detail: str | None = None, fields: list[FieldError] | None = None
+) -> dict[str, Any]:
     spec = error(code)
     message = spec.message(language)
     body: dict[str, Any] = {
@@ -73,6 +77,16 @@ def error_body(code: str, language: str, detail: str | None = None,
 def error_response(request: Request, exc: ApiError) -> JSONResponse:
     language = preferred_language(request.headers.get("accept-language"))
     body = error_body(exc.code, language, exc.detail, exc.fields)
+    log.info(
+        "request rejected",
+        extra={
+            "code": exc.code,
+            "status": body["statusCode"],
+            "method": request.method,
+            "path": request.url.path,
+            "fields": [item.field for item in exc.fields] or None,
+        },
+    )
     headers = {"Cache-Control": "no-store", **exc.headers}
     return JSONResponse(body, status_code=body["statusCode"], headers=headers)
 

@@ -8,7 +8,9 @@ from sqlalchemy import create_engine
 from consenthub.store.tables import Base
 
 config = context.config
-engine = config.attributes.get("engine") or create_engine(config.get_main_option("sqlalchemy.url"))
+engine = config.attributes.get("engine") or create_engine(
+    config.get_main_option("sqlalchemy.url", "sqlite:///consenthub.db")
+)
 
 with engine.connect() as connection:
     context.configure(

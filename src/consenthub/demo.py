@@ -1,0 +1,136 @@
+"""Demo data: a third party, three synthetic persons, their metering points and values.
+
+The persons' fødselsnummer are synthetic (Skatteetaten Tenor: month + 80), so
+the demo runs with ``allow_synthetic_ids``. Loading is idempotent: a second
+start reuses the data and only rotates the demo party's secret, which is
+stored as a hash and so cannot be shown again otherwise.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import math
+
+from sqlalchemy import select
+
+from consenthub.config import Settings
+from consenthub.imports.meter_values import import_meter_values
+from consenthub.imports.metering_points import import_metering_points
+from consenthub.registry import store as registry
+from consenthub.store.database import Database
+from consenthub.store.grants import create_grant
+from consenthub.store.tables import EndUser, Grant, MeteringPoint
+
+DEMO_PARTY_NAME = "Demo Strøm AS"
+DEMO_PARTY_GLN = "7080000000425"
+DEMO_RETURN_URLS = ("http://127.0.0.1:8001/callback", "http://localhost:8001/callback")
+
+DEMO_PERSONS = {
+    "Kari Nordmann": "15838512329",
+    "Ola Nordmann": "02917823432",
+    "Nora Uten Målepunkt": "24869234504",
+}
+# metering point, person, move-in, move-out, address, grant scope for the demo party
+DEMO_METERING_POINTS = (
+    ("707057123456780015", "Kari Nordmann", "2022-08-01", "", "Storgata 1", "Full"),
+    ("707057123456780022", "Kari Nordmann", "2023-05-01", "", "Fjellveien 12", "Limited"),
+    ("707057123456780039", "Kari Nordmann", "2024-01-01", "", "Sjøgata 3", None),
+    ("707057123456780046", "Kari Nordmann", "2015-03-01", "2020-12-31", "Elvebakken 7", None),
+    ("707057123456780046", "Ola Nordmann", "2021-01-01", "", "Elvebakken 7", None),
+)
+VALUE_DAYS = 60
+
+
+def _metering_points_csv() -> io.StringIO:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(
+        [
+            "metering_point_id",
+            "end_user_id",
+            "move_in",
+            "move_out",
+            "settlement_point",
+            "address",
+            "postcode",
+            "city",
+            "grid_area",
+        ]
+    )
+    for gsrn, person, move_in, move_out, address, _ in DEMO_METERING_POINTS:
+        writer.writerow(
+            [gsrn, DEMO_PERSONS[person], move_in, move_out, "true", address, "0155", "Oslo", "NO1"]
+        )
+    out.seek(0)
+    return out
+
+
+def _values_csv(settings: Settings) -> io.StringIO:
+    """Hourly values for the last days: a daily curve with a morning and evening peak."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["metering_point_id", "start", "kwh"])
+    today = dt.datetime.now(settings.zone).replace(hour=0, minute=0, second=0, microsecond=0)
+    first = today - dt.timedelta(days=VALUE_DAYS)
+    for index, gsrn in enumerate(sorted({row[0] for row in DEMO_METERING_POINTS})):
+        for hour in range(VALUE_DAYS * 24):
+            start = (first + dt.timedelta(hours=hour)).astimezone(settings.zone)
+            load = (
+                0.4
+                + 0.3 * index
+                + 0.8 * math.exp(-((start.hour - 8) ** 2) / 4)
+                + 1.2 * math.exp(-((start.hour - 19) ** 2) / 6)
+            )
+            writer.writerow([gsrn, start.isoformat(), f"{load:.3f}"])
+    out.seek(0)
+    return out
+
+
+def load_demo(settings: Settings, database: Database) -> registry.NewCredentials:
+    secret_key = settings.resolved_secret_key()
+    with database.read() as conn:
+        party = registry.find_by_gln(conn, DEMO_PARTY_GLN)
+    if party is not None:
+        with database.write() as conn:
+            return registry.rotate_secret(
+                conn, secret_key, party.client_id, overlap=dt.timedelta(0), actor="demo"
+            )
+    import_metering_points(database, _metering_points_csv(), allow_synthetic_ids=True, actor="demo")
+    import_meter_values(database, _values_csv(settings), actor="demo")
+    with database.write() as conn:
+        created = registry.add_party(
+            conn,
+            secret_key,
+            name=DEMO_PARTY_NAME,
+            roles=["third_party"],
+            gln=DEMO_PARTY_GLN,
+            return_urls=DEMO_RETURN_URLS,
+            actor="demo",
+        )
+        for gsrn, person, move_in, _, _, scope in DEMO_METERING_POINTS:
+            if scope is None:
+                continue
+            mp_id = conn.execute(
+                select(MeteringPoint.id).where(MeteringPoint.gsrn == gsrn)
+            ).scalar_one()
+            user_id = conn.execute(
+                select(EndUser.id).where(EndUser.national_id == DEMO_PERSONS[person])
+            ).scalar_one()
+            already = conn.execute(
+                select(Grant.id).where(
+                    Grant.party_id == created.party.id, Grant.metering_point_id == mp_id
+                )
+            ).first()
+            if already is None:
+                create_grant(
+                    conn,
+                    party_id=created.party.id,
+                    metering_point_id=mp_id,
+                    end_user_id=user_id,
+                    scope=scope,
+                    valid_from=dt.date.fromisoformat(move_in),
+                    actor="demo",
+                )
+    return created

@@ -1,0 +1,100 @@
+"""`consenthub demo`: a newcomer's first run, end to end, as its own process."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.conftest import free_port
+
+
+def start_demo(workdir: Path, port: int) -> tuple[subprocess.Popen[str], str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("CONSENTHUB_")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "consenthub.cli.main", "demo", "--port", str(port)],
+        cwd=workdir,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert process.stdout is not None
+    printed = ""
+    deadline = time.monotonic() + 60
+    while "then read data" not in printed:
+        line = process.stdout.readline()
+        if not line and process.poll() is not None:
+            raise AssertionError(f"demo exited early: {printed}")
+        printed += line
+        assert time.monotonic() < deadline, printed
+    url = f"http://127.0.0.1:{port}"
+    while True:
+        try:
+            if httpx.get(f"{url}/healthz").status_code == 200:
+                return process, printed
+        except httpx.TransportError:
+            time.sleep(0.1)
+        assert time.monotonic() < deadline
+
+
+def stop(process: subprocess.Popen[str]) -> None:
+    process.terminate()
+    process.wait(timeout=10)
+
+
+def test_demo_prints_working_credentials_and_serves_data(tmp_path: Path) -> None:
+    port = free_port()
+    process, printed = start_demo(tmp_path, port)
+    try:
+        assert (tmp_path / "consenthub.db").exists()
+        curl_line = next(
+            line.strip()
+            for line in printed.splitlines()
+            if line.strip().startswith("curl -s -X POST")
+        )
+        assert f"http://127.0.0.1:{port}/sts/Token" in curl_line
+        args = shlex.split(curl_line)
+        form = dict(part.split("=", 1) for part in args[args.index("-d") + 1].split("&"))
+        token = httpx.post(args[args.index("POST") + 1], data=form).json()["access_token"]
+        headers = {"Authorization": f"Bearer {token}"}
+        listed = httpx.get(
+            f"http://127.0.0.1:{port}/api/v1/metering-points", headers=headers
+        ).json()["meteringPoints"]
+        assert {item["scope"] for item in listed} == {"Full", "Limited"}
+        gsrn = listed[0]["meteringPointId"]
+        values = httpx.get(
+            f"http://127.0.0.1:{port}/api/v1/metering-points/{gsrn}/values",
+            params={
+                "from": time.strftime("%Y-%m-%d", time.gmtime(time.time() - 3 * 86400)),
+                "to": time.strftime("%Y-%m-%d", time.gmtime(time.time() - 2 * 86400)),
+            },
+            headers=headers,
+        ).json()["values"]
+        assert len(values) in (23, 24, 25)
+        first_secret = form["client_secret"]
+    finally:
+        stop(process)
+
+    # A second start reuses the data and rotates the secret: the old one stops working.
+    process, printed = start_demo(tmp_path, port)
+    try:
+        secret = re.search(r"client_secret\s+(\S+)", printed)
+        assert secret is not None
+        assert secret.group(1) != first_secret
+        old = httpx.post(
+            f"http://127.0.0.1:{port}/sts/Token", data=form | {"client_secret": first_secret}
+        )
+        assert old.status_code == 401
+        new = httpx.post(
+            f"http://127.0.0.1:{port}/sts/Token", data=form | {"client_secret": secret.group(1)}
+        )
+        assert new.status_code == 200
+    finally:
+        stop(process)
