@@ -14,6 +14,8 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Connection, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from consenthub.store.tables import AuditEvent, AuditHead
 
@@ -30,6 +32,17 @@ def event_hash(
     return hashlib.sha256(body).hexdigest()
 
 
+def _lock_head(conn: Connection) -> str:
+    """Create the head row if this is the first event ever, then lock it."""
+    dialect_insert = sqlite_insert if conn.dialect.name == "sqlite" else postgresql_insert
+    conn.execute(dialect_insert(AuditHead).values(id=1, last_hash=GENESIS).on_conflict_do_nothing())
+    return str(
+        conn.execute(
+            select(AuditHead.last_hash).where(AuditHead.id == 1).with_for_update()
+        ).scalar_one()
+    )
+
+
 def append(
     conn: Connection,
     *,
@@ -42,10 +55,7 @@ def append(
     """Append one event in the caller's transaction; returns its hash."""
     at = (at or dt.datetime.now(dt.UTC)).replace(microsecond=0)
     details = details or {}
-    head = conn.execute(
-        select(AuditHead.last_hash).where(AuditHead.id == 1).with_for_update()
-    ).scalar_one_or_none()
-    prev_hash = head or GENESIS
+    prev_hash = _lock_head(conn)
     digest = event_hash(prev_hash, at, actor, action, subject, details)
     conn.execute(
         insert(AuditEvent).values(
@@ -58,10 +68,7 @@ def append(
             hash=digest,
         )
     )
-    if head is None:
-        conn.execute(insert(AuditHead).values(id=1, last_hash=digest))
-    else:
-        conn.execute(update(AuditHead).where(AuditHead.id == 1).values(last_hash=digest))
+    conn.execute(update(AuditHead).where(AuditHead.id == 1).values(last_hash=digest))
     return digest
 
 
@@ -89,6 +96,6 @@ def verify(conn: Connection) -> ChainReport:
             return ChainReport(count, row.id, "event content does not match its hash")
         prev_hash = row.hash
     head = conn.execute(select(AuditHead.last_hash).where(AuditHead.id == 1)).scalar_one_or_none()
-    if head != (prev_hash if count else None):
+    if (head or GENESIS) != prev_hash:
         return ChainReport(count, None, "chain head does not match the last event (events removed)")
     return ChainReport(count, None, None)
