@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import uvicorn
+from pydantic import SecretStr
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -143,4 +144,32 @@ class LiveServer:
 @pytest.fixture
 def live_server(settings: Settings, db: Database) -> Iterator[LiveServer]:
     with LiveServer(settings, db) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def oidc_issuer() -> Iterator[str]:
+    """A real OpenID Connect provider process (oidc-provider-mock) for the whole session.
+
+    Tests register the persons they log in as with :func:`tests.portal.register_person`.
+    """
+    from consenthub.demo import start_login_provider
+
+    port = free_port()
+    process = start_login_provider(port, users=[])
+    yield f"http://127.0.0.1:{port}"
+    process.terminate()
+    process.wait(timeout=10)
+
+
+@pytest.fixture
+def portal_server(settings: Settings, db: Database, oidc_issuer: str) -> Iterator[LiveServer]:
+    portal_settings = settings.model_copy(
+        update={
+            "oidc_issuer": oidc_issuer,
+            "oidc_client_secret": SecretStr("test-client-secret"),
+            "allow_synthetic_ids": True,
+        }
+    )
+    with LiveServer(portal_settings, db) as server:
         yield server

@@ -18,7 +18,16 @@ from tests.conftest import free_port
 def start_demo(workdir: Path, port: int) -> tuple[subprocess.Popen[str], str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("CONSENTHUB_")}
     process = subprocess.Popen(
-        [sys.executable, "-m", "consenthub.cli.main", "demo", "--port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "consenthub.cli.main",
+            "demo",
+            "--port",
+            str(port),
+            "--login-port",
+            str(free_port()),
+        ],
         cwd=workdir,
         env=env,
         stdout=subprocess.PIPE,

@@ -57,6 +57,20 @@ class Settings(BaseSettings):
     cache_ttl_seconds: float = Field(30.0, ge=0)
     log_level: str = "INFO"
 
+    # End-user login (SPEC §9): any OpenID Connect provider; ID-porten in production.
+    oidc_issuer: str | None = Field(None, description="OIDC provider issuer URL")
+    oidc_client_id: str = "consenthub"
+    oidc_client_secret: SecretStr | None = None
+    oidc_scope: str = "openid profile"
+    oidc_acr_values: str | None = Field(None, description="e.g. idporten-loa-substantial")
+    oidc_national_id_claim: str = Field("pid", description="Claim holding the national id")
+    session_max_age_seconds: int = Field(3600, ge=60)
+    default_language: str = Field("nb", pattern="^(nb|nn|en|fi)$")
+
+    # URL-initiated access (BRS-NO-624).
+    third_party_response_ttl_seconds: int = Field(600, ge=60, le=86400)
+    url_request_deadline_hours: int = Field(24, ge=1)
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -106,6 +120,10 @@ class Settings(BaseSettings):
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.hub_timezone)
 
+    @property
+    def secure_cookies(self) -> bool:
+        return self.base_url.startswith("https://")
+
     def resolved_secret_key(self) -> bytes:
         """The configured key, else one kept in ``secret_key_file`` (made on first use).
 
@@ -125,6 +143,7 @@ class Settings(BaseSettings):
         """Effective configuration for display: secrets and passwords masked."""
         shown = self.model_dump(mode="json")
         shown["secret_key"] = "********" if self.secret_key else None
+        shown["oidc_client_secret"] = "********" if self.oidc_client_secret else None
         shown["database_url"] = _mask_url_password(self.database_url)
         shown["token_issuer"] = self.token_issuer
         shown["token_audience"] = self.token_audience

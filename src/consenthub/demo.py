@@ -11,8 +11,13 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import json
 import math
+import subprocess
+import sys
+import time
 
+import httpx
 from sqlalchemy import select
 
 from consenthub.config import Settings
@@ -41,6 +46,46 @@ DEMO_METERING_POINTS = (
     ("707057123456780046", "Ola Nordmann", "2021-01-01", "", "Elvebakken 7", None),
 )
 VALUE_DAYS = 60
+
+
+def login_provider_users() -> list[str]:
+    """The demo persons as oidc-provider-mock users: ``sub`` is the name shown on its
+    login page, ``pid`` the national identity number (as ID-porten sends it)."""
+    return [
+        json.dumps({"sub": name, "pid": pid, "name": name}) for name, pid in DEMO_PERSONS.items()
+    ]
+
+
+def start_login_provider(port: int, users: list[str] | None = None) -> subprocess.Popen[bytes]:
+    """Start a real local OpenID Connect provider process and wait until it answers.
+
+    ``users`` are JSON objects with ``sub`` and claims; default: the demo persons.
+    """
+    command = [
+        sys.executable,
+        "-m",
+        "oidc_provider_mock",
+        "--port",
+        str(port),
+        "--host",
+        "127.0.0.1",
+    ]
+    for user in login_provider_users() if users is None else users:
+        command += ["--user-claims", user]
+    # Our own interpreter and a fixed module; the users are our JSON.
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
+    discovery = f"http://127.0.0.1:{port}/.well-known/openid-configuration"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(discovery, timeout=1).status_code == 200:
+                return process
+        except httpx.TransportError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError("the local OpenID Connect provider did not start")
+        time.sleep(0.1)
 
 
 def _metering_points_csv() -> io.StringIO:

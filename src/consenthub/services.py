@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from authlib.integrations.starlette_client import OAuth
 from starlette.requests import HTTPConnection
 
 from consenthub.config import Settings
+from consenthub.portal.oidc import oauth_client
 from consenthub.store.database import Database
 from consenthub.token_service.client_auth import ClientAuthenticator
 from consenthub.token_service.keys import KeyRing
@@ -19,6 +21,7 @@ class Services:
     database: Database
     keys: KeyRing
     clients: ClientAuthenticator
+    oauth: OAuth
 
     @classmethod
     def create(cls, settings: Settings, database: Database | None = None) -> Services:
@@ -34,6 +37,7 @@ class Services:
                 token_ttl=settings.access_token_ttl_seconds,
                 cache_ttl=settings.cache_ttl_seconds,
             ),
+            oauth=oauth_client(settings),
             clients=ClientAuthenticator(database, secret_key, throttle, settings.cache_ttl_seconds),
         )
 

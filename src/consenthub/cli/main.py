@@ -295,37 +295,68 @@ def serve(
 def demo(
     host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
+    login_port: Annotated[int, typer.Option(help="Port of the local login provider")] = 9400,
 ) -> None:
-    """Migrate, load demo data, print the demo third party's credentials, and serve."""
-    from consenthub.demo import load_demo
+    """Migrate, load demo data, start a local login provider, and serve."""
+    from consenthub.demo import DEMO_PERSONS, load_demo, start_login_provider
 
     # The demo persons carry synthetic (Tenor) identity numbers.
     os.environ.setdefault("CONSENTHUB_ALLOW_SYNTHETIC_IDS", "true")
     os.environ.setdefault("CONSENTHUB_BASE_URL", f"http://{host}:{port}")
+    own_provider = "CONSENTHUB_OIDC_ISSUER" not in os.environ
+    if own_provider:
+        os.environ["CONSENTHUB_OIDC_ISSUER"] = f"http://127.0.0.1:{login_port}"
+        # The local provider accepts any client; it only needs a secret to be sent.
+        os.environ["CONSENTHUB_OIDC_CLIENT_SECRET"] = "demo-client-secret"  # noqa: S105
     settings = load_settings()
     database = open_database(settings)
     migrate(settings, database)
     credentials = load_demo(settings, database)
+    provider = start_login_provider(login_port) if own_provider else None
+    try:
+        _print_demo(settings, credentials, DEMO_PERSONS)
+        serve(host=host, port=port, workers=1)
+    finally:
+        if provider is not None:
+            provider.terminate()
+            provider.wait(timeout=10)
+
+
+def _print_demo(
+    settings: Settings, credentials: registry.NewCredentials, persons: dict[str, str]
+) -> None:
     base = settings.base_url
-    console.print(f"\n[bold]consenthub demo[/] on {base}  (API docs: {base}/docs)\n")
-    console.print(f"demo third party  {credentials.party.name}  GLN {credentials.party.gln}")
-    console.print(f"client_id         {credentials.party.client_id}")
-    console.print(f"client_secret     {credentials.client_secret}\n", highlight=False)
-    console.print("get a token:", highlight=False)
-    console.print(
-        f"  curl -s -X POST {base}/sts/Token -H 'Content-Type: application/x-www-form-urlencoded' "
-        f"-d 'grant_type=client_credentials&client_id={credentials.party.client_id}"
+    party = credentials.party
+    say = console.print
+    say(f"\n[bold]consenthub demo[/] on {base}  (API docs: {base}/docs)\n")
+    say(f"Min side (end-user portal): {base}/minside", highlight=False)
+    say(f"  log in at the local provider {settings.oidc_issuer} as one of:", highlight=False)
+    for name in persons:
+        say(f"    {name}", highlight=False)
+    say(f"\ndemo third party  {party.name}  GLN {party.gln}")
+    say(f"client_id         {party.client_id}")
+    say(f"client_secret     {credentials.client_secret}\n", highlight=False)
+    say(
+        f"ask an end user for access (BRS-NO-624): {base}/third-party-access/authorize"
+        f"?client_id={party.gln}&request_id=<new UUID>&scope=Full\n",
+        highlight=False,
+        soft_wrap=True,
+    )
+    say("get a token:", highlight=False)
+    say(
+        f"  curl -s -X POST {base}/sts/Token "
+        "-H 'Content-Type: application/x-www-form-urlencoded' "
+        f"-d 'grant_type=client_credentials&client_id={party.client_id}"
         f"&client_secret={credentials.client_secret}'\n",
         highlight=False,
         soft_wrap=True,
     )
-    console.print("then read data:", highlight=False)
-    console.print(
+    say("then read data:", highlight=False)
+    say(
         f"  curl -s {base}/api/v1/metering-points -H 'Authorization: Bearer <token>'\n",
         highlight=False,
         soft_wrap=True,
     )
-    serve(host=host, port=port, workers=1)
 
 
 if __name__ == "__main__":

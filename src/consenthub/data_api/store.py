@@ -11,7 +11,7 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Unpack
+from typing import Any
 
 from sqlalchemy import Connection, Row, Select, and_, insert, or_, select
 
@@ -64,7 +64,7 @@ class MeteringPointAccess:
         )
 
 
-def _grant_query(party_id: int) -> Select[Unpack[tuple[Any, ...]]]:
+def _grant_query(party_id: int) -> Select[*tuple[Any, ...]]:
     return (
         select(
             MeteringPoint.id,

@@ -3,8 +3,8 @@
 Seed codes (Elhub ``E10``/``EHnnn``) keep the seeds' meaning. Rules the seeds
 do not number get consenthub's own stable ``CHnnnn`` codes, grouped by area:
 ``CH1nnn`` token service and authentication, ``CH2nnn`` input validation,
-``CH3nnn`` data API. ``docs/errors.md`` lists the catalog and a test keeps
-it in step with this module.
+``CH3nnn`` data API, ``CH4nnn`` access requests. ``docs/errors.md`` lists the
+catalog and a test keeps it in step with this module.
 """
 
 from __future__ import annotations
@@ -201,6 +201,14 @@ _ENTRIES = (
         ErrorCategory.NOT_FOUND,
         "The metering point does not exist or the caller has no grant for it",
         "Målepunktet finnes ikke, eller kalleren har ingen tilgang til det",
+    ),
+    # Access requests (SPEC §4-§7).
+    ErrorSpec(
+        "CH4001",
+        404,
+        ErrorCategory.NOT_FOUND,
+        "The party has no access request with this request_id",
+        "Parten har ingen forespørsel med denne request_id",
     ),
 )
 

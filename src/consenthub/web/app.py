@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
@@ -12,17 +15,23 @@ from fastapi.exceptions import RequestValidationError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from consenthub import __version__
 from consenthub.config import Settings
 from consenthub.data_api.handler import router as data_router
 from consenthub.observability import HTTP_LATENCY, HTTP_REQUESTS, correlation_id
+from consenthub.portal.handler import router as portal_router
+from consenthub.portal.login import router as login_router
 from consenthub.services import Services, services
 from consenthub.store.database import Database
 from consenthub.store.migrate import is_current
+from consenthub.third_party_access.handler import api_router as third_party_access_api
+from consenthub.third_party_access.handler import router as third_party_access_pages
 from consenthub.token_service.handler import router as sts_router
 from consenthub.web.errors import (
     ApiError,
@@ -32,7 +41,10 @@ from consenthub.web.errors import (
     preferred_language,
     validation_error_handler,
 )
+from consenthub.web.pages import PageError, page_error_handler
 from consenthub.web.responses import JSONResponse
+
+STATIC = Path(__file__).parent / "static"
 
 log = logging.getLogger("consenthub.http")
 
@@ -104,8 +116,14 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.add_exception_handler(ApiError, api_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_exception_handler(StarletteHTTPException, http_error_handler)
+    app.add_exception_handler(PageError, page_error_handler)
     app.include_router(sts_router)
     app.include_router(data_router)
+    app.include_router(third_party_access_api)
+    app.include_router(third_party_access_pages)
+    app.include_router(login_router)
+    app.include_router(portal_router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/healthz", tags=["operations"], summary="Liveness: the process answers")
     async def healthz() -> dict[str, str]:
@@ -134,5 +152,20 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=session_key(settings),
+        session_cookie="consenthub_session",
+        max_age=settings.session_max_age_seconds,
+        same_site="lax",
+        https_only=settings.secure_cookies,
+    )
     app.add_middleware(RequestContext)
     return app
+
+
+def session_key(settings: Settings) -> str:
+    """A key of its own for signing session cookies, derived from the hub secret key."""
+    return hmac.new(
+        settings.resolved_secret_key(), b"consenthub session cookies", hashlib.sha256
+    ).hexdigest()
