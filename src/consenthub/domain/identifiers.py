@@ -186,8 +186,9 @@ def validate_hetu(value: str, *, allow_synthetic: bool = False) -> str:
         )
     if int(number[7:10]) >= 900 and not allow_synthetic:
         raise InvalidIdentifier(kind, "temporary and test codes are not accepted here")
-    birth_date = dt.date(_HETU_CENTURIES[number[6]] + int(number[4:6]),
-                         int(number[2:4]), int(number[0:2]))
+    birth_date = dt.date(
+        _HETU_CENTURIES[number[6]] + int(number[4:6]), int(number[2:4]), int(number[0:2])
+    )
     if birth_date > dt.date.today():
         raise InvalidIdentifier(kind, "birth date lies in the future")
     return number

@@ -16,9 +16,14 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True)
 class DateWindow:
-    """Half-open ``[start, end)``; ``end`` None means open-ended."""
+    """Half-open ``[start, end)``; ``end`` None means open-ended.
+
+    Windows order by start, then end, an open end sorting after every date.
+    (A generated ``order=True`` would compare ``None`` with a date and raise
+    ``TypeError`` for two windows with the same start, one of them open.)
+    """
 
     start: dt.date
     end: dt.date | None = None
@@ -26,6 +31,29 @@ class DateWindow:
     def __post_init__(self) -> None:
         if self.end is not None and self.end < self.start:
             raise ValueError("window end lies before its start")
+
+    def _key(self) -> tuple[dt.date, bool, dt.date]:
+        return (self.start, self.end is None, self.start if self.end is None else self.end)
+
+    def __lt__(self, other: object) -> bool:
+        if not isinstance(other, DateWindow):
+            return NotImplemented
+        return self._key() < other._key()
+
+    def __le__(self, other: object) -> bool:
+        if not isinstance(other, DateWindow):
+            return NotImplemented
+        return self._key() <= other._key()
+
+    def __gt__(self, other: object) -> bool:
+        if not isinstance(other, DateWindow):
+            return NotImplemented
+        return self._key() > other._key()
+
+    def __ge__(self, other: object) -> bool:
+        if not isinstance(other, DateWindow):
+            return NotImplemented
+        return self._key() >= other._key()
 
     def is_empty(self) -> bool:
         return self.end is not None and self.end <= self.start
@@ -77,9 +105,13 @@ def local_midnight_epoch(day: dt.date, zone: ZoneInfo) -> int:
 def to_intervals(
     windows: Iterable[DateWindow], zone: ZoneInfo, requested: Interval
 ) -> list[Interval]:
-    """Cut the requested instant range down to the windows (local dates → UTC)."""
+    """Cut the requested instant range down to the windows (local dates → UTC).
+
+    The windows are merged first, so the result is sorted and disjoint even
+    when the caller passes overlapping windows.
+    """
     result: list[Interval] = []
-    for window in windows:
+    for window in merge(windows):
         start = local_midnight_epoch(window.start, zone)
         end = requested.end if window.end is None else local_midnight_epoch(window.end, zone)
         lo, hi = max(start, requested.start), min(end, requested.end)
