@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed-stamp
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,demo]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -34,3 +34,23 @@ test: lint test-sqlite test-postgresql
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache consenthub.db consenthub.db-* consenthub.key
+
+# Re-extract the translatable messages (Python N_()/_() and the Jinja2 templates) into the
+# template and merge it into the nb/nn/en/fi catalogs. New or changed msgids come out empty
+# (or fuzzy): translate them and remove the fuzzy flag; tests/test_i18n.py checks this.
+TRANSLATIONS := src/consenthub/translations
+.PHONY: translations
+translations: install
+	$(BIN)/pybabel extract -F babel.cfg -k N_ --project=consenthub --add-location=file \
+		-o $(TRANSLATIONS)/messages.pot src/consenthub
+	$(BIN)/pybabel update -i $(TRANSLATIONS)/messages.pot -d $(TRANSLATIONS) --ignore-obsolete
+
+# Benchmarks (issue 4): `make bench` writes BENCHMARKS.md and BENCHMARKS.json here;
+# `make bench-quick` is the CI smoke test (tiny scales, report in bench/out/quick).
+.PHONY: bench bench-quick
+
+bench: install
+	$(BIN)/python -m bench
+
+bench-quick: install
+	$(BIN)/python -m bench --quick
