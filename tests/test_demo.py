@@ -15,7 +15,7 @@ import httpx
 from tests.conftest import free_port
 
 
-def start_demo(workdir: Path, port: int) -> tuple[subprocess.Popen[str], str]:
+def start_demo(workdir: Path, port: int, example_port: int) -> tuple[subprocess.Popen[str], str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("CONSENTHUB_")}
     process = subprocess.Popen(
         [
@@ -27,6 +27,8 @@ def start_demo(workdir: Path, port: int) -> tuple[subprocess.Popen[str], str]:
             str(port),
             "--login-port",
             str(free_port()),
+            "--example-port",
+            str(example_port),
         ],
         cwd=workdir,
         env=env,
@@ -59,8 +61,8 @@ def stop(process: subprocess.Popen[str]) -> None:
 
 
 def test_demo_prints_working_credentials_and_serves_data(tmp_path: Path) -> None:
-    port = free_port()
-    process, printed = start_demo(tmp_path, port)
+    port, example_port = free_port(), free_port()
+    process, printed = start_demo(tmp_path, port, example_port)
     try:
         assert (tmp_path / "consenthub.db").exists()
         curl_line = next(
@@ -88,11 +90,23 @@ def test_demo_prints_working_credentials_and_serves_data(tmp_path: Path) -> None
         ).json()["values"]
         assert len(values) in (23, 24, 25)
         first_secret = form["client_secret"]
+        # The example third party runs beside the hub, as the demo party.
+        assert f"http://127.0.0.1:{example_port}" in printed, printed
+        assert httpx.get(f"http://127.0.0.1:{example_port}/").status_code == 200
     finally:
         stop(process)
+    # Its children (login provider, example app) end with the demo.
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            httpx.get(f"http://127.0.0.1:{example_port}/", timeout=1)
+        except httpx.TransportError:
+            break
+        assert time.monotonic() < deadline, "the example app outlived the demo"
+        time.sleep(0.2)
 
     # A second start reuses the data and rotates the secret: the old one stops working.
-    process, printed = start_demo(tmp_path, port)
+    process, printed = start_demo(tmp_path, port, example_port)
     try:
         secret = re.search(r"client_secret\s+(\S+)", printed)
         assert secret is not None

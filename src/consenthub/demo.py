@@ -9,13 +9,17 @@ stored as a hash and so cannot be shown again otherwise.
 from __future__ import annotations
 
 import csv
+import ctypes
 import datetime as dt
 import io
 import json
 import math
+import os
+import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 from sqlalchemy import select
@@ -30,7 +34,6 @@ from consenthub.store.tables import EndUser, Grant, MeteringPoint
 
 DEMO_PARTY_NAME = "Demo Strøm AS"
 DEMO_PARTY_GLN = "7080000000425"
-DEMO_RETURN_URLS = ("http://127.0.0.1:8001/callback", "http://localhost:8001/callback")
 
 DEMO_PERSONS = {
     "Kari Nordmann": "15838512329",
@@ -46,6 +49,7 @@ DEMO_METERING_POINTS = (
     ("707057123456780046", "Ola Nordmann", "2021-01-01", "", "Elvebakken 7", None),
 )
 VALUE_DAYS = 60
+PR_SET_PDEATHSIG = 1
 
 
 def login_provider_users() -> list[str]:
@@ -54,6 +58,36 @@ def login_provider_users() -> list[str]:
     return [
         json.dumps({"sub": name, "pid": pid, "name": name}) for name, pid in DEMO_PERSONS.items()
     ]
+
+
+def _die_with_parent() -> None:
+    """In the child: Linux sends it SIGTERM when the demo dies, however the demo dies."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def _spawn_and_wait(
+    command: list[str], ready_url: str, what: str, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    # Our own interpreter running fixed code; arguments are ours.
+    process = subprocess.Popen(  # noqa: S603
+        command,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+    )
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(ready_url, timeout=1).status_code == 200:
+                return process
+        except httpx.TransportError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError(f"the {what} did not start")
+        time.sleep(0.1)
 
 
 def start_login_provider(port: int, users: list[str] | None = None) -> subprocess.Popen[bytes]:
@@ -72,20 +106,37 @@ def start_login_provider(port: int, users: list[str] | None = None) -> subproces
     ]
     for user in login_provider_users() if users is None else users:
         command += ["--user-claims", user]
-    # Our own interpreter and a fixed module; the users are our JSON.
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
-    discovery = f"http://127.0.0.1:{port}/.well-known/openid-configuration"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(discovery, timeout=1).status_code == 200:
-                return process
-        except httpx.TransportError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise RuntimeError("the local OpenID Connect provider did not start")
-        time.sleep(0.1)
+    return _spawn_and_wait(
+        command,
+        f"http://127.0.0.1:{port}/.well-known/openid-configuration",
+        "local OpenID Connect provider",
+    )
+
+
+EXAMPLE_APP = Path(__file__).resolve().parents[2] / "examples" / "third_party_app.py"
+
+
+def start_example_app(
+    port: int, settings: Settings, credentials: registry.NewCredentials
+) -> subprocess.Popen[bytes] | None:
+    """The example third party (``examples/third_party_app.py``) as the demo party, when the
+    demo runs from a source checkout."""
+    if not EXAMPLE_APP.exists():
+        return None
+    env = os.environ | {
+        "HUB_URL": settings.base_url,
+        "THIRD_PARTY_GLN": DEMO_PARTY_GLN,
+        "CLIENT_ID": credentials.party.client_id,
+        "CLIENT_SECRET": credentials.client_secret,
+        "APP_URL": f"http://127.0.0.1:{port}",
+        "HUB_TIMEZONE": settings.hub_timezone,
+    }
+    return _spawn_and_wait(
+        [sys.executable, str(EXAMPLE_APP)],
+        f"http://127.0.0.1:{port}/",
+        "example third-party app",
+        env=env,
+    )
 
 
 def _metering_points_csv() -> io.StringIO:
@@ -133,12 +184,18 @@ def _values_csv(settings: Settings) -> io.StringIO:
     return out
 
 
-def load_demo(settings: Settings, database: Database) -> registry.NewCredentials:
+def example_return_url(port: int) -> str:
+    return f"http://127.0.0.1:{port}/callback"
+
+
+def load_demo(settings: Settings, database: Database, example_port: int) -> registry.NewCredentials:
+    """Load the demo data once; the demo party's return address follows ``example_port``."""
     secret_key = settings.resolved_secret_key()
     with database.read() as conn:
         party = registry.find_by_gln(conn, DEMO_PARTY_GLN)
     if party is not None:
         with database.write() as conn:
+            registry.ensure_return_url(conn, party.id, example_return_url(example_port))
             return registry.rotate_secret(
                 conn, secret_key, party.client_id, overlap=dt.timedelta(0), actor="demo"
             )
@@ -151,7 +208,7 @@ def load_demo(settings: Settings, database: Database) -> registry.NewCredentials
             name=DEMO_PARTY_NAME,
             roles=["third_party"],
             gln=DEMO_PARTY_GLN,
-            return_urls=DEMO_RETURN_URLS,
+            return_urls=[example_return_url(example_port)],
             actor="demo",
         )
         for gsrn, person, move_in, _, _, scope in DEMO_METERING_POINTS:

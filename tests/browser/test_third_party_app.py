@@ -5,8 +5,6 @@ back to the example app, which verifies the signed answer and reads the data API
 
 from __future__ import annotations
 
-import warnings
-
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
@@ -195,10 +193,7 @@ def test_portal_lists_the_grant_and_ends_it(page: Page, example_app: ExampleApp,
     # The example app's read of yesterday's values is in the access log.
     expect(page.locator("section[aria-labelledby=log] tbody")).to_contain_text(point.gsrn)
     shot(page, "minside")
-    if problem := overflow(page):
-        # Known: My page's tables do not fit a phone (reported); warn until fixed, then
-        # turn this into assert_fits_width(page).
-        warnings.warn(f"My page scrolls sideways on a phone: {problem}", stacklevel=1)
+    assert_fits_width(page)
 
     active.get_by_role("button", name=point.gsrn).click()
     page.wait_for_url("**/minside?notice=ended")

@@ -296,9 +296,11 @@ def demo(
     host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
     login_port: Annotated[int, typer.Option(help="Port of the local login provider")] = 9400,
+    example_port: Annotated[int, typer.Option(help="Port of the example third party")] = 8001,
 ) -> None:
-    """Migrate, load demo data, start a local login provider, and serve."""
-    from consenthub.demo import DEMO_PERSONS, load_demo, start_login_provider
+    """Migrate, load demo data, start a local login provider and the example third party,
+    and serve."""
+    from consenthub.demo import DEMO_PERSONS, load_demo, start_example_app, start_login_provider
 
     # The demo persons carry synthetic (Tenor) identity numbers.
     os.environ.setdefault("CONSENTHUB_ALLOW_SYNTHETIC_IDS", "true")
@@ -311,51 +313,52 @@ def demo(
     settings = load_settings()
     database = open_database(settings)
     migrate(settings, database)
-    credentials = load_demo(settings, database)
-    provider = start_login_provider(login_port) if own_provider else None
-    try:
-        _print_demo(settings, credentials, DEMO_PERSONS)
-        serve(host=host, port=port, workers=1)
-    finally:
-        if provider is not None:
-            provider.terminate()
-            provider.wait(timeout=10)
+    credentials = load_demo(settings, database, example_port)
+    # Both children die with this process (PR_SET_PDEATHSIG), however it ends.
+    if own_provider:
+        start_login_provider(login_port)
+    example = start_example_app(example_port, settings, credentials)
+    _print_demo(
+        settings, credentials, DEMO_PERSONS, f"http://127.0.0.1:{example_port}" if example else None
+    )
+    serve(host=host, port=port, workers=1)
 
 
 def _print_demo(
-    settings: Settings, credentials: registry.NewCredentials, persons: dict[str, str]
+    settings: Settings,
+    credentials: registry.NewCredentials,
+    persons: dict[str, str],
+    example_url: str | None,
 ) -> None:
     base = settings.base_url
     party = credentials.party
-    say = console.print
+
+    def say(text: str) -> None:
+        # One line per URL, never wrapped, so it can be copied or clicked.
+        console.print(text, highlight=False, soft_wrap=True)
+
     say(f"\n[bold]consenthub demo[/] on {base}  (API docs: {base}/docs)\n")
-    say(f"Min side (end-user portal): {base}/minside", highlight=False)
-    say(f"  log in at the local provider {settings.oidc_issuer} as one of:", highlight=False)
+    if example_url:
+        say(
+            f"Try the whole journey as an end user: {example_url}  → Connect your meter data",
+        )
+    say(f"Min side (end-user portal): {base}/minside")
+    say(f"  log in at the local provider {settings.oidc_issuer} as one of:")
     for name in persons:
-        say(f"    {name}", highlight=False)
+        say(f"    {name}")
     say(f"\ndemo third party  {party.name}  GLN {party.gln}")
     say(f"client_id         {party.client_id}")
-    say(f"client_secret     {credentials.client_secret}\n", highlight=False)
-    say(
-        f"ask an end user for access (BRS-NO-624): {base}/third-party-access/authorize"
-        f"?client_id={party.gln}&request_id=<new UUID>&scope=Full\n",
-        highlight=False,
-        soft_wrap=True,
-    )
-    say("get a token:", highlight=False)
+    say(f"client_secret     {credentials.client_secret}\n")
+    say("get a token:")
     say(
         f"  curl -s -X POST {base}/sts/Token "
         "-H 'Content-Type: application/x-www-form-urlencoded' "
         f"-d 'grant_type=client_credentials&client_id={party.client_id}"
         f"&client_secret={credentials.client_secret}'\n",
-        highlight=False,
-        soft_wrap=True,
     )
-    say("then read data:", highlight=False)
+    say("then read data:")
     say(
         f"  curl -s {base}/api/v1/metering-points -H 'Authorization: Bearer <token>'\n",
-        highlight=False,
-        soft_wrap=True,
     )
 
 

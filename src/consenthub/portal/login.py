@@ -112,7 +112,10 @@ async def callback(request: Request) -> Response:
     except OAuthError as exc:
         log.info("login failed", extra={"error": exc.error, "description": exc.description})
         raise PageError(
-            400, N_("Login failed"), N_("The login was cancelled or could not be completed.")
+            400,
+            N_("Login failed"),
+            N_("The login was cancelled or could not be completed."),
+            retry_url="/login",
         ) from None
     claims: dict[str, Any] = dict(token.get("userinfo") or {})
     raw_id = claims.get(hub.settings.oidc_national_id_claim)

@@ -210,6 +210,13 @@ def return_domains(conn: Connection, party_id: int) -> list[str]:
     )
 
 
+def ensure_return_url(conn: Connection, party_id: int, url: str) -> None:
+    """Whitelist ``url`` for the party unless it already is."""
+    validate_return_url(url)
+    if url not in return_urls(conn, party_id):
+        conn.execute(insert(PartyReturnUrl).values(party_id=party_id, url=url))
+
+
 def valid_secret_hashes(conn: Connection, party_id: int, now: dt.datetime) -> list[str]:
     return list(
         conn.execute(

@@ -26,6 +26,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
+from consenthub.observability import correlation_id
 from consenthub.services import services
 
 LANGUAGES = ("nb", "nn", "en", "fi")
@@ -215,11 +216,11 @@ class PageError(Exception):
     message: str
     code: str | None = None
     params: dict[str, str] = field(default_factory=dict)
+    retry_url: str | None = None
 
 
 async def page_error_handler(request: Request, exc: Exception) -> HTMLResponse:
     assert isinstance(exc, PageError)
-    from consenthub.observability import correlation_id
 
     return render(
         request,
@@ -229,5 +230,6 @@ async def page_error_handler(request: Request, exc: Exception) -> HTMLResponse:
         message=exc.message,
         params=exc.params,
         code=exc.code,
+        retry_url=exc.retry_url,
         correlation_id=correlation_id.get(),
     )
