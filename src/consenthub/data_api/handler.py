@@ -83,21 +83,30 @@ def _today(settings: Settings) -> dt.date:
     return dt.datetime.now(settings.zone).date()
 
 
-def _list(hub: Services, caller: Caller, after: str | None, limit: int) -> dict[str, Any]:
+def _log(hub: Services, caller: Caller, reads: list[store.Read]) -> None:
+    """Write the access log before the data leaves: no answer without its log entry.
+
+    A transaction of its own, after the reading one, so that readers never wait for
+    SQLite's single writer while they read.
+    """
     with hub.database.write() as conn:
+        store.log_reads(conn, caller.party_id, reads, correlation_id.get())
+
+
+def _list(hub: Services, caller: Caller, after: str | None, limit: int) -> dict[str, Any]:
+    with hub.database.read() as conn:
         found, next_cursor = store.accessible_metering_points(
             conn, caller.party_id, _today(hub.settings), after=after, limit=limit
         )
-        store.log_reads(
-            conn,
-            caller.party_id,
-            [
-                store.Read(end_user_id, access.id, "metering_point_list")
-                for access in found
-                for end_user_id in {grant.end_user_id for grant in access.grants if grant.windows}
-            ],
-            correlation_id.get(),
-        )
+    _log(
+        hub,
+        caller,
+        [
+            store.Read(end_user_id, access.id, "metering_point_list")
+            for access in found
+            for end_user_id in {grant.end_user_id for grant in access.grants if grant.windows}
+        ],
+    )
     DATA_READS.labels("list").inc()
     return {"meteringPoints": [_master_data(access) for access in found], "next": next_cursor}
 
@@ -117,17 +126,16 @@ async def list_metering_points(
 
 
 def _detail(hub: Services, caller: Caller, gsrn: str) -> dict[str, Any]:
-    with hub.database.write() as conn:
+    with hub.database.read() as conn:
         access = store.metering_point_access(conn, caller.party_id, gsrn, _today(hub.settings))
-        if access is None:
-            raise ApiError("CH3001")
-        end_users = {grant.end_user_id for grant in access.grants if grant.windows}
-        store.log_reads(
-            conn,
-            caller.party_id,
-            [store.Read(end_user_id, access.id, "master_data") for end_user_id in end_users],
-            correlation_id.get(),
-        )
+    if access is None:
+        raise ApiError("CH3001")
+    end_users = {grant.end_user_id for grant in access.grants if grant.windows}
+    _log(
+        hub,
+        caller,
+        [store.Read(end_user_id, access.id, "master_data") for end_user_id in end_users],
+    )
     DATA_READS.labels("master_data").inc()
     return _master_data(access)
 
@@ -163,24 +171,23 @@ def _values(
 ) -> dict[str, Any]:
     zone = hub.settings.zone
     requested = Interval(int(start.timestamp()), int(end.timestamp()))
-    with hub.database.write() as conn:
+    with hub.database.read() as conn:
         access = store.metering_point_access(conn, caller.party_id, gsrn, _today(hub.settings))
         if access is None:
             raise ApiError("CH3001")
         intervals = to_intervals(access.windows(), zone, requested)
         values = store.meter_values(conn, access.id, intervals)
-        requested_days = DateWindow(
-            start.astimezone(zone).date(), end.astimezone(zone).date() + dt.timedelta(days=1)
-        )
-        store.log_reads(
-            conn,
-            caller.party_id,
-            [
-                store.Read(end_user_id, access.id, "meter_values", start, end)
-                for end_user_id in access.end_users_in(requested_days)
-            ],
-            correlation_id.get(),
-        )
+    requested_days = DateWindow(
+        start.astimezone(zone).date(), end.astimezone(zone).date() + dt.timedelta(days=1)
+    )
+    _log(
+        hub,
+        caller,
+        [
+            store.Read(end_user_id, access.id, "meter_values", start, end)
+            for end_user_id in access.end_users_in(requested_days)
+        ],
+    )
     DATA_READS.labels("values").inc()
     return {
         "meteringPointId": gsrn,

@@ -7,6 +7,7 @@ failing half-way with ``SQLITE_BUSY`` after it read stale data.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -22,6 +23,10 @@ class Database:
         self.url = make_url(url)
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
         self.engine = self._create_engine(echo)
+        # SQLite has one writer at a time. Threads of this process queue here, where the
+        # hand-over is immediate, instead of in SQLite's busy handler, which sleeps in
+        # steps of up to 100 ms. Other processes still meet the busy timeout.
+        self._write_lock = threading.Lock() if self.is_sqlite else None
 
     def _create_engine(self, echo: bool) -> Engine:
         if self.is_sqlite:
@@ -36,9 +41,12 @@ class Database:
     @contextmanager
     def write(self) -> Iterator[Connection]:
         """One transaction that changes state: all or nothing."""
-        with self.engine.connect() as conn:
-            if self.is_sqlite:
-                conn = conn.execution_options(**{_IMMEDIATE: True})
+        if self._write_lock is None:
+            with self.engine.connect() as conn, conn.begin():
+                yield conn
+            return
+        with self._write_lock, self.engine.connect() as conn:
+            conn = conn.execution_options(**{_IMMEDIATE: True})
             with conn.begin():
                 yield conn
 

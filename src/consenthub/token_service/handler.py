@@ -21,7 +21,7 @@ from consenthub.observability import TOKENS_ISSUED
 from consenthub.registry.store import PartyRecord
 from consenthub.services import Services, services
 from consenthub.token_service import tokens
-from consenthub.token_service.client_auth import credentials_from
+from consenthub.token_service.client_auth import ClientCredentials, credentials_from
 from consenthub.web.errors import ApiError
 from consenthub.web.responses import JSONResponse
 
@@ -73,6 +73,13 @@ async def _authenticate(request: Request, params: dict[str, str]) -> PartyRecord
     )
 
 
+def _authenticate_and_issue(
+    hub: Services, credentials: ClientCredentials, remote: str, scope: str | None
+) -> tokens.IssuedToken:
+    """One trip to the worker thread for the whole token request."""
+    return _issue(hub, hub.clients.authenticate(credentials, remote), scope)
+
+
 def _issue(hub: Services, party: PartyRecord, scope: str | None) -> tokens.IssuedToken:
     try:
         scopes = grant_scopes(scope, party.roles)
@@ -96,8 +103,14 @@ async def token(request: Request) -> JSONResponse:
         raise ApiError("CH1001", "grant_type is required")
     if grant_type != "client_credentials":
         raise ApiError("CH1002", grant_type)
-    party = await _authenticate(request, params)
-    issued = await run_in_threadpool(_issue, services(request), party, params.get("scope"))
+    credentials = credentials_from(params, request.headers.get("authorization"))
+    issued = await run_in_threadpool(
+        _authenticate_and_issue,
+        services(request),
+        credentials,
+        _remote(request),
+        params.get("scope"),
+    )
     TOKENS_ISSUED.inc()
     body: dict[str, Any] = {
         "access_token": issued.access_token,
