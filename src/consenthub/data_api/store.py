@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Row, Select, and_, insert, or_, select
+from sqlalchemy import Connection, Row, bindparam, insert, select
 
 from consenthub.domain.windows import DateWindow, Interval, merge, readable_windows
 from consenthub.store.tables import (
@@ -64,25 +64,46 @@ class MeteringPointAccess:
         )
 
 
-def _grant_query(party_id: int) -> Select[*tuple[Any, ...]]:
-    return (
-        select(
-            MeteringPoint.id,
-            MeteringPoint.gsrn,
-            MeteringPoint.settlement_point,
-            MeteringPoint.address,
-            MeteringPoint.postcode,
-            MeteringPoint.city,
-            MeteringPoint.grid_area,
-            MeteringPoint.extended_storage,
-            Grant.end_user_id,
-            Grant.scope,
-            Grant.valid_from,
-            Grant.valid_to,
-        )
-        .join(Grant, Grant.metering_point_id == MeteringPoint.id)
-        .where(Grant.party_id == party_id, Grant.revoked_at.is_(None))
+# Built once with bind parameters: on the hot path, building a statement costs more
+# than running it.
+_GRANT_COLUMNS = (
+    select(
+        MeteringPoint.id,
+        MeteringPoint.gsrn,
+        MeteringPoint.settlement_point,
+        MeteringPoint.address,
+        MeteringPoint.postcode,
+        MeteringPoint.city,
+        MeteringPoint.grid_area,
+        MeteringPoint.extended_storage,
+        Grant.end_user_id,
+        Grant.scope,
+        Grant.valid_from,
+        Grant.valid_to,
     )
+    .join(Grant, Grant.metering_point_id == MeteringPoint.id)
+    .where(Grant.party_id == bindparam("party_id"), Grant.revoked_at.is_(None))
+)
+_GRANTS_OF_ONE = _GRANT_COLUMNS.where(MeteringPoint.gsrn == bindparam("gsrn"))
+_GRANTS_OF_PAGE = _GRANT_COLUMNS.where(
+    MeteringPoint.gsrn.in_(bindparam("gsrns", expanding=True))
+).order_by(MeteringPoint.gsrn)
+_SUPPLY_PERIODS = select(
+    SupplyPeriod.metering_point_id,
+    SupplyPeriod.end_user_id,
+    SupplyPeriod.move_in,
+    SupplyPeriod.move_out,
+).where(SupplyPeriod.metering_point_id.in_(bindparam("ids", expanding=True)))
+_VALUES = (
+    select(MeterValue.start_ts, MeterValue.wh)
+    .where(
+        MeterValue.metering_point_id == bindparam("metering_point_id"),
+        MeterValue.start_ts >= bindparam("start"),
+        MeterValue.start_ts < bindparam("end"),
+    )
+    .order_by(MeterValue.start_ts)
+)
+_INSERT_LOG = insert(AccessLogEntry)
 
 
 def _supply_periods(
@@ -91,16 +112,8 @@ def _supply_periods(
     """Supply periods keyed by (metering point id, end user id)."""
     periods: dict[tuple[int, int], list[DateWindow]] = defaultdict(list)
     for start in range(0, len(metering_point_ids), 500):
-        chunk = metering_point_ids[start : start + 500]
-        rows = conn.execute(
-            select(
-                SupplyPeriod.metering_point_id,
-                SupplyPeriod.end_user_id,
-                SupplyPeriod.move_in,
-                SupplyPeriod.move_out,
-            ).where(SupplyPeriod.metering_point_id.in_(chunk))
-        ).all()
-        for row in rows:
+        chunk = list(metering_point_ids[start : start + 500])
+        for row in conn.execute(_SUPPLY_PERIODS, {"ids": chunk}):
             periods[(row.metering_point_id, row.end_user_id)].append(
                 DateWindow(row.move_in, row.move_out)
             )
@@ -108,7 +121,7 @@ def _supply_periods(
 
 
 def _assemble(
-    conn: Connection, rows: Sequence[Row[Any]], today: dt.date
+    conn: Connection, rows: Sequence[Row[*tuple[Any, ...]]], today: dt.date
 ) -> list[MeteringPointAccess]:
     periods = _supply_periods(conn, sorted({row.id for row in rows}))
     by_id: dict[int, MeteringPointAccess] = {}
@@ -159,16 +172,14 @@ def accessible_metering_points(
     gsrns = list(conn.execute(page).scalars())
     if not gsrns:
         return [], None
-    rows = conn.execute(
-        _grant_query(party_id).where(MeteringPoint.gsrn.in_(gsrns)).order_by(MeteringPoint.gsrn)
-    ).all()
+    rows = conn.execute(_GRANTS_OF_PAGE, {"party_id": party_id, "gsrns": gsrns}).all()
     return _assemble(conn, rows, today), (gsrns[-1] if len(gsrns) == limit else None)
 
 
 def metering_point_access(
     conn: Connection, party_id: int, gsrn: str, today: dt.date
 ) -> MeteringPointAccess | None:
-    rows = conn.execute(_grant_query(party_id).where(MeteringPoint.gsrn == gsrn)).all()
+    rows = conn.execute(_GRANTS_OF_ONE, {"party_id": party_id, "gsrn": gsrn}).all()
     found = _assemble(conn, rows, today)
     return found[0] if found else None
 
@@ -176,21 +187,26 @@ def metering_point_access(
 def meter_values(
     conn: Connection, metering_point_id: int, intervals: Sequence[Interval]
 ) -> list[tuple[int, int]]:
-    """(start_ts, wh) of the values that start inside any of the intervals."""
+    """(start_ts, wh) of the values that start inside any of the intervals.
+
+    One indexed range scan from the first interval's start to the last one's end;
+    values in the gaps between intervals (another occupant's time) are dropped here.
+    """
     if not intervals:
         return []
-    condition = or_(
-        *(
-            and_(MeterValue.start_ts >= interval.start, MeterValue.start_ts < interval.end)
-            for interval in intervals
-        )
-    )
     rows = conn.execute(
-        select(MeterValue.start_ts, MeterValue.wh)
-        .where(MeterValue.metering_point_id == metering_point_id, condition)
-        .order_by(MeterValue.start_ts)
-    ).all()
-    return [(row.start_ts, row.wh) for row in rows]
+        _VALUES,
+        {
+            "metering_point_id": metering_point_id,
+            "start": intervals[0].start,
+            "end": intervals[-1].end,
+        },
+    )
+    return [
+        (row.start_ts, row.wh)
+        for row in rows
+        if any(i.start <= row.start_ts < i.end for i in intervals)
+    ]
 
 
 @dataclass(frozen=True)
@@ -209,7 +225,7 @@ def log_reads(
         return
     now = dt.datetime.now(dt.UTC)
     conn.execute(
-        insert(AccessLogEntry),
+        _INSERT_LOG,
         [
             {
                 "at": now,

@@ -15,7 +15,7 @@ from typing import Any
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jws import extract_compact
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from consenthub.config import Settings
 from consenthub.registry.store import PartyRecord
@@ -24,6 +24,14 @@ from consenthub.token_service.keys import ALGORITHM, KeyRing
 
 ACCESS_TOKEN_TYPE = "at+jwt"  # noqa: S105 - a JWT "typ" value, not a secret
 CLOCK_LEEWAY_SECONDS = 30
+
+# Built once: constructing the statement would cost more than running it.
+_LIVE_TOKEN = (
+    select(Token.party_id, Token.revoked_at, Party.active)
+    .join(Party, Party.id == Token.party_id)
+    .where(Token.ref_token == bindparam("ref_token"))
+)
+_INSERT_TOKEN = insert(Token)
 
 
 @dataclass(frozen=True)
@@ -42,15 +50,16 @@ def issue_access_token(
     jti = str(uuid.uuid4())
     scope = " ".join(scopes)
     conn.execute(
-        insert(Token).values(
-            ref_token=ref_token,
-            jti=jti,
-            party_id=party.id,
-            scope=scope,
-            issued_at=dt.datetime.fromtimestamp(now, dt.UTC),
-            expires_at=dt.datetime.fromtimestamp(now + ttl, dt.UTC),
-            revoked_at=None,
-        )
+        _INSERT_TOKEN,
+        {
+            "ref_token": ref_token,
+            "jti": jti,
+            "party_id": party.id,
+            "scope": scope,
+            "issued_at": dt.datetime.fromtimestamp(now, dt.UTC),
+            "expires_at": dt.datetime.fromtimestamp(now + ttl, dt.UTC),
+            "revoked_at": None,
+        },
     )
     claims: dict[str, Any] = {
         "iss": settings.token_issuer,
@@ -116,11 +125,7 @@ def decode_access_token(
 
 def live_token_party(conn: Connection, ref_token: str) -> int | None:
     """The party id of a token record that exists, is not revoked and whose party is active."""
-    row = conn.execute(
-        select(Token.party_id, Token.revoked_at, Party.active)
-        .join(Party, Party.id == Token.party_id)
-        .where(Token.ref_token == ref_token)
-    ).first()
+    row = conn.execute(_LIVE_TOKEN, {"ref_token": ref_token}).first()
     if row is None or row.revoked_at is not None or not row.active:
         return None
     return int(row.party_id)
