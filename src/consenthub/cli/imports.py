@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -37,9 +37,12 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable JSON 
 
 @import_app.command("metering-points")
 def metering_points(file: CsvFile, json_output: JsonOption = False) -> None:
-    """Import metering points and supply periods. Header: metering_point_id,end_user_id,
-    move_in,move_out,settlement_point,address,postcode,city,grid_area."""
-    from consenthub.cli.main import console, fail, load_settings, open_database, print_json
+    """Import metering points and their supply periods.
+
+    Header: metering_point_id,end_user_id,move_in,move_out,settlement_point,address,
+    postcode,city,grid_area. All or nothing: bad rows are listed and nothing is written.
+    """
+    from consenthub.cli.main import console, load_settings, open_database, print_json
 
     settings = load_settings()
     database = open_database(settings)
@@ -48,7 +51,7 @@ def metering_points(file: CsvFile, json_output: JsonOption = False) -> None:
             report = import_metering_points(database, file, progress=progress,
                                             allow_synthetic_ids=settings.allow_synthetic_ids)
     except ImportFileError as exc:
-        fail(escape(f"{file.name}: {exc}"))
+        _reject(file, exc)
     finally:
         database.dispose()
     if json_output:
@@ -57,13 +60,17 @@ def metering_points(file: CsvFile, json_output: JsonOption = False) -> None:
     console.print(f"imported {escape(report.file)}: {report.rows} rows, "
                   f"{report.metering_points} metering points, "
                   f"{report.supply_periods} supply periods, "
-                  f"{report.end_users_created} new end users", highlight=False)
+                  f"{report.end_users_created} new end users", highlight=False, soft_wrap=True)
 
 
 @import_app.command("values")
 def values(file: CsvFile, json_output: JsonOption = False) -> None:
-    """Import hourly or 15-minute meter values. Header: metering_point_id,start,kwh."""
-    from consenthub.cli.main import console, fail, load_settings, open_database, print_json
+    """Import hourly or 15-minute meter values.
+
+    Header: metering_point_id,start,kwh. All or nothing: bad rows are listed and nothing
+    is written.
+    """
+    from consenthub.cli.main import console, load_settings, open_database, print_json
 
     settings = load_settings()
     database = open_database(settings)
@@ -71,14 +78,22 @@ def values(file: CsvFile, json_output: JsonOption = False) -> None:
         with _progress_bar(file, hidden=json_output) as progress:
             report = import_meter_values(database, file, progress=progress)
     except ImportFileError as exc:
-        fail(escape(f"{file.name}: {exc}"))
+        _reject(file, exc)
     finally:
         database.dispose()
     if json_output:
         print_json(asdict(report))
         return
     console.print(f"imported {escape(report.file)}: {report.rows} rows, {report.values} values "
-                  f"for {report.metering_points} metering points", highlight=False)
+                  f"for {report.metering_points} metering points", highlight=False,
+                  soft_wrap=True)
+
+
+def _reject(file: Path, exc: ImportFileError) -> NoReturn:
+    """Exit 2 with the problems on stderr, one unwrapped line each (scripts grep them)."""
+    from consenthub.cli.main import fail
+
+    fail(f"{file.name}: {exc}")
 
 
 @contextmanager
