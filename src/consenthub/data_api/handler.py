@@ -26,6 +26,7 @@ from consenthub.observability import DATA_READS, correlation_id
 from consenthub.services import Services, services
 from consenthub.token_service.bearer import Caller, require
 from consenthub.web.errors import ApiError, FieldError
+from consenthub.web.responses import JSONResponse
 
 router = APIRouter(prefix="/api/v1", tags=["data"])
 
@@ -119,10 +120,10 @@ async def list_metering_points(
         str | None, Query(description="Cursor: the `next` of the previous page")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
-) -> dict[str, Any]:
+) -> JSONResponse:
     if after is not None:
         after = _gsrn_or_404(after)
-    return await run_in_threadpool(_list, services(request), caller, after, limit)
+    return JSONResponse(await run_in_threadpool(_list, services(request), caller, after, limit))
 
 
 def _detail(hub: Services, caller: Caller, gsrn: str) -> dict[str, Any]:
@@ -143,9 +144,9 @@ def _detail(hub: Services, caller: Caller, gsrn: str) -> dict[str, Any]:
 @router.get("/metering-points/{id}", summary="Master data of one metering point")
 async def get_metering_point(
     request: Request, caller: ReadCaller, id: MeteringPointId
-) -> dict[str, Any]:
+) -> JSONResponse:
     gsrn = _gsrn_or_404(id)
-    return await run_in_threadpool(_detail, services(request), caller, gsrn)
+    return JSONResponse(await run_in_threadpool(_detail, services(request), caller, gsrn))
 
 
 def parse_instant(name: str, value: str, zone: ZoneInfo) -> dt.datetime:
@@ -215,7 +216,7 @@ async def get_values(
     id: MeteringPointId,
     from_: Annotated[str, Query(alias="from", description="YYYY-MM-DD or ISO 8601 with offset")],
     to: Annotated[str, Query(description="YYYY-MM-DD or ISO 8601 with offset (exclusive)")],
-) -> dict[str, Any]:
+) -> JSONResponse:
     hub = services(request)
     gsrn = _gsrn_or_404(id)
     start = parse_instant("from", from_, hub.settings.zone)
@@ -224,4 +225,4 @@ async def get_values(
         raise ApiError("CH2001", fields=[FieldError("to", "must be after from")])
     if end - start > MAX_SPAN:
         raise ApiError("CH2001", fields=[FieldError("to", "at most 366 days after from")])
-    return await run_in_threadpool(_values, hub, caller, gsrn, start, end)
+    return JSONResponse(await run_in_threadpool(_values, hub, caller, gsrn, start, end))

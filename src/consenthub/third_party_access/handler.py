@@ -36,6 +36,7 @@ from consenthub.third_party_access.response import error_result, sign_response
 from consenthub.token_service.bearer import Caller, require
 from consenthub.web.errors import ApiError, FieldError
 from consenthub.web.pages import N_, PageError, csrf_valid, render
+from consenthub.web.responses import JSONResponse
 
 log = logging.getLogger("consenthub.third_party_access")
 router = APIRouter(include_in_schema=False)
@@ -374,9 +375,9 @@ def _result(hub: Services, caller: Caller, request_id: str) -> dict[str, Any]:
 
 
 @api_router.get("/requests/{request_id}", summary="Result of a URL-initiated access request")
-async def get_result(request: Request, caller: ThirdPartyCaller, request_id: str) -> dict[str, Any]:
+async def get_result(request: Request, caller: ThirdPartyCaller, request_id: str) -> JSONResponse:
     try:
         canonical = validate_uuid(request_id)
     except InvalidIdentifier:
         raise ApiError("CH2001", fields=[FieldError("request_id", "must be a UUID")]) from None
-    return await run_in_threadpool(_result, services(request), caller, canonical)
+    return JSONResponse(await run_in_threadpool(_result, services(request), caller, canonical))
