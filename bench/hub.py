@@ -1,0 +1,96 @@
+"""consenthub under test: a migrated database, bench parties, and ``consenthub serve``."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import sys
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+from bench import ids
+from bench.procs import Server, free_port
+from consenthub.registry import store as registry
+from consenthub.store.database import Database
+from consenthub.store.migrate import upgrade
+from consenthub.token_service import keys
+
+LOG_LEVEL = "WARNING"
+CONSENTHUB = Path(sys.executable).with_name("consenthub")
+
+
+def new_secret_key() -> str:
+    return secrets.token_urlsafe(48)
+
+
+def migrate(url: str, secret_key: str) -> Database:
+    """Schema at head and a signing key, as ``consenthub db upgrade`` leaves them."""
+    database = Database(url)
+    upgrade(database)
+    with database.write() as conn:
+        keys.ensure_key(conn, secret_key.encode())
+    return database
+
+
+def add_parties(database: Database, secret_key: str, count: int) -> list[registry.NewCredentials]:
+    """``count`` third parties with GLNs, each with a fresh client secret."""
+    with database.write() as conn:
+        return [
+            registry.add_party(conn, secret_key.encode(), name=f"Bench party {n}",
+                               roles=["third_party"], gln=ids.gln(900 + n), actor="bench")
+            for n in range(count)
+        ]
+
+
+def serve(name: str, url: str, secret_key: str, log_dir: Path) -> Server:
+    """``consenthub serve`` with one worker on a free loopback port, ready to take load."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "CONSENTHUB_DATABASE_URL": url,
+        "CONSENTHUB_SECRET_KEY": secret_key,
+        "CONSENTHUB_BASE_URL": f"http://127.0.0.1:{port}",
+        "CONSENTHUB_LOG_LEVEL": LOG_LEVEL,
+    }
+    argv = [str(CONSENTHUB), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+    server = Server(name, argv, env, port, log_dir / f"{name}.log")
+    try:
+        server.wait_ready("/readyz")
+    except Exception:
+        server.stop()
+        raise
+    return server
+
+
+def token_form(credentials: registry.NewCredentials) -> str:
+    return urllib.parse.urlencode({
+        "grant_type": "client_credentials",
+        "client_id": credentials.party.client_id,
+        "client_secret": credentials.client_secret,
+    })
+
+
+def post_form(url: str, body: str) -> dict[str, object]:
+    request = urllib.request.Request(
+        url, data=body.encode(), method="POST",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as reply:
+        document: dict[str, object] = json.loads(reply.read())
+    return document
+
+
+def get_json(url: str, headers: dict[str, str]) -> dict[str, object]:
+    request = urllib.request.Request(url, headers=headers)
+    with urllib.request.urlopen(request, timeout=10) as reply:
+        document: dict[str, object] = json.loads(reply.read())
+    return document
+
+
+def access_token(server: Server, credentials: registry.NewCredentials) -> str:
+    reply = post_form(server.base_url + "/sts/Token", token_form(credentials))
+    return str(reply["access_token"])
+
+

@@ -1,0 +1,79 @@
+"""Scales and durations of a run: the full one (``make bench``) and the quick smoke test."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+# Read days lie in January (no daylight-saving change), before any grant's "today".
+VALUE_START = dt.date(2025, 1, 6)
+NORWAY_METERING_POINTS = 3_200_000
+NORWAY_GRANTS = 1_000_000
+HOURS_PER_YEAR = 8760
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What one run measures and how long each load lasts."""
+
+    name: str
+    warmup_seconds: float  # wrk takes whole seconds
+    seconds: float
+    rounds: int
+    connections: int
+    # Data API: metering points at the small and large scale, grants at the large one
+    # (the small scale gets the same grants-per-metering-point ratio).
+    data_small: int
+    data_large: int
+    data_large_grants: int
+    parties: int
+    read_set: int
+    read_days: int
+    # Imports: metering-point rows at two sizes per backend; metering points with a year of
+    # hourly values at two sizes.
+    import_metering_points_postgresql: tuple[int, int]
+    import_metering_points_sqlite: tuple[int, int]
+    import_value_points: tuple[int, int]
+
+    def import_sizes(self, kind: str) -> tuple[int, int]:
+        if kind == "postgresql":
+            return self.import_metering_points_postgresql
+        return self.import_metering_points_sqlite
+
+    def grants_for(self, metering_points: int) -> int:
+        return max(self.parties, metering_points * self.data_large_grants // self.data_large)
+
+
+FULL = Plan(
+    name="full",
+    warmup_seconds=3.0,
+    seconds=6.0,
+    rounds=5,
+    connections=4,
+    data_small=10_000,
+    data_large=NORWAY_METERING_POINTS,
+    data_large_grants=NORWAY_GRANTS,
+    parties=4,
+    read_set=500,
+    read_days=14,
+    import_metering_points_postgresql=(320_000, NORWAY_METERING_POINTS),
+    import_metering_points_sqlite=(100_000, 1_000_000),
+    import_value_points=(20, 200),
+)
+
+QUICK = Plan(
+    name="quick",
+    warmup_seconds=1.0,
+    seconds=2.0,
+    rounds=1,
+    connections=4,
+    data_small=1_000,
+    data_large=10_000,
+    data_large_grants=3_125,
+    parties=4,
+    read_set=50,
+    read_days=2,
+    import_metering_points_postgresql=(1_000, 10_000),
+    import_metering_points_sqlite=(1_000, 10_000),
+    import_value_points=(1, 5),
+)

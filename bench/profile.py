@@ -1,0 +1,155 @@
+"""Where a server's time goes under load: ``python -m bench.profile token|data``.
+
+Starts consenthub on a fresh SQLite database (the data case at the small quick
+scale), loads it with wrk, samples the worker with py-spy (``pip install
+py-spy`` into .venv) and prints the share of samples per package and the
+heaviest functions. Raw stacks land in ``bench/out/profile``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import datetime as dt
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from bench import databases, dataset, hub, wrk
+from bench.plan import QUICK
+from bench.procs import LOAD_CPU, Server
+
+ROOT = Path(__file__).resolve().parent.parent
+_FRAME = re.compile(r"^(?P<function>.*) \((?P<file>[^()]*):\d+\)$")
+# Leaves where a thread waits rather than works: an idle threadpool worker waiting for a
+# job, a thread waiting for a result. Sampled without pausing the process, py-spy's own idle
+# filter misses some of them; they are counted apart.
+IDLE_LEAVES = {"Condition.wait (<stdlib>/threading)", "Event.wait (<stdlib>/threading)"}
+# SQLAlchemy's calls into the DB-API driver; the driver's C time is sampled inside them.
+DRIVER_CALLS = ("DefaultDialect.do_execute", "DefaultDialect.do_commit",
+                "DefaultDialect.do_rollback", "DefaultDialect.do_begin",
+                "CursorFetchStrategy.fetch")
+
+
+def _package(path: str) -> str:
+    """``sqlalchemy``, ``consenthub.token_service``, ``<stdlib>/asyncio``, ..."""
+    if "/site-packages/" in path:
+        return path.split("/site-packages/", 1)[1].split("/", 1)[0].removesuffix(".py")
+    if "/src/consenthub/" in path:
+        parts = path.split("/src/consenthub/", 1)[1].split("/")
+        return "consenthub." + parts[0].removesuffix(".py")
+    if "/lib/python3" in path:
+        rest = path.split("/lib/python3", 1)[1].split("/", 2)
+        return "<stdlib>/" + (rest[1].removesuffix(".py") if len(rest) > 1 else "?")
+    return path
+
+
+def _deepest_own(names: list[str]) -> str:
+    """The innermost consenthub frame of a stack: the code that caused the work."""
+    return next((name for name in reversed(names) if "(consenthub." in name),
+                "(outside consenthub)")
+
+
+def summarize(raw: Path, top: int = 20) -> str:
+    """Shares of samples: by package of the innermost frame, by consenthub function (inclusive),
+    database driver time by the consenthub function that asked for it, and self time."""
+    total = idle = 0
+    leaf_package: collections.Counter[str] = collections.Counter()
+    own: collections.Counter[str] = collections.Counter()
+    database: collections.Counter[str] = collections.Counter()
+    self_time: collections.Counter[str] = collections.Counter()
+    for line in raw.read_text().splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack:
+            continue
+        count = int(count_text)
+        frames = [m for m in map(_FRAME.match, stack.split(";")) if m]
+        names = [f"{m['function']} ({_package(m['file'])})" for m in frames]
+        if not names or names[-1] in IDLE_LEAVES:
+            idle += count
+            continue
+        total += count
+        leaf_package[_package(frames[-1]["file"])] += count
+        own.update(dict.fromkeys({name for name in names if "(consenthub." in name}, count))
+        self_time[names[-1]] += count
+        if names[-1].startswith(DRIVER_CALLS):
+            database[_deepest_own(names)] += count
+    if not total:
+        return "no samples"
+
+    def table(counter: collections.Counter[str]) -> list[str]:
+        return [f"  {100 * n / total:5.1f} %  {name}" for name, n in counter.most_common(top)]
+
+    return "\n".join([
+        f"{total} samples ({idle} more of waiting threads left out); shares of the {total}:",
+        "by package of the innermost Python frame (C code counts to its caller):",
+        *table(leaf_package),
+        "consenthub functions, inclusive:", *table(own),
+        "database driver calls (execute, commit, fetch) by the consenthub function behind them:",
+        *table(database),
+        "functions, self time:", *table(self_time),
+    ])
+
+
+def _record(server: Server, seconds: int, output: Path, *, gil: bool) -> subprocess.Popen[bytes]:
+    py_spy = shutil.which("py-spy", path=str(Path(sys.executable).parent))
+    if py_spy is None:
+        raise SystemExit("py-spy is missing: .venv/bin/pip install py-spy")
+    return subprocess.Popen([py_spy, "record", "--pid", str(server.worker_pid()), "--duration",
+                             str(seconds), "--rate", "250", "--format", "raw", "--full-filenames",
+                             "--nonblocking", *(["--gil"] if gil else []), "--output", str(output)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__)
+    parser.add_argument("case", choices=("token", "data"))
+    parser.add_argument("--seconds", type=int, default=15)
+    parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument("--gil", action="store_true",
+                        help="sample only the thread holding the GIL (Python CPU time)")
+    args = parser.parse_args()
+    out = ROOT / "bench" / "out" / "profile"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    backend = databases.fresh_sqlite(out, args.case)
+    key = hub.new_secret_key()
+    if args.case == "token":
+        database = hub.migrate(backend.url, key)
+        credentials = hub.add_parties(database, key, 1)[0]
+        database.dispose()
+    else:
+        data = dataset.build(backend.url, key, metering_points=QUICK.data_large,
+                             grants=QUICK.data_large_grants, parties=QUICK.parties,
+                             read_set=QUICK.read_set, read_days=QUICK.read_days)
+        credentials = data.reader
+    server = hub.serve(f"profile-{args.case}", backend.url, key, out)
+    try:
+        if args.case == "token":
+            requests = [wrk.Request("POST", "/sts/Token", hub.token_form(credentials))]
+            headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        else:
+            token = hub.access_token(server, credentials)
+            requests = [wrk.Request("GET", f"/api/v1/metering-points/{gsrn}/values"
+                                           f"?from={day}&to={day + dt.timedelta(days=1)}")
+                        for gsrn in data.read_gsrns for day in data.read_days]
+            headers = {"Authorization": f"Bearer {token}"}
+        script = wrk.write_script(out / f"{args.case}.lua", requests, headers)
+        raw = out / f"{args.case}.stacks.txt"
+        recorder = _record(server, args.seconds, raw, gil=args.gil)
+        result = wrk.run(wrk.ensure_wrk(), server.base_url, script, seconds=args.seconds,
+                         connections=args.connections, cpu=LOAD_CPU)
+        recorder.wait(timeout=args.seconds + 60)
+    finally:
+        server.stop()
+        databases.drop(backend)
+    summary = summarize(raw)
+    (out / f"{args.case}.summary.txt").write_text(summary + "\n")
+    print(result)
+    print(summary)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,167 @@
+"""BENCHMARKS.md and BENCHMARKS.json from a run's findings."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+from bench.hub import LOG_LEVEL
+from bench.plan import Plan
+from bench.results import Figure, Findings
+
+INTRO = """\
+Absolute numbers drift on these shared 2-core machines; the ratios against
+baselines measured in the same run are what to compare across runs. Each load
+figure is the median of {rounds} round(s) of {seconds:g} s after a {warmup:g} s warm-up,
+with a subject and its baselines interleaved round by round (order reversed
+every other round), so that drift in the machine hits them alike. "@ load" is
+the machine's 1-minute load average after a round: above about 2 (the cores),
+other work shared the machine and the absolute numbers of that round are low."""
+
+
+def _met(figure: Figure) -> str:
+    if figure.met is None:
+        return "—"
+    return "yes" if figure.met else "**no**"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|") or "—"
+
+
+def _loads(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every load series in a report's JSON details, by label."""
+    found: dict[str, dict[str, Any]] = {}
+
+    def visit(node: object) -> None:
+        if isinstance(node, dict):
+            if "label" in node and "rps" in node:
+                found[str(node["label"])] = node
+            for value in node.values():
+                visit(value)
+
+    visit(document.get("details", {}))
+    return found
+
+
+def since(previous: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """A table of every load measured in both reports: req/s, CPU per request, p99."""
+    before, after = _loads(previous), _loads(current)
+    shared = [label for label in after if label in before]
+    if not shared:
+        return []
+
+    def change(old: float, new: float) -> str:
+        return f"{old:,.2f} → {new:,.2f} ({new / old:.2f}×)" if old else f"→ {new:,.2f}"
+
+    return [
+        "## Since the previous report",
+        "",
+        f"Previous: generated {previous.get('generated')}, consenthub at commit "
+        f"{previous.get('machine', {}).get('commit')}. Same harness, other moment: compare "
+        "the ratios inside each report first; CPU per request moves least with the machine.",
+        "",
+        "| load | req/s | CPU ms/req | p99 ms |",
+        "|---|---|---|---|",
+        *(f"| {label} | {change(before[label]['rps'], after[label]['rps'])} | "
+          f"{change(before[label]['cpu_ms_per_request'], after[label]['cpu_ms_per_request'])} | "
+          f"{change(before[label]['p99_ms'], after[label]['p99_ms'])} |" for label in shared),
+        "",
+    ]
+
+
+def markdown(findings: Findings, machine: dict[str, Any], plan: Plan, command: str,
+             generated: str, minutes: float) -> str:
+    versions = machine["versions"]
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Generated {generated} by `{command}` ({plan.name} run, {minutes:.1f} min) "
+        f"on consenthub at commit {machine['commit']} ({machine['source']}). "
+        f"Reproduce: `{command}` from the repository root "
+        f"(it runs `.venv/bin/python -m bench{' --quick' if plan.name == 'quick' else ''}`; "
+        "`make bench-quick` is the CI smoke test at tiny scales, `make bench` the full run).",
+        "",
+        INTRO.format(rounds=plan.rounds, seconds=plan.seconds, warmup=plan.warmup_seconds),
+        "",
+        "## Summary",
+        "",
+        "| benchmark | figure | value | baseline (same run) | ratio | goal | met |",
+        "|---|---|---|---|---|---|---|",
+        *(f"| {_cell(f.benchmark)} | {_cell(f.figure)} | {_cell(f.value)} | {_cell(f.baseline)} "
+          f"| {_cell(f.ratio)} | {_cell(f.goal)} | {_met(f)} |" for f in findings.figures),
+        "",
+        *(f"- {f.benchmark}, {f.figure}: {f.note}" for f in findings.figures if f.note),
+        "",
+        "## Machine and versions",
+        "",
+        f"- CPU: {machine['cpu_model']}, {machine['cores']} cores; {machine['memory_gib']} GiB; "
+        f"Linux {machine['kernel']}; load average at start "
+        f"{', '.join(map(str, machine['load_average_at_start']))}",
+        f"- Pinning: {machine['pinning']}; PostgreSQL's own processes are not pinned",
+        "- Versions: " + ", ".join(f"{name} {value}" for name, value in versions.items()),
+        "",
+        "## Method",
+        "",
+        f"- Load: wrk, 1 thread, {plan.connections} connections, on 127.0.0.1 only; a Lua "
+        "script picks each request at random from a list (for the data API: every read "
+        "metering point × every read day), and the percentiles are wrk's.",
+        "- consenthub: `consenthub serve --workers 1` (uvicorn, uvloop, httptools) with "
+        f"CONSENTHUB_LOG_LEVEL={LOG_LEVEL}, a fresh SQLite file or a fresh PostgreSQL database "
+        "(`consenthub_bench_<pid>_*`, dropped afterwards) per server, migrated by Alembic.",
+        "- Hello-world baseline: `bench/hello.py`, the same `uvicorn.run` arguments, logging "
+        "set-up and orjson response class as `consenthub serve`; it receives the same form "
+        "body as the token endpoint.",
+        f"- Data API scales: {plan.data_small:,} and {plan.data_large:,} metering points, "
+        f"each with an end user and a supply period; grants {plan.grants_for(plan.data_small):,} "
+        f"and {plan.data_large_grants:,} over {plan.parties} parties; the reader reads "
+        f"{plan.read_set} of its metering points (spread over the id range) × {plan.read_days} "
+        "days of hourly values; every metering point it holds a grant for also has one earlier "
+        "day of values. Loaded set-based (SQLite executemany, PostgreSQL COPY, then ANALYZE).",
+        f"- Imports: metering points {plan.import_metering_points_sqlite[0]:,} and "
+        f"{plan.import_metering_points_sqlite[1]:,} rows on SQLite, "
+        f"{plan.import_metering_points_postgresql[0]:,} and "
+        f"{plan.import_metering_points_postgresql[1]:,} on PostgreSQL; meter values: a year "
+        f"of hourly values (8,760 rows each) for {plan.import_value_points[0]} and "
+        f"{plan.import_value_points[1]} metering points. 87.6 M rows (10 k metering points) "
+        "is out of reach here; its time is extrapolated with the measured growth exponent.",
+        "",
+    ]
+    for section in findings.sections:
+        lines += [f"## {section.title}", "", *section.lines, ""]
+    lines += [
+        "## Memory",
+        "",
+        "Peak RSS (VmHWM) of each server's worker process after its loads:",
+        "",
+        *(f"- {name}: {mb:.0f} MB" for name, mb in findings.memory_mb.items()),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write(directory: Path, findings: Findings, machine: dict[str, Any], plan: Plan,
+          command: str, generated: str, minutes: float,
+          previous: dict[str, Any] | None) -> tuple[Path, Path]:
+    """BENCHMARKS.md and BENCHMARKS.json; the markdown compares with ``previous`` if given."""
+    directory.mkdir(parents=True, exist_ok=True)
+    document = {
+        "generated": generated,
+        "command": command,
+        "minutes": round(minutes, 2),
+        "plan": dataclasses.asdict(plan),
+        "log_level": LOG_LEVEL,
+        "machine": machine,
+        "figures": [dataclasses.asdict(f) for f in findings.figures],
+        "details": {section.title: section.data for section in findings.sections},
+        "peak_rss_mb": findings.memory_mb,
+    }
+    comparison = since(previous, document) if previous else []
+    md = directory / "BENCHMARKS.md"
+    md.write_text(markdown(findings, machine, plan, command, generated, minutes)
+                  + "\n".join(comparison))
+    js = directory / "BENCHMARKS.json"
+    js.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+    return md, js
