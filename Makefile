@@ -47,10 +47,11 @@ translations: install
 
 # Benchmarks (issue 4): `make bench` writes BENCHMARKS.md and BENCHMARKS.json here;
 # `make bench-quick` is the CI smoke test (tiny scales, report in bench/out/quick).
+# BENCH_ARGS passes options on, e.g. BENCH_ARGS="--previous bench/out/before/BENCHMARKS.json".
 .PHONY: bench bench-quick
 
 bench: install
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 bench-quick: install
-	$(BIN)/python -m bench --quick
+	$(BIN)/python -m bench --quick $(BENCH_ARGS)
