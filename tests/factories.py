@@ -11,7 +11,8 @@ from stdnum.no import fodselsnummer
 
 from consenthub.registry import store as registry
 from consenthub.store.database import Database
-from consenthub.store.tables import EndUser, Grant, MeteringPoint, MeterValue, SupplyPeriod
+from consenthub.store.grants import create_grant
+from consenthub.store.tables import EndUser, MeteringPoint, MeterValue, SupplyPeriod
 from tests.conftest import TEST_SECRET_KEY
 
 
@@ -108,20 +109,15 @@ def add_grant(
     scope: str = "Limited",
 ) -> int:
     with db.write() as conn:
-        return int(
-            conn.execute(
-                insert(Grant)
-                .values(
-                    party_id=party_id,
-                    metering_point_id=mp_id,
-                    end_user_id=end_user_id,
-                    scope=scope,
-                    valid_from=valid_from,
-                    valid_to=valid_to,
-                    created_at=dt.datetime.now(dt.UTC),
-                )
-                .returning(Grant.id)
-            ).scalar_one()
+        return create_grant(
+            conn,
+            party_id=party_id,
+            metering_point_id=mp_id,
+            end_user_id=end_user_id,
+            scope=scope,
+            valid_from=valid_from,
+            valid_to=valid_to,
+            actor="test",
         )
 
 

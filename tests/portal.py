@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import re
+
 import httpx
 
 from tests.conftest import LiveServer
+
+
+def csrf_of(page: str) -> str:
+    """The CSRF token of the page's (first) form."""
+    match = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert match, "the page has no form with a CSRF token"
+    return match.group(1)
 
 
 def register_person(issuer: str, sub: str, **claims: str) -> None:

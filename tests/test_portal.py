@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 from typing import Any
 
 import httpx
@@ -22,13 +21,7 @@ from tests.factories import (
     fnr,
     gsrn,
 )
-from tests.portal import login, register_person
-
-
-def csrf_of(page: str) -> str:
-    match = re.search(r'name="csrf_token" value="([^"]+)"', page)
-    assert match
-    return match.group(1)
+from tests.portal import csrf_of, login, register_person
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 import uuid
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -16,7 +15,7 @@ from joserfc.jwk import KeySet
 from consenthub.store.database import Database
 from tests.conftest import LiveServer
 from tests.factories import add_end_user, add_metering_point, add_party, add_supply, fnr, gln, gsrn
-from tests.portal import login, register_person
+from tests.portal import csrf_of, login, register_person
 
 RETURN_URL = "https://app.example.no/callback"
 
@@ -44,12 +43,6 @@ def decode_response(server: LiveServer, location: str) -> dict[str, Any]:
     token = parse_qs(urlsplit(location).query)["response"][0]
     keys = KeySet.import_key_set(httpx.get(f"{server.url}/.well-known/jwks.json").json())
     return dict(jwt.decode(token, keys, algorithms=["ES256"]).claims)
-
-
-def csrf_of(page: str) -> str:
-    match = re.search(r'name="csrf_token" value="([^"]+)"', page)
-    assert match
-    return match.group(1)
 
 
 def start(client: httpx.Client, server: LiveServer, request_id: str, scope: str = "Full") -> str:

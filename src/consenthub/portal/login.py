@@ -23,7 +23,7 @@ from consenthub.domain.identifiers import (
     validate_end_user_id,
 )
 from consenthub.portal.oidc import PROVIDER
-from consenthub.services import services
+from consenthub.services import Services, services
 from consenthub.store.tables import EndUser
 from consenthub.web.pages import N_, PageError, csrf_valid, first_supported
 
@@ -56,14 +56,19 @@ def require_login(request: Request) -> dict[str, Any] | RedirectResponse:
     return RedirectResponse("/login", status_code=303)
 
 
-@router.get("/login")
-async def login(request: Request) -> Response:
-    hub = services(request)
+def _client(hub: Services) -> Any:
     client = hub.oauth.create_client(PROVIDER)
     if client is None:
         raise PageError(
             503, N_("Login is not available"), N_("No login provider is configured for this hub.")
         )
+    return client
+
+
+@router.get("/login")
+async def login(request: Request) -> Response:
+    hub = services(request)
+    client = _client(hub)
     redirect_uri = f"{hub.settings.base_url}/login/callback"
     extra: dict[str, str] = {}
     language = request.session.get("ui_locales") or request.cookies.get("consenthub_lang")
@@ -102,11 +107,7 @@ def _upsert_end_user(conn: Connection, national_id: str, kind: str, name: str | 
 @router.get("/login/callback")
 async def callback(request: Request) -> Response:
     hub = services(request)
-    client = hub.oauth.create_client(PROVIDER)
-    if client is None:
-        raise PageError(
-            503, N_("Login is not available"), N_("No login provider is configured for this hub.")
-        )
+    client = _client(hub)
     try:
         token = await client.authorize_access_token(request)
     except OAuthError as exc:
