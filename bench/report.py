@@ -161,7 +161,7 @@ def write(directory: Path, findings: Findings, machine: dict[str, Any], plan: Pl
     comparison = since(previous, document) if previous else []
     md = directory / "BENCHMARKS.md"
     md.write_text(markdown(findings, machine, plan, command, generated, minutes)
-                  + "\n".join(comparison))
+                  + "".join(f"\n{line}" for line in comparison) + "\n")
     js = directory / "BENCHMARKS.json"
     js.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
     return md, js
