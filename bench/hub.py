@@ -44,8 +44,10 @@ def add_parties(database: Database, secret_key: str, count: int) -> list[registr
         ]
 
 
-def serve(name: str, url: str, secret_key: str, log_dir: Path) -> Server:
-    """``consenthub serve`` with one worker on a free loopback port, ready to take load."""
+def serve(name: str, url: str, secret_key: str, log_dir: Path,
+          extra_env: dict[str, str] | None = None) -> Server:
+    """``consenthub serve`` with one worker on a free loopback port, ready to take load;
+    ``extra_env`` adds settings (``CONSENTHUB_*``), e.g. the end-user login's provider."""
     port = free_port()
     env = {
         **os.environ,
@@ -53,6 +55,7 @@ def serve(name: str, url: str, secret_key: str, log_dir: Path) -> Server:
         "CONSENTHUB_SECRET_KEY": secret_key,
         "CONSENTHUB_BASE_URL": f"http://127.0.0.1:{port}",
         "CONSENTHUB_LOG_LEVEL": LOG_LEVEL,
+        **(extra_env or {}),
     }
     argv = [str(CONSENTHUB), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
     server = Server(name, argv, env, port, log_dir / f"{name}.log")

@@ -45,20 +45,22 @@ def log(message: str) -> None:
     print(f"bench: {message}", file=sys.stderr, flush=True)
 
 
-def measure(context: Context, subjects: Sequence[Subject]) -> None:
-    """Warm each subject up, then run ``plan.rounds`` rounds, alternating the order."""
+def measure(context: Context, subjects: Sequence[Subject], connections: int) -> None:
+    """Warm each subject up, then run ``plan.rounds`` rounds, alternating the order; every
+    load keeps ``connections`` wrk connections open."""
     plan = context.plan
     for subject in subjects:
+        subject.series.connections = connections
         log(f"warm-up {subject.series.label}")
         wrk.run(context.wrk, subject.base_url, subject.script, seconds=plan.warmup_seconds,
-                connections=plan.connections, cpu=LOAD_CPU)
+                connections=connections, cpu=LOAD_CPU)
     for number in range(plan.rounds):
         order = list(subjects) if number % 2 == 0 else list(reversed(subjects))
         for subject in order:
             pids = subject.pids()
             cpu_before = cpu_seconds(pids)
             result = wrk.run(context.wrk, subject.base_url, subject.script, seconds=plan.seconds,
-                             connections=plan.connections, cpu=LOAD_CPU)
+                             connections=connections, cpu=LOAD_CPU)
             cpu_ms = 1000 * (cpu_seconds(pids) - cpu_before) / max(1, result.requests)
             if result.non_2xx:
                 raise HarnessError(f"{subject.series.label}: {result.non_2xx} answers were not 2xx")

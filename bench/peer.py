@@ -5,24 +5,33 @@ minimal Django project generated here: SQLite in WAL mode with
 ``synchronous=NORMAL`` (as consenthub's), a persistent connection
 (``CONN_MAX_AGE=None``), no middleware, one confidential Application with the
 client-credentials grant and a plain stored secret (``hash_client_secret=False``),
-served by gunicorn with one sync worker. That is the fastest set-up of it we know.
+served by gunicorn with one sync worker. That is the fastest set-up of it we know, and
+SPEC §12's ("plain secret, persistent DB connection"). :func:`check_configuration`
+verifies it on every run: the Application's ``hash_client_secret`` and stored secret,
+the effective ``CONN_MAX_AGE``, and — through a probe view that counts its calls in a
+TEMP table, which lives only as long as its database connection — that the worker
+kept one connection from before the load to after it.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import subprocess
 import sys
 import urllib.parse
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.loads import HarnessError
 from bench.procs import Server, free_port
 
 PACKAGES = ("Django==5.2.19", "django-oauth-toolkit==3.4.1", "gunicorn==27.0.1")
 VENV = Path(__file__).parent / ".venv-peer"
 TOKEN_PATH = "/o/token/"  # noqa: S105 - a URL path, not a secret
+PROBE_PATH = "/bench/connection-uses"
 SETUP = ("a generated minimal Django project, SQLite (WAL, synchronous=NORMAL), "
          "CONN_MAX_AGE=None, no middleware, one confidential client-credentials Application "
          "with hash_client_secret=False, gunicorn with 1 sync worker.")
@@ -51,12 +60,24 @@ LOGGING = {{"version": 1, "disable_existing_loggers": False, "root": {{"level": 
 '''
 
 _URLS = '''\
+from django.db import connection
 from django.http import HttpResponse
 from django.urls import include, path
+
+
+def connection_uses(request):
+    """Calls of this view on the current database connection (a TEMP table dies with it)."""
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TEMP TABLE IF NOT EXISTS bench_uses (n INTEGER)")
+        cursor.execute("INSERT INTO bench_uses VALUES (1)")
+        cursor.execute("SELECT count(*) FROM bench_uses")
+        return HttpResponse(str(cursor.fetchone()[0]))
+
 
 urlpatterns = [
     path("o/", include("oauth2_provider.urls", namespace="oauth2_provider")),
     path("healthz", lambda request: HttpResponse("ok")),
+    path("bench/connection-uses", connection_uses),
 ]
 '''
 
@@ -82,6 +103,27 @@ Application.objects.create(
     client_type=Application.CLIENT_CONFIDENTIAL,
     authorization_grant_type=Application.GRANT_CLIENT_CREDENTIALS,
 )
+'''
+
+
+_CHECK = '''\
+import json
+import sys
+
+import django
+
+django.setup()
+from django.conf import settings
+from django.db import connection
+from oauth2_provider.models import Application
+
+application = Application.objects.get(client_id=sys.argv[1])
+print(json.dumps({
+    "hash_client_secret": application.hash_client_secret,
+    "stored_secret_is_plain": application.client_secret == sys.argv[2],
+    "conn_max_age": connection.settings_dict["CONN_MAX_AGE"],
+    "configured_conn_max_age": settings.DATABASES["default"]["CONN_MAX_AGE"],
+}))
 '''
 
 
@@ -116,13 +158,14 @@ def ensure_venv() -> dict[str, str]:
     return {spec.split("==")[0]: spec.split("==")[1] for spec in PACKAGES}
 
 
-def _run(project: Path, *argv: str) -> None:
+def _run(project: Path, *argv: str) -> str:
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "peerproj.settings",
            "PYTHONPATH": str(project)}
     done = subprocess.run([str(_python()), *argv], env=env, cwd=project,
                           capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"peer set-up failed: {done.stdout[-1000:]} {done.stderr[-1000:]}")
+    return done.stdout
 
 
 def create_project(directory: Path) -> PeerProject:
@@ -156,3 +199,32 @@ def serve(project: PeerProject, log_dir: Path) -> Server:
         server.stop()
         raise
     return server
+
+
+def connection_uses(server: Server) -> int:
+    """Calls of the probe view so far on the worker's current database connection."""
+    with urllib.request.urlopen(server.base_url + PROBE_PATH, timeout=10) as reply:
+        return int(reply.read())
+
+
+def check_configuration(project: PeerProject) -> str:
+    """The peer is in its fastest configuration (SPEC §12), or the harness fails: the
+    Application stores its secret in plain (``hash_client_secret=False``) and the database
+    connection is persistent (``CONN_MAX_AGE=None``). Returns what was checked."""
+    found = json.loads(_run(project.directory, "-c", _CHECK, project.client_id,
+                            project.client_secret).strip().splitlines()[-1])
+    if (found["hash_client_secret"] is not False or not found["stored_secret_is_plain"]
+            or found["conn_max_age"] is not None):
+        raise HarnessError(f"the peer is not in its fastest configuration: {found}")
+    return ("checked in this run: the Application has hash_client_secret=False and stores the "
+            "secret in plain, the effective CONN_MAX_AGE is None (persistent)")
+
+
+def check_persistent(server: Server, before: int) -> str:
+    """After the load: the probe view's count went on from ``before`` on the same connection."""
+    after = connection_uses(server)
+    if after != before + 1:
+        raise HarnessError(f"the peer's database connection was not kept through the load "
+                           f"(probe count {before} before, {after} after)")
+    return ("the worker's one database connection was the same before and after the load "
+            "(a probe view's TEMP-table count went on)")

@@ -20,7 +20,11 @@ class Plan:
     warmup_seconds: float  # wrk takes whole seconds
     seconds: float
     rounds: int
-    connections: int
+    # wrk connections per benchmark: the token endpoint and its baselines (hello-world, the
+    # peer) as SPEC §12 measured its comparison table; the data API as its p99 goal is stated
+    # ("with 4 concurrent clients").
+    token_connections: int
+    data_connections: int
     # Data API: metering points at the small and large scale, grants at the large one
     # (the small scale gets the same grants-per-metering-point ratio).
     data_small: int
@@ -34,6 +38,11 @@ class Plan:
     import_metering_points_postgresql: tuple[int, int]
     import_metering_points_sqlite: tuple[int, int]
     import_value_points: tuple[int, int]
+    # Approval (BRS-NO-624): metering points the end user owns and approves in one post;
+    # untimed warm-up and timed repetitions (each of the N-point post and its 1-point baseline).
+    approval_metering_points: int
+    approval_warmup: int
+    approval_repetitions: int
 
     def import_sizes(self, kind: str) -> tuple[int, int]:
         if kind == "postgresql":
@@ -49,7 +58,8 @@ FULL = Plan(
     warmup_seconds=3.0,
     seconds=6.0,
     rounds=5,
-    connections=4,
+    token_connections=32,
+    data_connections=4,
     data_small=10_000,
     data_large=NORWAY_METERING_POINTS,
     data_large_grants=NORWAY_GRANTS,
@@ -59,6 +69,9 @@ FULL = Plan(
     import_metering_points_postgresql=(320_000, NORWAY_METERING_POINTS),
     import_metering_points_sqlite=(100_000, 1_000_000),
     import_value_points=(20, 200),
+    approval_metering_points=100,
+    approval_warmup=2,
+    approval_repetitions=15,
 )
 
 QUICK = Plan(
@@ -66,7 +79,8 @@ QUICK = Plan(
     warmup_seconds=1.0,
     seconds=2.0,
     rounds=1,
-    connections=4,
+    token_connections=32,
+    data_connections=4,
     data_small=1_000,
     data_large=10_000,
     data_large_grants=3_125,
@@ -76,4 +90,7 @@ QUICK = Plan(
     import_metering_points_postgresql=(1_000, 10_000),
     import_metering_points_sqlite=(1_000, 10_000),
     import_value_points=(1, 5),
+    approval_metering_points=10,
+    approval_warmup=1,
+    approval_repetitions=3,
 )

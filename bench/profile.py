@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from bench import databases, dataset, hub, wrk
-from bench.plan import QUICK
+from bench.plan import FULL, QUICK
 from bench.procs import LOAD_CPU, Server
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -107,10 +107,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__)
     parser.add_argument("case", choices=("token", "data"))
     parser.add_argument("--seconds", type=int, default=15)
-    parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument("--connections", type=int,
+                        help="wrk connections (default: the full run's for that benchmark)")
     parser.add_argument("--gil", action="store_true",
                         help="sample only the thread holding the GIL (Python CPU time)")
     args = parser.parse_args()
+    if args.connections is None:
+        args.connections = (FULL.token_connections if args.case == "token"
+                            else FULL.data_connections)
     out = ROOT / "bench" / "out" / "profile"
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)

@@ -46,6 +46,12 @@ def _loads(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return found
 
 
+def _connections(document: dict[str, Any], load: dict[str, Any]) -> int | None:
+    """A load's wrk connections; older reports name one count for all loads in their plan."""
+    found = load.get("connections") or document.get("plan", {}).get("connections")
+    return int(found) if found else None
+
+
 def since(previous: dict[str, Any], current: dict[str, Any]) -> list[str]:
     """A table of every load measured in both reports: req/s, CPU per request, p99."""
     before, after = _loads(previous), _loads(current)
@@ -56,6 +62,13 @@ def since(previous: dict[str, Any], current: dict[str, Any]) -> list[str]:
     def change(old: float, new: float) -> str:
         return f"{old:,.2f} → {new:,.2f} ({new / old:.2f}×)" if old else f"→ {new:,.2f}"
 
+    def named(label: str) -> str:
+        old = _connections(previous, before[label])
+        new = _connections(current, after[label])
+        if old == new:
+            return label
+        return f"{label} (wrk connections {old} → {new}: not the same load)"
+
     return [
         "## Since the previous report",
         "",
@@ -65,7 +78,7 @@ def since(previous: dict[str, Any], current: dict[str, Any]) -> list[str]:
         "",
         "| load | req/s | CPU ms/req | p99 ms |",
         "|---|---|---|---|",
-        *(f"| {label} | {change(before[label]['rps'], after[label]['rps'])} | "
+        *(f"| {named(label)} | {change(before[label]['rps'], after[label]['rps'])} | "
           f"{change(before[label]['cpu_ms_per_request'], after[label]['cpu_ms_per_request'])} | "
           f"{change(before[label]['p99_ms'], after[label]['p99_ms'])} |" for label in shared),
         "",
@@ -105,9 +118,11 @@ def markdown(findings: Findings, machine: dict[str, Any], plan: Plan, command: s
         "",
         "## Method",
         "",
-        f"- Load: wrk, 1 thread, {plan.connections} connections, on 127.0.0.1 only; a Lua "
-        "script picks each request at random from a list (for the data API: every read "
-        "metering point × every read day), and the percentiles are wrk's.",
+        f"- Load: wrk, 1 thread, on 127.0.0.1 only: {plan.token_connections} connections for "
+        "the token endpoint, hello-world and the peer (as SPEC §12's comparison table), "
+        f"{plan.data_connections} for the data API (its p99 goal is stated with 4 concurrent "
+        "clients). A Lua script picks each request at random from a list (for the data API: "
+        "every read metering point × every read day), and the percentiles are wrk's.",
         "- consenthub: `consenthub serve --workers 1` (uvicorn, uvloop, httptools) with "
         f"CONSENTHUB_LOG_LEVEL={LOG_LEVEL}, a fresh SQLite file or a fresh PostgreSQL database "
         "(`consenthub_bench_<pid>_*`, dropped afterwards) per server, migrated by Alembic.",
@@ -127,6 +142,11 @@ def markdown(findings: Findings, machine: dict[str, Any], plan: Plan, command: s
         f"of hourly values (8,760 rows each) for {plan.import_value_points[0]} and "
         f"{plan.import_value_points[1]} metering points. 87.6 M rows (10 k metering points) "
         "is out of reach here; its time is extrapolated with the measured growth exponent.",
+        f"- Approval: an end user with {plan.approval_metering_points} metering points logs in "
+        "through a local OpenID Connect provider (oidc-provider-mock); after "
+        f"{plan.approval_warmup} untimed warm-up(s), {plan.approval_repetitions} fresh "
+        f"BRS-NO-624 requests approve all {plan.approval_metering_points} and as many approve "
+        "1 (the baseline), interleaved; each post is timed from the client over loopback.",
         "",
     ]
     for section in findings.sections:

@@ -18,6 +18,7 @@ class Series:
     rounds: list[LoadResult] = field(default_factory=list)
     # CPU time per request of the server (and its PostgreSQL backends), one value a round.
     cpu_ms: list[float] = field(default_factory=list)
+    connections: int = 0  # wrk connections of every round
 
     def _median(self, name: str) -> float:
         return round(float(statistics.median(getattr(r, name) for r in self.rounds)), 3)
@@ -45,8 +46,8 @@ class Series:
         return round(statistics.median(self.cpu_ms), 4) if self.cpu_ms else float("nan")
 
     def as_json(self) -> dict[str, Any]:
-        return {"label": self.label, "rps": self.rps, "p50_ms": self.p50_ms,
-                "p99_ms": self.p99_ms, "cost_ms": self.cost_ms,
+        return {"label": self.label, "connections": self.connections, "rps": self.rps,
+                "p50_ms": self.p50_ms, "p99_ms": self.p99_ms, "cost_ms": self.cost_ms,
                 "cpu_ms_per_request": self.cpu_ms_per_request,
                 "rounds": [asdict(r) | {"cpu_ms_per_request": round(cpu, 4)}
                            for r, cpu in zip(self.rounds, self.cpu_ms, strict=True)]}

@@ -15,7 +15,9 @@ from bench.results import Figure, Findings, Section, Series, ratio
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 RATIO_HELLO_GOAL = 0.6
-RATIO_PEER_GOAL = 5.0
+# SPEC §12: ≥ 10× django-oauth-toolkit in its fastest configuration; the issue asked ≥ 5×.
+RATIO_PEER_GOAL = 10.0
+ISSUE_PEER_GOAL = 5.0
 # A token request's body, sent to hello-world too so that request parsing costs the same.
 HELLO_FORM = urllib.parse.urlencode({"grant_type": "client_credentials",
                                      "client_id": str(uuid.uuid4()),
@@ -26,7 +28,11 @@ def _hello(context: Context) -> Server:
     port = free_port()
     argv = [sys.executable, "-m", "bench.hello", "--port", str(port), "--log-level", hub.LOG_LEVEL]
     server = Server("hello", argv, {}, port, context.work / "hello.log", cwd=context.root)
-    server.wait_ready("/healthz")
+    try:
+        server.wait_ready("/healthz")
+    except Exception:
+        server.stop()
+        raise
     return server
 
 
@@ -37,8 +43,13 @@ def _consenthub(context: Context, kind: str) -> tuple[Server, str, databases.Bac
     credentials = hub.add_parties(database, key, 1)[0]
     database.dispose()
     server = hub.serve(f"consenthub-token-{kind}", backend.url, key, context.work)
-    if not hub.access_token(server, credentials):
-        raise HarnessError(f"no token from consenthub on {kind}")
+    try:
+        if not hub.access_token(server, credentials):
+            raise HarnessError(f"no token from consenthub on {kind}")
+    except Exception:
+        server.stop()  # not yet in the caller's list of servers to stop
+        databases.drop(backend)
+        raise
     return server, hub.token_form(credentials), backend
 
 
@@ -66,18 +77,21 @@ def run(context: Context, findings: Findings) -> None:
             serving(hello)))
         versions = peer.ensure_venv()
         project = peer.create_project(context.work / "peer")
+        checked = [peer.check_configuration(project)]
         dot = peer.serve(project, context.work)
         servers.append(dot)
         if "access_token" not in hub.post_form(dot.base_url + peer.TOKEN_PATH,
                                                project.token_form()):
             raise HarnessError("no token from django-oauth-toolkit")
+        uses_before = peer.connection_uses(dot)
         subjects.append(Subject(
             Series("peer_dot", "django-oauth-toolkit POST /o/token/ (gunicorn, 1 sync worker)"),
             dot.base_url,
             wrk.write_script(context.work / "peer.lua",
                              [wrk.Request("POST", peer.TOKEN_PATH, project.token_form())], FORM),
             serving(dot)))
-        measure(context, subjects)
+        measure(context, subjects, context.plan.token_connections)
+        checked.append(peer.check_persistent(dot, uses_before))
         memory = {server.name: server.peak_rss_mb() for server in servers}
     finally:
         for server in servers:
@@ -85,10 +99,11 @@ def run(context: Context, findings: Findings) -> None:
         for backend in backends:
             databases.drop(backend)
     findings.memory_mb.update(memory)
-    _report(findings, {s.series.key: s.series for s in subjects}, versions)
+    _report(findings, {s.series.key: s.series for s in subjects}, versions, checked)
 
 
-def _report(findings: Findings, series: dict[str, Series], versions: dict[str, str]) -> None:
+def _report(findings: Findings, series: dict[str, Series], versions: dict[str, str],
+            checked: list[str]) -> None:
     token, hello, dot = series["token_sqlite"], series["hello"], series["peer_dot"]
     token_pg = series["token_postgresql"]
     to_hello = ratio(token.rps, hello.rps)
@@ -110,7 +125,10 @@ def _report(findings: Findings, series: dict[str, Series], versions: dict[str, s
         Figure("Token endpoint, 1 worker", "consenthub /sts/Token on SQLite vs the peer",
                shown(token), f"django-oauth-toolkit {shown(dot)}",
                f"{to_peer:.2f}× {by_cpu(token, dot)}",
-               f"≥ {RATIO_PEER_GOAL:.0f}×", to_peer >= RATIO_PEER_GOAL),
+               f"≥ {RATIO_PEER_GOAL:.0f}×", to_peer >= RATIO_PEER_GOAL,
+               f"goal from SPEC §12 (the issue asked ≥ {ISSUE_PEER_GOAL:.0f}×); the peer in its "
+               "fastest configuration (plain secret, persistent DB connection), "
+               + "; ".join(checked)),
         Figure("Token endpoint, 1 worker", "consenthub /sts/Token on PostgreSQL vs hello-world",
                shown(token_pg), f"hello-world {shown(hello)}",
                f"{to_hello_pg:.2f} {by_cpu(token_pg, hello)}",
@@ -119,6 +137,9 @@ def _report(findings: Findings, series: dict[str, Series], versions: dict[str, s
     ]
     section = Section("Token endpoint")
     section.lines += [
+        f"Every load: wrk with {token.connections} connections (SPEC §12's comparison table: "
+        "one server worker pinned to one core, wrk on the other, 32 connections).",
+        "",
         "| subject | req/s | p50 ms | p99 ms | CPU ms/req | rounds: req/s @ load |",
         "|---|---:|---:|---:|---:|---|",
         *(f"| {s.label} | {s.rps:,.0f} | {s.p50_ms:.2f} | {s.p99_ms:.2f} | "
@@ -127,7 +148,8 @@ def _report(findings: Findings, series: dict[str, Series], versions: dict[str, s
           for s in series.values()),
         "",
         "The peer: " + ", ".join(f"{name} {v}" for name, v in versions.items())
-        + " in a bench-only virtualenv; " + peer.SETUP,
+        + " in a bench-only virtualenv; " + peer.SETUP + " Fastest configuration "
+        + "; ".join(checked) + ".",
         "",
         "Not the same work: consenthub signs an ES256 JWT per token; django-oauth-toolkit "
         "returns a random opaque string. Both write one token row per request.",
@@ -135,5 +157,6 @@ def _report(findings: Findings, series: dict[str, Series], versions: dict[str, s
         "Ratios are of req/s (the goals'); \"CPU\" gives the same ratio from CPU time per "
         "request, which other work on the machine barely moves.",
     ]
-    section.data = {key: s.as_json() for key, s in series.items()} | {"peer_versions": versions}
+    section.data = {key: s.as_json() for key, s in series.items()} | {
+        "peer_versions": versions, "peer_configuration_checked": checked}
     findings.sections.append(section)

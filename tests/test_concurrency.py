@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+from joserfc import jws
 from sqlalchemy import func, select
 
 from consenthub.store import audit
 from consenthub.store.database import Database
-from consenthub.store.tables import Token
+from consenthub.store.tables import TokenRevocation
 from tests.conftest import LiveServer
 from tests.factories import add_party
 
@@ -27,19 +29,36 @@ def test_concurrent_audit_appends_keep_one_chain(db: Database) -> None:
     assert report.events == 80
 
 
-def test_concurrent_token_requests_each_get_their_own_record(live_server: LiveServer,
-                                                             db: Database) -> None:
+def test_concurrent_token_requests_each_get_their_own_token(live_server: LiveServer,
+                                                            db: Database) -> None:
     creds = add_party(db)
     form = {"grant_type": "client_credentials", "client_id": creds.party.client_id,
             "client_secret": creds.client_secret}
 
-    def fetch(_: int) -> str:
+    def fetch(_: int) -> dict[str, object]:
         response = httpx.post(f"{live_server.url}/sts/Token", data=form)
         assert response.status_code == 200
-        return str(response.json()["access_token"])
+        token = response.json()["access_token"].encode()
+        claims: dict[str, object] = json.loads(jws.extract_compact(token).payload)
+        return claims
 
     with ThreadPoolExecutor(max_workers=8) as pool:
-        tokens = list(pool.map(fetch, range(40)))
-    assert len(set(tokens)) == 40
+        claims = list(pool.map(fetch, range(40)))
+    assert len({c["ref_token"] for c in claims}) == 40
+    assert len({c["jti"] for c in claims}) == 40
+
+
+def test_concurrent_revocations_of_one_token_record_it_once(live_server: LiveServer,
+                                                            db: Database) -> None:
+    creds = add_party(db)
+    form = {"client_id": creds.party.client_id, "client_secret": creds.client_secret}
+    token = httpx.post(f"{live_server.url}/sts/Token",
+                       data=form | {"grant_type": "client_credentials"}).json()["access_token"]
+
+    def revoke(_: int) -> int:
+        return httpx.post(f"{live_server.url}/sts/revoke", data=form | {"token": token}).status_code
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        assert set(pool.map(revoke, range(16))) == {200}
     with db.read() as conn:
-        assert conn.execute(select(func.count()).select_from(Token)).scalar_one() == 40
+        assert conn.execute(select(func.count()).select_from(TokenRevocation)).scalar_one() == 1

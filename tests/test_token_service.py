@@ -11,11 +11,11 @@ import httpx
 import pytest
 from joserfc import jwt
 from joserfc.jwk import ECKey, KeySet
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 
 from consenthub.config import Settings
 from consenthub.store.database import Database
-from consenthub.store.tables import ClientSecret, Token
+from consenthub.store.tables import ClientSecret, Party, TokenRevocation
 from consenthub.token_service import keys as keyring
 from tests.conftest import TEST_SECRET_KEY, LiveServer
 from tests.factories import add_party, gln
@@ -100,10 +100,10 @@ def test_jwt_claims_header_and_jwks(live_server: LiveServer, db: Database) -> No
     assert claims["exp"] - claims["iat"] == 1800
     assert before <= claims["iat"] == claims["nbf"]
     uuid.UUID(claims["jti"])
+    assert len(claims["ref_token"]) >= 43  # 256 random bits, URL-safe base64
+    # Issuing writes nothing: only revocations are recorded.
     with db.read() as conn:
-        record = conn.execute(select(Token).where(Token.ref_token == claims["ref_token"])).one()
-    assert record.jti == claims["jti"]
-    assert record.revoked_at is None
+        assert conn.execute(select(func.count()).select_from(TokenRevocation)).scalar_one() == 0
 
 
 def test_wrong_secret_is_401_with_seed_body(live_server: LiveServer, db: Database) -> None:
@@ -473,3 +473,24 @@ def test_superseded_key_leaves_jwks_after_retention() -> None:
     }
     assert shown_soon_after == {"old", "new"}
     assert keyring.signing([old, new, upcoming], now) == new
+
+
+def test_body_over_16_kib_is_refused_before_parsing(live_server: LiveServer, db: Database) -> None:
+    creds = add_party(db)
+    form = credentials_form(creds) | {"scope": "x" * 17_000}
+    body = assert_seed_error(token_request(live_server, data=form), 400, "invalid_request")
+    assert body["code"] == "CH1001"
+    assert "larger than 16384 bytes" in body["message"]
+
+
+def test_tokens_of_a_deactivated_party_stop_working_at_once(
+    live_server: LiveServer, db: Database
+) -> None:
+    """A token verified before is remembered, but its party is checked on every use."""
+    creds = add_party(db)
+    access_token = get_token(live_server, creds)
+    api = f"{live_server.url}/api/v1/metering-points"
+    assert httpx.get(api, headers=bearer(access_token)).status_code == 200
+    with db.write() as conn:
+        conn.execute(update(Party).where(Party.id == creds.party.id).values(active=False))
+    assert_seed_error(httpx.get(api, headers=bearer(access_token)), 401, "invalid_token")

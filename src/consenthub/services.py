@@ -13,6 +13,7 @@ from consenthub.store.database import Database
 from consenthub.token_service.client_auth import ClientAuthenticator
 from consenthub.token_service.keys import KeyRing
 from consenthub.token_service.throttle import FailureThrottle
+from consenthub.token_service.tokens import VerifiedTokens
 
 
 @dataclass
@@ -20,6 +21,7 @@ class Services:
     settings: Settings
     database: Database
     keys: KeyRing
+    verified_tokens: VerifiedTokens
     clients: ClientAuthenticator
     oauth: OAuth
 
@@ -28,15 +30,17 @@ class Services:
         database = database or Database(settings.database_url)
         secret_key = settings.resolved_secret_key()
         throttle = FailureThrottle(settings.failed_auth_limit, settings.failed_auth_window_seconds)
+        keys = KeyRing(
+            database,
+            secret_key,
+            token_ttl=settings.access_token_ttl_seconds,
+            cache_ttl=settings.cache_ttl_seconds,
+        )
         return cls(
             settings=settings,
             database=database,
-            keys=KeyRing(
-                database,
-                secret_key,
-                token_ttl=settings.access_token_ttl_seconds,
-                cache_ttl=settings.cache_ttl_seconds,
-            ),
+            keys=keys,
+            verified_tokens=VerifiedTokens(settings, keys),
             oauth=oauth_client(settings),
             clients=ClientAuthenticator(database, secret_key, throttle, settings.cache_ttl_seconds),
         )

@@ -3,19 +3,28 @@
 SQLite runs in WAL mode with ``synchronous=NORMAL``; write transactions start
 with ``BEGIN IMMEDIATE`` so two writers queue on the lock instead of one
 failing half-way with ``SQLITE_BUSY`` after it read stale data.
+
+``transact`` is the way in from the event loop: on SQLite it runs the work on this
+process's one writer thread, so that concurrent requests queue in order instead of
+waking a pool of threads that fight over the write lock and the GIL.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
+from anyio import to_thread
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 _IMMEDIATE = "consenthub_immediate"
+Result = TypeVar("Result")
 
 
 class Database:
@@ -27,6 +36,11 @@ class Database:
         # hand-over is immediate, instead of in SQLite's busy handler, which sleeps in
         # steps of up to 100 ms. Other processes still meet the busy timeout.
         self._write_lock = threading.Lock() if self.is_sqlite else None
+        self._writer = (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
+            if self.is_sqlite
+            else None
+        )
 
     def _create_engine(self, echo: bool) -> Engine:
         if self.is_sqlite:
@@ -49,6 +63,19 @@ class Database:
             conn = conn.execution_options(**{_IMMEDIATE: True})
             with conn.begin():
                 yield conn
+
+    async def transact(self, work: Callable[[Connection], Result]) -> Result:
+        """``work`` in one write transaction, off the event loop."""
+
+        def run() -> Result:
+            with self.write() as conn:
+                return work(conn)
+
+        if self._writer is None:
+            return await to_thread.run_sync(run)
+        # Carry the request's context (its correlation id) into the writer thread.
+        context = contextvars.copy_context()
+        return await asyncio.get_running_loop().run_in_executor(self._writer, context.run, run)
 
     @contextmanager
     def read(self) -> Iterator[Connection]:

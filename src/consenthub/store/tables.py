@@ -238,18 +238,19 @@ class Grant(Base):
     revoked_at: Mapped[dt.datetime | None]
 
 
-class Token(Base):
-    """Server-side record of an issued token, referenced by its ``ref_token`` claim."""
+class TokenRevocation(Base):
+    """A revoked access token (RFC 7009), by its ``ref_token`` claim, kept until it expires.
 
-    __tablename__ = "tokens"
+    Issued tokens are not stored: a token is a signed, self-contained JWT, and only
+    the exceptions (revocations) need a record. See docs/decisions.md.
+    """
+
+    __tablename__ = "token_revocations"
 
     ref_token: Mapped[str] = mapped_column(String(64), primary_key=True)
-    jti: Mapped[str] = mapped_column(String(36), unique=True)
     party_id: Mapped[int] = mapped_column(ForeignKey("parties.id"), index=True)
-    scope: Mapped[str] = mapped_column(String(500))
-    issued_at: Mapped[dt.datetime]
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
-    revoked_at: Mapped[dt.datetime | None]
+    revoked_at: Mapped[dt.datetime]
 
 
 class AccessLogEntry(Base):

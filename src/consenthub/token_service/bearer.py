@@ -1,8 +1,14 @@
 """Resource-server side of the token service: checks ``Authorization: Bearer`` (RFC 6750).
 
-A token passes when its signature verifies against the hub's keys, its
-type, issuer and audience are this environment's, it has not expired, and
-its ``ref_token`` record exists, is not revoked and belongs to an active party.
+A token passes when its signature verifies against the hub's keys, its type,
+issuer and audience are this environment's, it has not expired (all of which a
+process remembers per token, see ``tokens.VerifiedTokens``), its party is active
+and its ``ref_token`` is not revoked (asked of the database on every use).
+
+Two steps, so that a handler can ask the second inside its own transaction:
+``signed(scope)`` checks the token without I/O and yields a ``SignedToken``;
+``live(conn, signed)`` turns it into a ``Caller``, the only thing that carries the
+party id the stores need. ``require(scope)`` does both for handlers that want one call.
 """
 
 from __future__ import annotations
@@ -11,14 +17,24 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Request
+from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
 
 from consenthub.domain.parties import ApiScope
-from consenthub.services import Services, services
+from consenthub.services import services
 from consenthub.token_service import tokens
 from consenthub.web.errors import ApiError
 
 REALM = 'Bearer realm="consenthub"'
+
+
+@dataclass(frozen=True)
+class SignedToken:
+    """A token whose signature and claims verify; not yet checked against revocation."""
+
+    client_id: str
+    scopes: frozenset[str]
+    claims: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -46,30 +62,51 @@ def _token_from(request: Request) -> str:
     return value.strip()
 
 
-def check_token(hub: Services, token_value: str) -> Caller:
-    try:
-        claims = tokens.decode_access_token(token_value, hub.settings, hub.keys)
-    except tokens.InvalidToken as exc:
-        raise ApiError("CH1102", headers=_challenge("invalid_token", str(exc)[:100])) from None
-    with hub.database.read() as conn:
-        party_id = tokens.live_token_party(conn, str(claims["ref_token"]))
-    if party_id is None:
+def live(conn: Connection, token: SignedToken) -> Caller:
+    """The caller behind a verified token, if its party is active and it is not revoked."""
+    party = tokens.live_party(conn, token.claims)
+    if party is None:
         raise ApiError("CH1102", headers=_challenge("invalid_token", "token revoked"))
-    return Caller(
-        party_id, str(claims["client_id"]), frozenset(str(claims.get("scope", "")).split()), claims
-    )
+    return Caller(party.id, token.client_id, token.scopes, token.claims)
 
 
-def require(scope: ApiScope) -> Any:
-    """FastAPI dependency: a live token from this environment carrying ``scope``."""
+def signed(scope: ApiScope) -> Any:
+    """FastAPI dependency: a token from this environment that verifies and carries ``scope``."""
 
-    async def dependency(request: Request) -> Caller:
-        caller = await run_in_threadpool(check_token, services(request), _token_from(request))
-        if scope not in caller.scopes:
+    async def dependency(request: Request) -> SignedToken:
+        verified = services(request).verified_tokens
+        value = _token_from(request)
+        try:
+            # A token seen before is answered from memory; a new one is verified in a
+            # worker thread, because the key set may have to be reloaded for it.
+            claims = verified.cached(value)
+            if claims is None:
+                claims = await run_in_threadpool(verified.verify, value)
+        except tokens.InvalidToken as exc:
+            raise ApiError("CH1102", headers=_challenge("invalid_token", str(exc)[:100])) from None
+        scopes = frozenset(str(claims.get("scope", "")).split())
+        if scope not in scopes:
             raise ApiError(
                 "CH1103",
                 headers=_challenge("insufficient_scope", f"requires {scope.value}", scope.value),
             )
-        return caller
+        return SignedToken(str(claims["client_id"]), scopes, claims)
+
+    return dependency
+
+
+def require(scope: ApiScope) -> Any:
+    """FastAPI dependency: a live token from this environment carrying ``scope``."""
+    check_signed = signed(scope)
+
+    async def dependency(request: Request) -> Caller:
+        token = await check_signed(request)
+        database = services(request).database
+
+        def check() -> Caller:
+            with database.read() as conn:
+                return live(conn, token)
+
+        return await run_in_threadpool(check)
 
     return dependency

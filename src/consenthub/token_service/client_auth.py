@@ -2,7 +2,8 @@
 
 Party records and secret hashes are cached per process for a short time; a
 miss on a cached entry re-reads the database before failing, so a freshly
-rotated secret works at once.
+rotated secret works at once. ``from_cache`` answers without I/O when it can,
+so the token endpoint stays on the event loop for a known client.
 """
 
 from __future__ import annotations
@@ -111,6 +112,22 @@ class ClientAuthenticator:
         now = dt.datetime.now(dt.UTC)
         valid = [h for h, expires_at in entry.secrets if expires_at is None or expires_at > now]
         return entry.party.active and matches(self._secret_key, secret, valid)
+
+    def from_cache(self, credentials: ClientCredentials, remote_addr: str) -> PartyRecord | None:
+        """The party, if a fresh cache entry accepts these credentials; None means: call
+        ``authenticate``, which may read the database and raises the right error."""
+        entry = self._cache.get(credentials.client_id)
+        if (
+            entry is None
+            or time.monotonic() - entry.loaded_at > self._cache_ttl
+            or not self._verify(entry, credentials.client_secret)
+        ):
+            return None
+        keys = (f"client:{credentials.client_id}", f"addr:{remote_addr}")
+        if self._throttle.retry_after(*keys) is not None:
+            return None
+        self._throttle.reset(keys[0])
+        return entry.party
 
     def authenticate(self, credentials: ClientCredentials, remote_addr: str) -> PartyRecord:
         challenge = (

@@ -14,6 +14,7 @@ from urllib.parse import parse_qsl
 
 import orjson
 from fastapi import APIRouter, Request
+from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
 from consenthub.domain.parties import ApiScope, ScopeNotAllowed, allowed_scopes, grant_scopes
@@ -21,7 +22,7 @@ from consenthub.observability import TOKENS_ISSUED
 from consenthub.registry.store import PartyRecord
 from consenthub.services import Services, services
 from consenthub.token_service import tokens
-from consenthub.token_service.client_auth import ClientCredentials, credentials_from
+from consenthub.token_service.client_auth import credentials_from
 from consenthub.web.errors import ApiError
 from consenthub.web.responses import JSONResponse
 
@@ -34,9 +35,11 @@ _MAX_BODY = 16 * 1024
 async def read_params(request: Request) -> dict[str, str]:
     """Body as form (RFC 6749 Appendix B) or JSON (seed 004); each parameter at most once."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    body = await request.body()
-    if len(body) > _MAX_BODY:
-        raise ApiError("CH1001", "body too large")
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > _MAX_BODY:
+            raise ApiError("CH1001", f"body larger than {_MAX_BODY} bytes")
     if content_type == "application/x-www-form-urlencoded":
         try:
             pairs = parse_qsl(body.decode(), keep_blank_values=True, strict_parsing=bool(body))
@@ -67,17 +70,15 @@ def _remote(request: Request) -> str:
 
 
 async def _authenticate(request: Request, params: dict[str, str]) -> PartyRecord:
+    """Client authentication; a known client with a fresh cache entry is answered
+    without leaving the event loop."""
     credentials = credentials_from(params, request.headers.get("authorization"))
-    return await run_in_threadpool(
-        services(request).clients.authenticate, credentials, _remote(request)
-    )
-
-
-def _authenticate_and_issue(
-    hub: Services, credentials: ClientCredentials, remote: str, scope: str | None
-) -> tokens.IssuedToken:
-    """One trip to the worker thread for the whole token request."""
-    return _issue(hub, hub.clients.authenticate(credentials, remote), scope)
+    clients = services(request).clients
+    remote = _remote(request)
+    party = clients.from_cache(credentials, remote)
+    if party is None:
+        party = await run_in_threadpool(clients.authenticate, credentials, remote)
+    return party
 
 
 def _issue(hub: Services, party: PartyRecord, scope: str | None) -> tokens.IssuedToken:
@@ -85,8 +86,7 @@ def _issue(hub: Services, party: PartyRecord, scope: str | None) -> tokens.Issue
         scopes = grant_scopes(scope, party.roles)
     except ScopeNotAllowed as exc:
         raise ApiError("CH1004", f"not allowed: {exc}") from None
-    with hub.database.write() as conn:
-        return tokens.issue_access_token(conn, hub.settings, hub.keys, party, scopes)
+    return tokens.issue_access_token(hub.settings, hub.keys, party, scopes)
 
 
 @router.post(
@@ -103,14 +103,10 @@ async def token(request: Request) -> JSONResponse:
         raise ApiError("CH1001", "grant_type is required")
     if grant_type != "client_credentials":
         raise ApiError("CH1002", grant_type)
-    credentials = credentials_from(params, request.headers.get("authorization"))
-    issued = await run_in_threadpool(
-        _authenticate_and_issue,
-        services(request),
-        credentials,
-        _remote(request),
-        params.get("scope"),
-    )
+    party = await _authenticate(request, params)
+    hub = services(request)
+    await hub.keys.ready()
+    issued = _issue(hub, party, params.get("scope"))
     TOKENS_ISSUED.inc()
     body: dict[str, Any] = {
         "access_token": issued.access_token,
@@ -120,6 +116,9 @@ async def token(request: Request) -> JSONResponse:
     if params.get("scope"):
         body["scope"] = issued.scope
     return JSONResponse(body, headers=NO_STORE)
+
+
+token_route = next(r for r in router.routes if isinstance(r, APIRoute) and r.endpoint is token)
 
 
 def _claims_or_none(
@@ -138,7 +137,7 @@ def _revoke(hub: Services, party: PartyRecord, token_value: str) -> None:
     if claims is None or claims.get("client_id") != party.client_id:
         return
     with hub.database.write() as conn:
-        tokens.revoke(conn, str(claims["ref_token"]), party.id)
+        tokens.revoke(conn, claims, party.id)
 
 
 @router.post("/sts/revoke", summary="Revoke a token (RFC 7009)")
@@ -163,7 +162,7 @@ def _introspect(hub: Services, party: PartyRecord, token_value: str) -> dict[str
     if not may_see:
         return {"active": False}
     with hub.database.read() as conn:
-        if tokens.live_token_party(conn, str(claims["ref_token"])) is None:
+        if tokens.live_party(conn, claims) is None:
             return {"active": False}
     shown = {key: value for key, value in claims.items() if key != "ref_token"}
     return {"active": True, "token_type": "Bearer", **shown}

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
+from anyio import to_thread
 from cryptography.fernet import Fernet
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -132,6 +133,12 @@ class KeyRing:
             self._verify_set = KeySet([ECKey.import_key(key.public_jwk) for key in shown])
             self._jwks = {"keys": [key.public_jwk for key in shown]}
             self._loaded_at = time.monotonic()
+
+    async def ready(self) -> None:
+        """Reload a stale cache in a worker thread, so that a caller on the event loop
+        can then sign without waiting for the database."""
+        if time.monotonic() - self._loaded_at >= self._cache_ttl:
+            await to_thread.run_sync(self._refresh_if_stale)
 
     def signing_key(self) -> ECKey:
         self._refresh_if_stale()

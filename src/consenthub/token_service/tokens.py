@@ -1,13 +1,20 @@
-"""Access tokens: a signed JWT (RFC 9068 profile, ``typ: at+jwt``) that references a
-server-side record through its ``ref_token`` claim, as Helsenorge's STS does
-(seed 004: "Generert referanse JWT ... med claims for klient id og
-referanse token"). The record lets a token be revoked before it expires.
+"""Access tokens: a signed JWT (RFC 9068 profile, ``typ: at+jwt``) with a ``ref_token``
+claim, as Helsenorge's STS issues them (seed 004: "Generert referanse JWT ... med
+claims for klient id og referanse token").
+
+Issuing a token writes nothing: the JWT carries everything a resource server needs.
+Revocation (RFC 7009) records the ``ref_token`` in a deny-list that is kept until the
+token expires, and a token is live while it verifies, its party is active and its
+``ref_token`` is not on that list. Verified tokens are remembered per process, so a
+client that reuses its token (as it should, for 30 minutes) is not verified again.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import secrets
+import threading
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -15,23 +22,25 @@ from typing import Any
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jws import extract_compact
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, exists, insert, select
+from sqlalchemy.exc import IntegrityError
 
 from consenthub.config import Settings
 from consenthub.registry.store import PartyRecord
-from consenthub.store.tables import Party, Token
+from consenthub.store.tables import Party, TokenRevocation
 from consenthub.token_service.keys import ALGORITHM, KeyRing
 
 ACCESS_TOKEN_TYPE = "at+jwt"  # noqa: S105 - a JWT "typ" value, not a secret
 CLOCK_LEEWAY_SECONDS = 30
 
 # Built once: constructing the statement would cost more than running it.
-_LIVE_TOKEN = (
-    select(Token.party_id, Token.revoked_at, Party.active)
-    .join(Party, Party.id == Token.party_id)
-    .where(Token.ref_token == bindparam("ref_token"))
-)
-_INSERT_TOKEN = insert(Token)
+_LIVE_PARTY = select(
+    Party.id,
+    Party.active,
+    exists().where(TokenRevocation.ref_token == bindparam("ref_token")).label("revoked"),
+).where(Party.client_id == bindparam("client_id"))
+_INSERT_REVOCATION = insert(TokenRevocation)
+_VERIFIED_CACHE_SIZE = 4096
 
 
 @dataclass(frozen=True)
@@ -42,33 +51,19 @@ class IssuedToken:
 
 
 def issue_access_token(
-    conn: Connection, settings: Settings, keys: KeyRing, party: PartyRecord, scopes: list[str]
+    settings: Settings, keys: KeyRing, party: PartyRecord, scopes: list[str]
 ) -> IssuedToken:
-    now = int(dt.datetime.now(dt.UTC).timestamp())
+    now = int(time.time())
     ttl = settings.access_token_ttl_seconds
-    ref_token = secrets.token_urlsafe(32)
-    jti = str(uuid.uuid4())
     scope = " ".join(scopes)
-    conn.execute(
-        _INSERT_TOKEN,
-        {
-            "ref_token": ref_token,
-            "jti": jti,
-            "party_id": party.id,
-            "scope": scope,
-            "issued_at": dt.datetime.fromtimestamp(now, dt.UTC),
-            "expires_at": dt.datetime.fromtimestamp(now + ttl, dt.UTC),
-            "revoked_at": None,
-        },
-    )
     claims: dict[str, Any] = {
         "iss": settings.token_issuer,
         "aud": settings.token_audience,
         "sub": party.client_id,
         "client_id": party.client_id,
         "client_name": party.name,
-        "ref_token": ref_token,
-        "jti": jti,
+        "ref_token": secrets.token_urlsafe(32),
+        "jti": str(uuid.uuid4()),
         "iat": now,
         "nbf": now,
         "exp": now + ttl,
@@ -123,18 +118,67 @@ def decode_access_token(
     return claims
 
 
-def live_token_party(conn: Connection, ref_token: str) -> int | None:
-    """The party id of a token record that exists, is not revoked and whose party is active."""
-    row = conn.execute(_LIVE_TOKEN, {"ref_token": ref_token}).first()
-    if row is None or row.revoked_at is not None or not row.active:
+class VerifiedTokens:
+    """Claims of tokens this process has verified, until they expire.
+
+    A hit skips only the signature and claim checks, which cannot change for the
+    same token string before ``exp``; revocation is still checked per use.
+    Bounded: the oldest entry goes first.
+    """
+
+    def __init__(self, settings: Settings, keys: KeyRing, size: int = _VERIFIED_CACHE_SIZE):
+        self._settings = settings
+        self._keys = keys
+        self._size = size
+        self._claims: dict[str, dict[str, Any]] = {}
+        self._lock = threading.Lock()
+
+    def cached(self, token: str) -> dict[str, Any] | None:
+        claims = self._claims.get(token)
+        if claims is None or claims["exp"] + CLOCK_LEEWAY_SECONDS <= time.time():
+            return None
+        return claims
+
+    def verify(self, token: str) -> dict[str, Any]:
+        claims = self.cached(token)
+        if claims is not None:
+            return claims
+        claims = decode_access_token(token, self._settings, self._keys)
+        with self._lock:
+            if len(self._claims) >= self._size:
+                self._claims.pop(next(iter(self._claims)))
+            self._claims[token] = claims
+        return claims
+
+
+@dataclass(frozen=True)
+class LiveParty:
+    id: int
+
+
+def live_party(conn: Connection, claims: dict[str, Any]) -> LiveParty | None:
+    """The token's party, if it is active and the token is not revoked."""
+    row = conn.execute(
+        _LIVE_PARTY, {"client_id": claims["client_id"], "ref_token": claims["ref_token"]}
+    ).first()
+    if row is None or row.revoked or not row.active:
         return None
-    return int(row.party_id)
+    return LiveParty(int(row.id))
 
 
-def revoke(conn: Connection, ref_token: str, party_id: int) -> bool:
-    result = conn.execute(
-        update(Token)
-        .where(Token.ref_token == ref_token, Token.party_id == party_id, Token.revoked_at.is_(None))
-        .values(revoked_at=dt.datetime.now(dt.UTC))
-    )
-    return bool(result.rowcount)
+def revoke(conn: Connection, claims: dict[str, Any], party_id: int) -> bool:
+    """Put the token on the deny-list until it expires; False if it already was."""
+    try:
+        with conn.begin_nested():
+            conn.execute(
+                _INSERT_REVOCATION,
+                {
+                    "ref_token": claims["ref_token"],
+                    "party_id": party_id,
+                    "expires_at": dt.datetime.fromtimestamp(int(claims["exp"]), dt.UTC),
+                    "revoked_at": dt.datetime.now(dt.UTC),
+                },
+            )
+    except IntegrityError:
+        return False
+    return True
