@@ -187,6 +187,7 @@ def test_every_read_is_logged(client: TestClient, db: Database, world: dict[str,
     mp1 = world["mps"][0]
     add_grant(db, world["party"].party.id, mp1, world["kari"], DAY0 + dt.timedelta(days=5))
     headers = token_for(client, world["party"])
+    before = dt.datetime.now(dt.UTC)
     client.get("/api/v1/metering-points", headers=headers)
     client.get(f"/api/v1/metering-points/{gsrn(1)}", headers=headers)
     response = client.get(
@@ -203,6 +204,8 @@ def test_every_read_is_logged(client: TestClient, db: Database, world: dict[str,
     assert {entry.party_id for entry in entries} == {world["party"].party.id}
     assert entries[2].correlation_id == response.headers["x-correlation-id"]
     assert entries[2].period_from == dt.datetime(2025, 1, 7, tzinfo=OSLO)
+    assert entries[2].period_to == dt.datetime(2025, 1, 8, tzinfo=OSLO)
+    assert before <= entries[2].at <= dt.datetime.now(dt.UTC)
 
 
 def test_previous_occupant_data_never_shown(

@@ -8,14 +8,14 @@ so its cost does not grow with the number of metering points in the hub.
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, insert, select
+from sqlalchemy import Connection, and_, bindparam, insert, select
 
 from consenthub.domain.windows import DateWindow, Interval, merge, readable_windows
+from consenthub.store.prepared import Prepared, as_date, db_instant
 from consenthub.store.tables import (
     AccessLogEntry,
     Grant,
@@ -65,7 +65,8 @@ class MeteringPointAccess:
 
 
 # Built once with bind parameters: on the hot path, building a statement costs more
-# than running it.
+# than running it. Each grant comes with the granting end user's supply periods on
+# that metering point (one row per period), so one statement answers both.
 _GRANT_COLUMNS = (
     select(
         MeteringPoint.id,
@@ -76,24 +77,28 @@ _GRANT_COLUMNS = (
         MeteringPoint.city,
         MeteringPoint.grid_area,
         MeteringPoint.extended_storage,
+        Grant.id.label("grant_id"),
         Grant.end_user_id,
         Grant.scope,
         Grant.valid_from,
         Grant.valid_to,
+        SupplyPeriod.move_in,
+        SupplyPeriod.move_out,
     )
     .join(Grant, Grant.metering_point_id == MeteringPoint.id)
+    .outerjoin(
+        SupplyPeriod,
+        and_(
+            SupplyPeriod.metering_point_id == MeteringPoint.id,
+            SupplyPeriod.end_user_id == Grant.end_user_id,
+        ),
+    )
     .where(Grant.party_id == bindparam("party_id"), Grant.revoked_at.is_(None))
 )
 _GRANTS_OF_ONE = _GRANT_COLUMNS.where(MeteringPoint.gsrn == bindparam("gsrn"))
 _GRANTS_OF_PAGE = _GRANT_COLUMNS.where(
     MeteringPoint.gsrn.in_(bindparam("gsrns", expanding=True))
 ).order_by(MeteringPoint.gsrn)
-_SUPPLY_PERIODS = select(
-    SupplyPeriod.metering_point_id,
-    SupplyPeriod.end_user_id,
-    SupplyPeriod.move_in,
-    SupplyPeriod.move_out,
-).where(SupplyPeriod.metering_point_id.in_(bindparam("ids", expanding=True)))
 _VALUES = (
     select(MeterValue.start_ts, MeterValue.wh)
     .where(
@@ -103,50 +108,55 @@ _VALUES = (
     )
     .order_by(MeterValue.start_ts)
 )
-_INSERT_LOG = insert(AccessLogEntry)
-
-
-def _supply_periods(
-    conn: Connection, metering_point_ids: Sequence[int]
-) -> dict[tuple[int, int], list[DateWindow]]:
-    """Supply periods keyed by (metering point id, end user id)."""
-    periods: dict[tuple[int, int], list[DateWindow]] = defaultdict(list)
-    for start in range(0, len(metering_point_ids), 500):
-        chunk = list(metering_point_ids[start : start + 500])
-        for row in conn.execute(_SUPPLY_PERIODS, {"ids": chunk}):
-            periods[(row.metering_point_id, row.end_user_id)].append(
-                DateWindow(row.move_in, row.move_out)
+_PREPARED_GRANTS_OF_ONE = Prepared(_GRANTS_OF_ONE)
+_PREPARED_VALUES = Prepared(_VALUES)
+_PREPARED_INSERT_LOG = Prepared(
+    insert(AccessLogEntry).values(
+        {
+            column: bindparam(column)
+            for column in (
+                "at",
+                "party_id",
+                "end_user_id",
+                "metering_point_id",
+                "what",
+                "period_from",
+                "period_to",
+                "correlation_id",
             )
-    return periods
+        }
+    )
+)
 
 
-def _assemble(
-    conn: Connection, rows: Sequence[Row[*tuple[Any, ...]]], today: dt.date
-) -> list[MeteringPointAccess]:
-    periods = _supply_periods(conn, sorted({row.id for row in rows}))
+def _assemble(rows: Sequence[Sequence[Any]], today: dt.date) -> list[MeteringPointAccess]:
+    """Rows of ``_GRANT_COLUMNS`` (SQLAlchemy rows or the driver's tuples) by metering point."""
     by_id: dict[int, MeteringPointAccess] = {}
+    grants: dict[int, tuple[MeteringPointAccess, Sequence[Any], list[DateWindow]]] = {}
     for row in rows:
-        access = by_id.get(row.id)
+        mp_id, gsrn, settlement, address, postcode, city, grid_area, extended = row[:8]
+        access = by_id.get(mp_id)
         if access is None:
-            access = MeteringPointAccess(
-                row.id,
-                row.gsrn,
-                row.settlement_point,
-                row.address,
-                row.postcode,
-                row.city,
-                row.grid_area,
-                row.extended_storage,
+            access = by_id[mp_id] = MeteringPointAccess(
+                mp_id,
+                gsrn,
+                bool(settlement),
+                address,
+                postcode,
+                city,
+                grid_area,
+                bool(extended),
             )
-            by_id[row.id] = access
-        supply = periods.get((row.id, row.end_user_id), [])
-        access.supply_periods[row.end_user_id] = supply
-        windows = [
-            window
-            for window in readable_windows(DateWindow(row.valid_from, row.valid_to), supply)
-            if window.start <= today
-        ]
-        access.grants.append(GrantView(row.end_user_id, row.scope, windows))
+        entry = grants.setdefault(row[8], (access, row, []))
+        move_in = as_date(row[13])
+        if move_in is not None:
+            entry[2].append(DateWindow(move_in, as_date(row[14])))
+    for access, row, supply in grants.values():
+        end_user_id, scope, valid_from, valid_to = row[9:13]
+        access.supply_periods[end_user_id] = supply
+        granted = DateWindow(as_date(valid_from), as_date(valid_to))  # type: ignore[arg-type]
+        windows = [window for window in readable_windows(granted, supply) if window.start <= today]
+        access.grants.append(GrantView(end_user_id, scope, windows))
     return [access for access in by_id.values() if access.windows()]
 
 
@@ -173,20 +183,19 @@ def accessible_metering_points(
     if not gsrns:
         return [], None
     rows = conn.execute(_GRANTS_OF_PAGE, {"party_id": party_id, "gsrns": gsrns}).all()
-    return _assemble(conn, rows, today), (gsrns[-1] if len(gsrns) == limit else None)
+    return _assemble(rows, today), (gsrns[-1] if len(gsrns) == limit else None)
 
 
 def metering_point_access(
     conn: Connection, party_id: int, gsrn: str, today: dt.date
 ) -> MeteringPointAccess | None:
-    rows = conn.execute(_GRANTS_OF_ONE, {"party_id": party_id, "gsrn": gsrn}).all()
-    found = _assemble(conn, rows, today)
+    found = _assemble(_PREPARED_GRANTS_OF_ONE.rows(conn, party_id=party_id, gsrn=gsrn), today)
     return found[0] if found else None
 
 
 def meter_values(
     conn: Connection, metering_point_id: int, intervals: Sequence[Interval]
-) -> list[tuple[int, int]]:
+) -> Sequence[tuple[int, int]]:
     """(start_ts, wh) of the values that start inside any of the intervals.
 
     One indexed range scan from the first interval's start to the last one's end;
@@ -194,18 +203,18 @@ def meter_values(
     """
     if not intervals:
         return []
-    rows = conn.execute(
-        _VALUES,
-        {
-            "metering_point_id": metering_point_id,
-            "start": intervals[0].start,
-            "end": intervals[-1].end,
-        },
+    rows = _PREPARED_VALUES.rows(
+        conn,
+        metering_point_id=metering_point_id,
+        start=intervals[0].start,
+        end=intervals[-1].end,
     )
+    if len(intervals) == 1:  # the scan's own bounds: nothing to drop
+        return rows
     return [
-        (row.start_ts, row.wh)
-        for row in rows
-        if any(i.start <= row.start_ts < i.end for i in intervals)
+        (start_ts, wh)
+        for start_ts, wh in rows
+        if any(i.start <= start_ts < i.end for i in intervals)
     ]
 
 
@@ -221,22 +230,17 @@ class Read:
 def log_reads(
     conn: Connection, party_id: int, reads: Sequence[Read], correlation_id: str | None
 ) -> None:
-    if not reads:
-        return
-    now = dt.datetime.now(dt.UTC)
-    conn.execute(
-        _INSERT_LOG,
-        [
-            {
-                "at": now,
-                "party_id": party_id,
-                "end_user_id": read.end_user_id,
-                "metering_point_id": read.metering_point_id,
-                "what": read.what,
-                "period_from": read.period_from,
-                "period_to": read.period_to,
-                "correlation_id": correlation_id,
-            }
-            for read in reads
-        ],
-    )
+    sqlite = conn.dialect.name == "sqlite"
+    now = db_instant(dt.datetime.now(dt.UTC), sqlite=sqlite)
+    for read in reads:
+        _PREPARED_INSERT_LOG.run(
+            conn,
+            at=now,
+            party_id=party_id,
+            end_user_id=read.end_user_id,
+            metering_point_id=read.metering_point_id,
+            what=read.what,
+            period_from=db_instant(read.period_from, sqlite=sqlite),
+            period_to=db_instant(read.period_to, sqlite=sqlite),
+            correlation_id=correlation_id,
+        )

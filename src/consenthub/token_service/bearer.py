@@ -6,7 +6,7 @@ process remembers per token, see ``tokens.VerifiedTokens``), its party is active
 and its ``ref_token`` is not revoked (asked of the database on every use).
 
 Two steps, so that a handler can ask the second inside its own transaction:
-``signed(scope)`` checks the token without I/O and yields a ``SignedToken``;
+``signed(request, scope)`` checks the token without I/O and yields a ``SignedToken``;
 ``live(conn, signed)`` turns it into a ``Caller``, the only thing that carries the
 party id the stores need. ``require(scope)`` does both for handlers that want one call.
 """
@@ -70,37 +70,32 @@ def live(conn: Connection, token: SignedToken) -> Caller:
     return Caller(party.id, token.client_id, token.scopes, token.claims)
 
 
-def signed(scope: ApiScope) -> Any:
-    """FastAPI dependency: a token from this environment that verifies and carries ``scope``."""
-
-    async def dependency(request: Request) -> SignedToken:
-        verified = services(request).verified_tokens
-        value = _token_from(request)
-        try:
-            # A token seen before is answered from memory; a new one is verified in a
-            # worker thread, because the key set may have to be reloaded for it.
-            claims = verified.cached(value)
-            if claims is None:
-                claims = await run_in_threadpool(verified.verify, value)
-        except tokens.InvalidToken as exc:
-            raise ApiError("CH1102", headers=_challenge("invalid_token", str(exc)[:100])) from None
-        scopes = frozenset(str(claims.get("scope", "")).split())
-        if scope not in scopes:
-            raise ApiError(
-                "CH1103",
-                headers=_challenge("insufficient_scope", f"requires {scope.value}", scope.value),
-            )
-        return SignedToken(str(claims["client_id"]), scopes, claims)
-
-    return dependency
+async def signed(request: Request, scope: ApiScope) -> SignedToken:
+    """The request's token, if it is from this environment, verifies and carries ``scope``."""
+    verified = services(request).verified_tokens
+    value = _token_from(request)
+    try:
+        # A token seen before is answered from memory; a new one is verified in a
+        # worker thread, because the key set may have to be reloaded for it.
+        claims = verified.cached(value)
+        if claims is None:
+            claims = await run_in_threadpool(verified.verify, value)
+    except tokens.InvalidToken as exc:
+        raise ApiError("CH1102", headers=_challenge("invalid_token", str(exc)[:100])) from None
+    scopes = frozenset(str(claims.get("scope", "")).split())
+    if scope not in scopes:
+        raise ApiError(
+            "CH1103",
+            headers=_challenge("insufficient_scope", f"requires {scope.value}", scope.value),
+        )
+    return SignedToken(str(claims["client_id"]), scopes, claims)
 
 
 def require(scope: ApiScope) -> Any:
     """FastAPI dependency: a live token from this environment carrying ``scope``."""
-    check_signed = signed(scope)
 
     async def dependency(request: Request) -> Caller:
-        token = await check_signed(request)
+        token = await signed(request, scope)
         database = services(request).database
 
         def check() -> Caller:

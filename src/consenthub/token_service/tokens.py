@@ -27,6 +27,7 @@ from sqlalchemy.exc import IntegrityError
 
 from consenthub.config import Settings
 from consenthub.registry.store import PartyRecord
+from consenthub.store.prepared import Prepared
 from consenthub.store.tables import Party, TokenRevocation
 from consenthub.token_service.keys import ALGORITHM, KeyRing
 
@@ -39,6 +40,7 @@ _LIVE_PARTY = select(
     Party.active,
     exists().where(TokenRevocation.ref_token == bindparam("ref_token")).label("revoked"),
 ).where(Party.client_id == bindparam("client_id"))
+_PREPARED_LIVE_PARTY = Prepared(_LIVE_PARTY)  # on every data API read
 _INSERT_REVOCATION = insert(TokenRevocation)
 _VERIFIED_CACHE_SIZE = 4096
 
@@ -158,12 +160,15 @@ class LiveParty:
 
 def live_party(conn: Connection, claims: dict[str, Any]) -> LiveParty | None:
     """The token's party, if it is active and the token is not revoked."""
-    row = conn.execute(
-        _LIVE_PARTY, {"client_id": claims["client_id"], "ref_token": claims["ref_token"]}
-    ).first()
-    if row is None or row.revoked or not row.active:
+    rows = _PREPARED_LIVE_PARTY.rows(
+        conn, client_id=claims["client_id"], ref_token=claims["ref_token"]
+    )
+    if not rows:
         return None
-    return LiveParty(int(row.id))
+    party_id, active, revoked = rows[0]
+    if revoked or not active:
+        return None
+    return LiveParty(int(party_id))
 
 
 def revoke(conn: Connection, claims: dict[str, Any], party_id: int) -> bool:

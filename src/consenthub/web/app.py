@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import re
 import time
 import uuid
 from pathlib import Path
@@ -24,6 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from consenthub import __version__
 from consenthub.config import Settings
+from consenthub.data_api.handler import direct_routes as data_direct_routes
 from consenthub.data_api.handler import router as data_router
 from consenthub.observability import HTTP_LATENCY, HTTP_REQUESTS, correlation_id
 from consenthub.portal.handler import router as portal_router
@@ -125,27 +127,45 @@ class DirectEndpoint:
 
 
 class ConsentHub(FastAPI):
-    """FastAPI with a short way in for the hottest machine-to-machine endpoint.
+    """FastAPI with a short way in for the hot machine-to-machine endpoints.
 
-    ``POST /sts/Token`` is called by every third-party system for every half hour of
-    work; its own work (client check from memory, one ES256 signature) costs less
-    than FastAPI's per-request machinery, which the way in skips (BENCHMARKS.md).
-    The route stays registered with FastAPI, for the OpenAPI document and as the one
-    definition of the endpoint.
+    ``POST /sts/Token`` and the data API's reads are called by third-party systems
+    all day; their own work (a client check from memory and one ES256 signature; one
+    transaction) is of the size of FastAPI's per-request machinery, which the way in
+    skips (BENCHMARKS.md). Such an endpoint takes only the request and reads its own
+    parameters. Its route stays registered with FastAPI, as the one definition and for
+    the OpenAPI document.
     """
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
         self._direct: dict[tuple[str, str], ASGIApp] = {}
+        self._direct_patterns: list[tuple[str, re.Pattern[str], ASGIApp]] = []
 
     def serve_directly(self, route: APIRoute) -> None:
         """Answer ``route`` (already included) directly; see the class docstring."""
+        endpoint = RequestContext(DirectEndpoint(route))
         for method in route.methods or ():
-            self._direct[(method, route.path)] = RequestContext(DirectEndpoint(route))
+            if route.param_convertors:
+                self._direct_patterns.append((method, route.path_regex, endpoint))
+            else:
+                self._direct[(method, route.path)] = endpoint
+
+    def _direct_endpoint(self, scope: Scope) -> ASGIApp | None:
+        method, path = scope["method"], scope["path"]
+        found = self._direct.get((method, path))
+        if found is not None:
+            return found
+        for pattern_method, pattern, endpoint in self._direct_patterns:
+            match = pattern.match(path) if pattern_method == method else None
+            if match:
+                scope["path_params"] = match.groupdict()
+                return endpoint
+        return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        direct = scope["type"] == "http" and self._direct.get((scope["method"], scope["path"]))
-        if direct:
+        direct = self._direct_endpoint(scope) if scope["type"] == "http" else None
+        if direct is not None:
             scope["app"] = self
             await direct(scope, receive, send)
             return
@@ -210,7 +230,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         https_only=settings.secure_cookies,
     )
     app.add_middleware(RequestContext)
-    app.serve_directly(token_route)
+    for route in (token_route, *data_direct_routes):
+        app.serve_directly(route)
     return app
 
 
