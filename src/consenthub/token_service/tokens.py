@@ -11,6 +11,7 @@ client that reuses its token (as it should, for 30 minutes) is not verified agai
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import secrets
 import threading
@@ -19,7 +20,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from joserfc import jwt
+import orjson
+from joserfc import jws, jwt
 from joserfc.errors import JoseError
 from joserfc.jws import extract_compact
 from sqlalchemy import Connection, bindparam, exists, insert, select
@@ -58,14 +60,16 @@ def issue_access_token(
     now = int(time.time())
     ttl = settings.access_token_ttl_seconds
     scope = " ".join(scopes)
+    # One draw from the OS's random source for both: 256 bits of reference, a v4 jti.
+    random_bytes = secrets.token_bytes(48)
     claims: dict[str, Any] = {
         "iss": settings.token_issuer,
         "aud": settings.token_audience,
         "sub": party.client_id,
         "client_id": party.client_id,
         "client_name": party.name,
-        "ref_token": secrets.token_urlsafe(32),
-        "jti": str(uuid.uuid4()),
+        "ref_token": base64.urlsafe_b64encode(random_bytes[:32]).rstrip(b"=").decode(),
+        "jti": str(uuid.UUID(bytes=random_bytes[32:], version=4)),
         "iat": now,
         "nbf": now,
         "exp": now + ttl,
@@ -78,7 +82,8 @@ def issue_access_token(
         claims["orgnr"] = party.orgnr
     key = keys.signing_key()
     header = {"alg": ALGORITHM, "kid": key.kid, "typ": ACCESS_TOKEN_TYPE}
-    token = jwt.encode(header, claims, key, algorithms=[ALGORITHM])
+    # RFC 7519 §7.1: the claims set is the JWS payload; orjson encodes it faster.
+    token = jws.serialize_compact(header, orjson.dumps(claims), key, algorithms=[ALGORITHM])
     return IssuedToken(token, ttl, scope)
 
 

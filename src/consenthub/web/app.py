@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import logging
+import random
 import re
 import time
 import uuid
@@ -14,7 +16,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
@@ -65,7 +67,10 @@ class RequestContext:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        cid = _incoming_correlation_id(scope) or str(uuid.uuid4())
+        # Not a secret, so not from the OS's random source (a system call per request).
+        cid = _incoming_correlation_id(scope) or str(
+            uuid.UUID(int=random.getrandbits(128), version=4)
+        )
         token = correlation_id.set(cid)
         started = time.perf_counter()
         status = 500
@@ -91,11 +96,21 @@ class RequestContext:
                 body = error_body("EH111", preferred_language(headers.get("accept-language")))
                 await JSONResponse(body, status_code=500)(scope, receive, send_with_id)
         finally:
-            route = scope.get("route")
-            path = getattr(route, "path", "unmatched")
-            HTTP_REQUESTS.labels(scope["method"], path, str(status)).inc()
-            HTTP_LATENCY.labels(scope["method"], path).observe(time.perf_counter() - started)
+            route = getattr(scope.get("route"), "path", "unmatched")
+            requests, latency = _metrics(scope["method"], route, status)
+            requests.inc()
+            latency.observe(time.perf_counter() - started)
             correlation_id.reset(token)
+
+
+@functools.lru_cache(maxsize=1024)
+def _metrics(method: str, route: str, status: int) -> tuple[Counter, Histogram]:
+    """The metric children of one route and status; looking them up by labels on every
+    request costs more than the counting."""
+    return (
+        HTTP_REQUESTS.labels(method, route, str(status)),
+        HTTP_LATENCY.labels(method, route),
+    )
 
 
 def _incoming_correlation_id(scope: Scope) -> str | None:
