@@ -170,6 +170,57 @@ def test_reimport_updates_master_data_and_supply_periods(db: Database, tmp_path:
     ]
 
 
+
+def test_reimport_counts_only_what_it_inserts_or_changes(db: Database, tmp_path: Path,
+                                                         people: list[str]) -> None:
+    import_metering_points(db, write_csv(tmp_path / "a.csv", MP_HEADER, [
+        mp_row(1, people[0], "2020-01-01"),
+        mp_row(2, people[1], "2020-01-01"),
+        mp_row(3, people[2], "2020-01-01"),
+    ]))
+    report = import_metering_points(db, write_csv(tmp_path / "b.csv", MP_HEADER, [
+        mp_row(1, people[0], "2020-01-01"),
+        mp_row(2, people[1], "2020-01-01", "2024-01-01", city="Bergen"),
+        mp_row(2, people[3], "2024-01-01", city="Bergen"),
+        mp_row(3, people[4], "2020-01-01"),
+        mp_row(4, people[0], "2022-01-01"),
+    ]))
+
+    assert report == MeteringPointReport(file="b.csv", rows=5, metering_points=2,
+                                         supply_periods=4, end_users_created=2)
+    data = snapshot(db)
+    assert [(p.gsrn, p.city) for p in data["metering_points"]] == [
+        (gsrn(1), "Oslo"), (gsrn(2), "Bergen"), (gsrn(3), "Oslo"), (gsrn(4), "Oslo")]
+    assert data["supply_periods"] == [
+        (gsrn(1), people[0], dt.date(2020, 1, 1), None),
+        (gsrn(2), people[1], dt.date(2020, 1, 1), dt.date(2024, 1, 1)),
+        (gsrn(2), people[3], dt.date(2024, 1, 1), None),
+        (gsrn(3), people[4], dt.date(2020, 1, 1), None),
+        (gsrn(4), people[0], dt.date(2022, 1, 1), None),
+    ]
+
+
+def test_a_repeated_bad_value_is_reported_on_every_row(db: Database, tmp_path: Path,
+                                                        people: list[str]) -> None:
+    bad_id = bad_check_digit(people[0])
+    path = write_csv(tmp_path / "points.csv", MP_HEADER, [
+        mp_row(1, bad_id),
+        mp_row(2, people[1], move_in="2020-02-30"),
+        mp_row(3, bad_id),
+        mp_row(4, people[1], move_in="2020-02-30"),
+    ])
+
+    exc = import_error(import_metering_points, db, path)
+
+    assert [str(error) for error in exc.errors] == [
+        "line 2: end_user_id: second mod-11 control digit does not match",
+        "line 3: move_in: is not a valid calendar date",
+        "line 4: end_user_id: second mod-11 control digit does not match",
+        "line 5: move_in: is not a valid calendar date",
+    ]
+    assert bad_id not in str(exc)
+    assert counts(db)["metering_points"] == 0
+
 BAD_ROWS = [
     pytest.param(lambda p: mp_row(99, p, metering_point=bad_check_digit(gsrn(99))),
                  "metering_point_id", "GS1 mod-10 check digit does not match", id="gsrn-check"),
