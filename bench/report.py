@@ -134,7 +134,8 @@ def markdown(findings: Findings, machine: dict[str, Any], plan: Plan, command: s
         f"and {plan.data_large_grants:,} over {plan.parties} parties; the reader reads "
         f"{plan.read_set} of its metering points (spread over the id range) × {plan.read_days} "
         "days of hourly values; every metering point it holds a grant for also has one earlier "
-        "day of values. Loaded set-based (SQLite executemany, PostgreSQL COPY, then ANALYZE).",
+        "day of values. Loaded set-based (SQLite executemany, PostgreSQL COPY, then "
+        "VACUUM (ANALYZE)).",
         f"- Imports: metering points {plan.import_metering_points_sqlite[0]:,} and "
         f"{plan.import_metering_points_sqlite[1]:,} rows on SQLite, "
         f"{plan.import_metering_points_postgresql[0]:,} and "
