@@ -6,10 +6,12 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+import pytest
 from joserfc import jws
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from consenthub.store import audit
+from consenthub.store import database as store_database
 from consenthub.store.database import Database
 from consenthub.store.tables import TokenRevocation
 from tests.conftest import LiveServer
@@ -62,3 +64,25 @@ def test_concurrent_revocations_of_one_token_record_it_once(live_server: LiveSer
         assert set(pool.map(revoke, range(16))) == {200}
     with db.read() as conn:
         assert conn.execute(select(func.count()).select_from(TokenRevocation)).scalar_one() == 1
+
+
+def test_a_connection_closed_while_idle_is_replaced_before_use(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server ends an idle pooled connection (restart, idle timeout): the next
+    transaction gets a fresh one instead of an error."""
+    database = Database(database_url)
+    if database.is_sqlite:
+        pytest.skip("an embedded database has no server to close connections")
+    try:
+        with database.read() as conn:
+            backend = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        admin = Database(database_url)
+        with admin.read() as other:
+            other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": backend})
+        admin.dispose()
+        monkeypatch.setattr(store_database, "PING_AFTER_IDLE_SECONDS", 0.0)
+        with database.read() as conn:
+            assert conn.execute(text("SELECT pg_backend_pid()")).scalar_one() != backend
+    finally:
+        database.dispose()

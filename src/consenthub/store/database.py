@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -22,6 +23,7 @@ from typing import Any, TypeVar
 from anyio import to_thread
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 
 _IMMEDIATE = "consenthub_immediate"
 SQLITE_CACHE_KIB = 16 * 1024
@@ -55,7 +57,12 @@ class Database:
             event.listen(engine, "connect", _sqlite_on_connect)
             event.listen(engine, "begin", _sqlite_on_begin)
             return engine
-        return create_engine(self.url, echo=echo, pool_size=10, max_overflow=20, pool_pre_ping=True)
+        engine = create_engine(
+            self.url, echo=echo, pool_size=10, max_overflow=20, pool_use_lifo=True
+        )
+        event.listen(engine.pool, "checkin", _note_idle_since)
+        event.listen(engine.pool, "checkout", _ping_if_idle)
+        return engine
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
@@ -89,6 +96,28 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+# A connection that sat idle may have been closed by the server, a restart or a firewall:
+# it is pinged before use. One in constant use is not, which saves a round trip per
+# transaction (``pool_pre_ping`` would ping every checkout).
+PING_AFTER_IDLE_SECONDS = 10.0
+
+
+def _note_idle_since(_dbapi_connection: Any, record: Any) -> None:
+    record.info["idle_since"] = time.monotonic()
+
+
+def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    idle_since = record.info.get("idle_since")
+    if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS:
+        return
+    try:
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        dbapi_connection.rollback()
+    except Exception as exc:  # any driver error: the pool replaces the connection
+        raise DisconnectionError() from exc
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
