@@ -6,7 +6,8 @@ failing half-way with ``SQLITE_BUSY`` after it read stale data.
 
 ``transact`` is the way in from the event loop: on SQLite it runs the work on this
 process's one writer thread, so that concurrent requests queue in order instead of
-waking a pool of threads that fight over the write lock and the GIL.
+waking a pool of threads that fight over the write lock and the GIL; on PostgreSQL
+on a pool of threads as large as the connection pool.
 """
 
 from __future__ import annotations
@@ -20,13 +21,13 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from anyio import to_thread
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
 
 _IMMEDIATE = "consenthub_immediate"
 SQLITE_CACHE_KIB = 16 * 1024
+POSTGRESQL_POOL_SIZE = 10
 Result = TypeVar("Result")
 
 
@@ -39,10 +40,11 @@ class Database:
         # hand-over is immediate, instead of in SQLite's busy handler, which sleeps in
         # steps of up to 100 ms. Other processes still meet the busy timeout.
         self._write_lock = threading.Lock() if self.is_sqlite else None
-        self._writer = (
-            ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
-            if self.is_sqlite
-            else None
+        # The threads that run ``transact``: SQLite's one writer; on PostgreSQL as many as
+        # the pool has connections, so none waits for a connection while holding a thread.
+        self._transactors = ThreadPoolExecutor(
+            max_workers=1 if self.is_sqlite else POSTGRESQL_POOL_SIZE,
+            thread_name_prefix="transact",
         )
 
     def _create_engine(self, echo: bool) -> Engine:
@@ -58,7 +60,11 @@ class Database:
             event.listen(engine, "begin", _sqlite_on_begin)
             return engine
         engine = create_engine(
-            self.url, echo=echo, pool_size=10, max_overflow=20, pool_use_lifo=True
+            self.url,
+            echo=echo,
+            pool_size=POSTGRESQL_POOL_SIZE,
+            max_overflow=20,
+            pool_use_lifo=True,
         )
         event.listen(engine.pool, "checkin", _note_idle_since)
         event.listen(engine.pool, "checkout", _ping_if_idle)
@@ -83,11 +89,9 @@ class Database:
             with self.write() as conn:
                 return work(conn)
 
-        if self._writer is None:
-            return await to_thread.run_sync(run)
-        # Carry the request's context (its correlation id) into the writer thread.
+        # Carry the request's context (its correlation id) into the thread.
         context = contextvars.copy_context()
-        return await asyncio.get_running_loop().run_in_executor(self._writer, context.run, run)
+        return await asyncio.get_running_loop().run_in_executor(self._transactors, context.run, run)
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
