@@ -77,6 +77,16 @@ def test_health_readiness_docs_metrics(server: ServerProcess) -> None:
         "/api/v1/metering-points/{id}",
         "/api/v1/metering-points/{id}/values",
     } <= paths.keys()
+    # Directly served routes still describe their parameters and their bearer token.
+    values = httpx.get(f"{server.url}/openapi.json").json()
+    operation = values["paths"]["/api/v1/metering-points/{id}/values"]["get"]
+    assert [(p["name"], p["in"]) for p in operation["parameters"]] == [
+        ("id", "path"),
+        ("from", "query"),
+        ("to", "query"),
+    ]
+    assert operation["security"] == [{"bearer": []}]
+    assert values["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
     httpx.post(f"{server.url}/sts/Token", data={"grant_type": "client_credentials"})
     metrics = httpx.get(f"{server.url}/metrics").text
     # The token endpoint is served without FastAPI's routing, and still counted by route.

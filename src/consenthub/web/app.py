@@ -178,6 +178,19 @@ class ConsentHub(FastAPI):
                 return endpoint
         return None
 
+    def openapi(self) -> dict[str, Any]:
+        """FastAPI's document, plus the bearer scheme that direct routes name."""
+        if self.openapi_schema is not None:
+            return self.openapi_schema
+        schema = super().openapi()
+        schema.setdefault("components", {}).setdefault("securitySchemes", {})["bearer"] = {
+            "type": "http",
+            "scheme": "bearer",
+            "bearerFormat": "JWT",
+            "description": "An access token from POST /sts/Token",
+        }
+        return schema
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         direct = self._direct_endpoint(scope) if scope["type"] == "http" else None
         if direct is not None:
