@@ -169,7 +169,11 @@ def test_revoked_grant_gives_nothing(
         (f"/api/v1/metering-points/{gsrn(1)}/values?from=2025-01-02&to=2025-01-01", "to"),
         (f"/api/v1/metering-points/{gsrn(1)}/values?from=2024-01-01&to=2025-06-01", "to"),
         (f"/api/v1/metering-points/{gsrn(1)}/values?from=2025-01-01", "to"),
+        (f"/api/v1/metering-points/{gsrn(1)}/values?to=2025-01-02", "from"),
         ("/api/v1/metering-points?limit=0", "limit"),
+        ("/api/v1/metering-points?limit=10001", "limit"),
+        ("/api/v1/metering-points?limit=ten", "limit"),
+        ("/api/v1/metering-points?after=707", "after"),
     ],
 )
 def test_bad_parameters_name_the_field(

@@ -105,11 +105,11 @@ def local_time(epoch: int, zone: ZoneInfo) -> str:
     return dt.datetime.fromtimestamp(epoch, zone).isoformat()
 
 
-def _gsrn_or_404(value: str) -> str:
+def _valid_gsrn(value: str, field: str = "id") -> str:
     try:
         return validate_gsrn(value)
     except InvalidIdentifier as exc:
-        raise ApiError("CH2001", fields=[FieldError("id", f"GSRN {exc.rule}")]) from None
+        raise ApiError("CH2001", fields=[FieldError(field, f"GSRN {exc.rule}")]) from None
 
 
 def _today(settings: Settings) -> dt.date:
@@ -170,7 +170,7 @@ async def list_metering_points(request: Request) -> JSONResponse:
     token = await signed(request, ApiScope.DATA_READ)
     after = request.query_params.get("after")
     if after is not None:
-        after = _gsrn_or_404(after)
+        after = _valid_gsrn(after, "after")
     limit = _page_size(request.query_params.get("limit"))
     hub = services(request)
     return JSONResponse(
@@ -197,7 +197,7 @@ def _detail(
 )
 async def get_metering_point(request: Request) -> JSONResponse:
     token = await signed(request, ApiScope.DATA_READ)
-    gsrn = _gsrn_or_404(request.path_params["id"])
+    gsrn = _valid_gsrn(request.path_params["id"])
     hub = services(request)
     return JSONResponse(
         await _answer(hub, token, lambda conn, caller: _detail(hub, conn, caller, gsrn))
@@ -283,7 +283,7 @@ def _required(request: Request, name: str) -> str:
 async def get_values(request: Request) -> JSONResponse:
     token = await signed(request, ApiScope.DATA_READ)
     hub = services(request)
-    gsrn = _gsrn_or_404(request.path_params["id"])
+    gsrn = _valid_gsrn(request.path_params["id"])
     start = parse_instant("from", _required(request, "from"), hub.settings.zone)
     end = parse_instant("to", _required(request, "to"), hub.settings.zone)
     if end <= start:
