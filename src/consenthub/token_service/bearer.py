@@ -64,10 +64,10 @@ def _token_from(request: Request) -> str:
 
 def live(conn: Connection, token: SignedToken) -> Caller:
     """The caller behind a verified token, if its party is active and it is not revoked."""
-    party = tokens.live_party(conn, token.claims)
-    if party is None:
+    party_id = tokens.live_party(conn, token.claims)
+    if party_id is None:
         raise ApiError("CH1102", headers=_challenge("invalid_token", "token revoked"))
-    return Caller(party.id, token.client_id, token.scopes, token.claims)
+    return Caller(party_id, token.client_id, token.scopes, token.claims)
 
 
 async def signed(request: Request, scope: ApiScope) -> SignedToken:

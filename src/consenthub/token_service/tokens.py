@@ -158,13 +158,8 @@ class VerifiedTokens:
         return claims
 
 
-@dataclass(frozen=True)
-class LiveParty:
-    id: int
-
-
-def live_party(conn: Connection, claims: dict[str, Any]) -> LiveParty | None:
-    """The token's party, if it is active and the token is not revoked."""
+def live_party(conn: Connection, claims: dict[str, Any]) -> int | None:
+    """The id of the token's party, if it is active and the token is not revoked."""
     rows = _PREPARED_LIVE_PARTY.rows(
         conn, client_id=claims["client_id"], ref_token=claims["ref_token"]
     )
@@ -173,7 +168,7 @@ def live_party(conn: Connection, claims: dict[str, Any]) -> LiveParty | None:
     party_id, active, revoked = rows[0]
     if revoked or not active:
         return None
-    return LiveParty(int(party_id))
+    return int(party_id)
 
 
 def revoke(conn: Connection, claims: dict[str, Any], party_id: int) -> bool:
