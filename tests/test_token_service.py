@@ -64,6 +64,9 @@ def test_form_body_gives_seed_response(live_server: LiveServer, db: Database) ->
     assert body["expires_in"] == 1800
     assert body["token_type"] == "bearer"
     assert response.headers["cache-control"] == "no-store"
+    assert response.headers["pragma"] == "no-cache"
+    assert response.headers["content-type"] == "application/json"
+    assert int(response.headers["content-length"]) == len(response.content)
 
 
 def test_json_body_accepted(live_server: LiveServer, db: Database) -> None:
@@ -100,6 +103,9 @@ def test_jwt_claims_header_and_jwks(live_server: LiveServer, db: Database) -> No
     assert claims["exp"] - claims["iat"] == 1800
     assert before <= claims["iat"] == claims["nbf"]
     uuid.UUID(claims["jti"])
+    # RFC 7518 §3.4: the signature is R || S, 32 bytes each, not OpenSSL's DER.
+    signature = access_token.rsplit(".", 1)[1]
+    assert len(base64.urlsafe_b64decode(signature + "=" * (-len(signature) % 4))) == 64
     assert len(claims["ref_token"]) >= 43  # 256 random bits, URL-safe base64
     # Issuing writes nothing: only revocations are recorded.
     with db.read() as conn:
@@ -190,6 +196,38 @@ def test_repeated_parameter_rejected(live_server: LiveServer, db: Database) -> N
         headers={"content-type": "application/x-www-form-urlencoded"},
     )
     assert_seed_error(response, 400, "invalid_request")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"grant_type", b"grant_type=client_credentials&&client_id=x", b"grant_type=\xff", b"&"],
+    ids=["pair-without-equals", "empty-pair", "not-utf8", "only-separator"],
+)
+def test_malformed_form_body(live_server: LiveServer, db: Database, body: bytes) -> None:
+    response = token_request(
+        live_server,
+        content=body,
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    body_json = assert_seed_error(response, 400, "invalid_request")
+    assert "form encoding" in body_json["message"]
+
+
+def test_form_escapes_are_decoded(live_server: LiveServer, db: Database) -> None:
+    """Percent escapes and ``+`` for space are decoded (RFC 6749 Appendix B)."""
+    creds = add_party(db)
+    client_id = creds.party.client_id.replace("-", "%2D")
+    content = (
+        f"grant_type=client%5Fcredentials&client_id={client_id}"
+        f"&client_secret={creds.client_secret}&scope=data%3Aread+"
+    )
+    response = token_request(
+        live_server,
+        content=content.encode(),
+        headers={"content-type": "application/x-www-form-urlencoded; charset=UTF-8"},
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["scope"] == "data:read"
 
 
 def test_two_authentication_methods_rejected(live_server: LiveServer, db: Database) -> None:

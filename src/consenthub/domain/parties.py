@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from enum import StrEnum
 
@@ -32,6 +33,12 @@ ROLE_SCOPES: dict[Role, frozenset[ApiScope]] = {
 
 
 def allowed_scopes(roles: Iterable[str]) -> frozenset[str]:
+    return _allowed_scopes(tuple(roles))
+
+
+@functools.lru_cache(maxsize=64)
+def _allowed_scopes(roles: tuple[str, ...]) -> frozenset[str]:
+    """Remembered per role combination: asked on every token request."""
     allowed: set[str] = set()
     for role in roles:
         allowed |= {scope.value for scope in ROLE_SCOPES.get(Role(role), frozenset())}

@@ -10,12 +10,13 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import unquote_plus
 
 import orjson
 from fastapi import APIRouter, Request
 from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 
 from consenthub.domain.parties import ApiScope, ScopeNotAllowed, allowed_scopes, grant_scopes
 from consenthub.observability import TOKENS_ISSUED
@@ -24,27 +25,50 @@ from consenthub.services import Services, services
 from consenthub.token_service import tokens
 from consenthub.token_service.client_auth import credentials_from
 from consenthub.web.errors import ApiError
-from consenthub.web.responses import JSONResponse
+from consenthub.web.responses import JSONResponse, NoStoreJSONResponse
 
 router = APIRouter(tags=["token service"])
 
-NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 _MAX_BODY = 16 * 1024
+
+
+async def _body(request: Request) -> bytes:
+    """The whole body, refused while it is read once it passes ``_MAX_BODY``."""
+    body = b""
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        chunk: bytes = message.get("body", b"")
+        body += chunk
+        if len(body) > _MAX_BODY:
+            raise ApiError("CH1001", f"body larger than {_MAX_BODY} bytes")
+        if not message.get("more_body", False):
+            return body
+
+
+def _form_pairs(body: bytes) -> list[tuple[str, str]]:
+    """``application/x-www-form-urlencoded`` (RFC 6749 Appendix B), strictly: every
+    pair has its ``=``. As ``parse_qsl(strict_parsing=True)``, at half its cost."""
+    try:
+        text = body.decode()
+    except UnicodeDecodeError:
+        raise ApiError("CH1001", "body is not valid form encoding") from None
+    pairs = []
+    for part in text.split("&") if text else ():
+        name, equals, value = part.partition("=")
+        if not equals:
+            raise ApiError("CH1001", "body is not valid form encoding")
+        pairs.append((unquote_plus(name), unquote_plus(value)))
+    return pairs
 
 
 async def read_params(request: Request) -> dict[str, str]:
     """Body as form (RFC 6749 Appendix B) or JSON (seed 004); each parameter at most once."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > _MAX_BODY:
-            raise ApiError("CH1001", f"body larger than {_MAX_BODY} bytes")
+    body = await _body(request)
     if content_type == "application/x-www-form-urlencoded":
-        try:
-            pairs = parse_qsl(body.decode(), keep_blank_values=True, strict_parsing=bool(body))
-        except (ValueError, UnicodeDecodeError):
-            raise ApiError("CH1001", "body is not valid form encoding") from None
+        pairs = _form_pairs(body)
     elif content_type == "application/json":
         try:
             document = orjson.loads(body)
@@ -69,11 +93,11 @@ def _remote(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-async def _authenticate(request: Request, params: dict[str, str]) -> PartyRecord:
+async def _authenticate(hub: Services, request: Request, params: dict[str, str]) -> PartyRecord:
     """Client authentication; a known client with a fresh cache entry is answered
     without leaving the event loop."""
     credentials = credentials_from(params, request.headers.get("authorization"))
-    clients = services(request).clients
+    clients = hub.clients
     remote = _remote(request)
     party = clients.from_cache(credentials, remote)
     if party is None:
@@ -103,8 +127,8 @@ async def token(request: Request) -> JSONResponse:
         raise ApiError("CH1001", "grant_type is required")
     if grant_type != "client_credentials":
         raise ApiError("CH1002", grant_type)
-    party = await _authenticate(request, params)
     hub = services(request)
+    party = await _authenticate(hub, request, params)
     await hub.keys.ready()
     issued = _issue(hub, party, params.get("scope"))
     TOKENS_ISSUED.inc()
@@ -115,7 +139,7 @@ async def token(request: Request) -> JSONResponse:
     }
     if params.get("scope"):
         body["scope"] = issued.scope
-    return JSONResponse(body, headers=NO_STORE)
+    return NoStoreJSONResponse(body)
 
 
 token_route = next(r for r in router.routes if isinstance(r, APIRoute) and r.endpoint is token)
@@ -143,13 +167,14 @@ def _revoke(hub: Services, party: PartyRecord, token_value: str) -> None:
 @router.post("/sts/revoke", summary="Revoke a token (RFC 7009)")
 async def revoke(request: Request) -> JSONResponse:
     params = await read_params(request)
-    party = await _authenticate(request, params)
+    hub = services(request)
+    party = await _authenticate(hub, request, params)
     token_value = params.get("token")
     if not token_value:
         raise ApiError("CH1001", "token is required")
     # RFC 7009 §2.2: unknown, invalid or foreign tokens also answer 200.
-    await run_in_threadpool(_revoke, services(request), party, token_value)
-    return JSONResponse({}, headers=NO_STORE)
+    await run_in_threadpool(_revoke, hub, party, token_value)
+    return NoStoreJSONResponse({})
 
 
 def _introspect(hub: Services, party: PartyRecord, token_value: str) -> dict[str, Any]:
@@ -171,12 +196,13 @@ def _introspect(hub: Services, party: PartyRecord, token_value: str) -> dict[str
 @router.post("/sts/introspect", summary="Introspect a token (RFC 7662)")
 async def introspect(request: Request) -> JSONResponse:
     params = await read_params(request)
-    party = await _authenticate(request, params)
+    hub = services(request)
+    party = await _authenticate(hub, request, params)
     token_value = params.get("token")
     if not token_value:
         raise ApiError("CH1001", "token is required")
-    body = await run_in_threadpool(_introspect, services(request), party, token_value)
-    return JSONResponse(body, headers=NO_STORE)
+    body = await run_in_threadpool(_introspect, hub, party, token_value)
+    return NoStoreJSONResponse(body)
 
 
 @router.get("/.well-known/jwks.json", summary="The hub's public signing keys (RFC 7517)")

@@ -37,6 +37,8 @@ class FailureThrottle:
 
     def retry_after(self, *keys: str) -> int | None:
         """Seconds until a blocked key may try again, or None when none is blocked."""
+        if not self._failures:  # the usual case, answered without the lock
+            return None
         now = time.monotonic()
         waits = []
         with self._lock:
@@ -56,5 +58,7 @@ class FailureThrottle:
                 self._failures.setdefault(key, deque()).append(now)
 
     def reset(self, key: str) -> None:
+        if key not in self._failures:  # the usual case, answered without the lock
+            return
         with self._lock:
             self._failures.pop(key, None)
