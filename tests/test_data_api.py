@@ -17,7 +17,7 @@ from sqlalchemy import delete, select, update
 
 from consenthub.config import Settings
 from consenthub.store.database import Database
-from consenthub.store.tables import AccessLogEntry, Grant, SupplyPeriod
+from consenthub.store.tables import AccessLogEntry, Grant, Party, SupplyPeriod
 from consenthub.web.app import create_app
 from tests.conftest import LiveServer
 from tests.factories import (
@@ -154,6 +154,52 @@ def test_revoked_grant_gives_nothing(
             update(Grant).where(Grant.id == grant).values(revoked_at=dt.datetime.now(dt.UTC))
         )
     assert client.get(f"/api/v1/metering-points/{gsrn(1)}", headers=headers).status_code == 404
+
+
+DATA_PATHS = [
+    "/api/v1/metering-points",
+    f"/api/v1/metering-points/{gsrn(1)}",
+    f"/api/v1/metering-points/{gsrn(1)}/values?from=2025-01-06&to=2025-01-07",
+    f"/api/v1/metering-points/{gsrn(999)}",
+    f"/api/v1/metering-points/{gsrn(999)}/values?from=2025-01-06&to=2025-01-07",
+]
+
+
+@pytest.mark.parametrize("how", ["revoked", "deactivated"])
+def test_dead_token_is_refused_on_every_read_before_anything_is_looked_up(
+    client: TestClient, db: Database, world: dict[str, Any], how: str
+) -> None:
+    """Liveness comes first: a granted metering point, and one that does not exist, both
+    answer 401 for a revoked token or a deactivated party, and nothing is logged."""
+    creds = world["party"]
+    add_grant(db, creds.party.id, world["mps"][0], world["kari"], DAY0 + dt.timedelta(days=5))
+    headers = token_for(client, creds)
+    assert [client.get(path, headers=headers).status_code for path in DATA_PATHS] == [
+        200,
+        200,
+        200,
+        404,
+        404,
+    ]
+    with db.read() as conn:
+        logged = len(conn.execute(select(AccessLogEntry.id)).all())
+    if how == "revoked":
+        revoked = client.post(
+            "/sts/revoke",
+            data={"token": headers["Authorization"].removeprefix("Bearer ")},
+            auth=(creds.party.client_id, creds.client_secret),
+        )
+        assert revoked.status_code == 200
+    else:
+        with db.write() as conn:
+            conn.execute(update(Party).where(Party.id == creds.party.id).values(active=False))
+    for path in DATA_PATHS:
+        response = client.get(path, headers=headers)
+        assert response.status_code == 401, path
+        assert response.json()["code"] == "CH1102"
+        assert 'error="invalid_token"' in response.headers["www-authenticate"]
+    with db.read() as conn:
+        assert len(conn.execute(select(AccessLogEntry.id)).all()) == logged
 
 
 @pytest.mark.parametrize(

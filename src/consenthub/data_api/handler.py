@@ -31,7 +31,7 @@ from consenthub.domain.parties import ApiScope
 from consenthub.domain.windows import DateWindow, Interval, to_intervals
 from consenthub.observability import DATA_READS, correlation_id
 from consenthub.services import Services, services
-from consenthub.token_service.bearer import Caller, SignedToken, live, signed
+from consenthub.token_service.bearer import Caller, SignedToken, caller_of, live, signed
 from consenthub.web.errors import ApiError, FieldError
 from consenthub.web.responses import JSONResponse
 
@@ -119,15 +119,15 @@ def _today(settings: Settings) -> dt.date:
 async def _answer(
     hub: Services,
     token: SignedToken,
-    read: Callable[[Connection, Caller], tuple[Answer, list[store.Read]]],
+    read: Callable[[Connection, SignedToken], tuple[Answer, Caller, list[store.Read]]],
 ) -> Answer:
-    """One transaction per request: the token's liveness, the grants, the data, and the
-    access log entries, which are written before the data leaves (no answer without its
-    log entry). One transaction instead of a read and a write one halves the commits."""
+    """One transaction per request: the token's liveness (``read`` asks it, with its own
+    statement or as part of its first one), the grants, the data, and the access log
+    entries, which are written before the data leaves (no answer without its log entry).
+    One transaction instead of a read and a write one halves the commits."""
 
     def work(conn: Connection) -> Answer:
-        caller = live(conn, token)
-        answer, reads = read(conn, caller)
+        answer, caller, reads = read(conn, token)
         store.log_reads(conn, caller.party_id, reads, correlation_id.get())
         return answer
 
@@ -135,8 +135,9 @@ async def _answer(
 
 
 def _list(
-    hub: Services, conn: Connection, caller: Caller, after: str | None, limit: int
-) -> tuple[dict[str, Any], list[store.Read]]:
+    hub: Services, conn: Connection, token: SignedToken, after: str | None, limit: int
+) -> tuple[dict[str, Any], Caller, list[store.Read]]:
+    caller = live(conn, token)
     found, next_cursor = store.accessible_metering_points(
         conn, caller.party_id, _today(hub.settings), after=after, limit=limit
     )
@@ -147,7 +148,7 @@ def _list(
     ]
     DATA_READS.labels("list").inc()
     body = {"meteringPoints": [_master_data(access) for access in found], "next": next_cursor}
-    return body, reads
+    return body, caller, reads
 
 
 def _page_size(value: str | None) -> int:
@@ -174,20 +175,31 @@ async def list_metering_points(request: Request) -> JSONResponse:
     limit = _page_size(request.query_params.get("limit"))
     hub = services(request)
     return JSONResponse(
-        await _answer(hub, token, lambda conn, caller: _list(hub, conn, caller, after, limit))
+        await _answer(hub, token, lambda conn, token: _list(hub, conn, token, after, limit))
     )
 
 
-def _detail(
-    hub: Services, conn: Connection, caller: Caller, gsrn: str
-) -> tuple[dict[str, Any], list[store.Read]]:
-    access = store.metering_point_access(conn, caller.party_id, gsrn, _today(hub.settings))
+def _access(
+    hub: Services, conn: Connection, token: SignedToken, gsrn: str
+) -> tuple[Caller, store.MeteringPointAccess]:
+    """The caller, if its token is live, and what it may see of ``gsrn``: one statement."""
+    party_id, access = store.live_metering_point_access(
+        conn, token.claims, gsrn, _today(hub.settings)
+    )
+    caller = caller_of(token, party_id)
     if access is None:
         raise ApiError("CH3001")
+    return caller, access
+
+
+def _detail(
+    hub: Services, conn: Connection, token: SignedToken, gsrn: str
+) -> tuple[dict[str, Any], Caller, list[store.Read]]:
+    caller, access = _access(hub, conn, token, gsrn)
     end_users = {grant.end_user_id for grant in access.grants if grant.windows}
     DATA_READS.labels("master_data").inc()
     reads = [store.Read(end_user_id, access.id, "master_data") for end_user_id in end_users]
-    return _master_data(access), reads
+    return _master_data(access), caller, reads
 
 
 @router.get(
@@ -200,7 +212,7 @@ async def get_metering_point(request: Request) -> JSONResponse:
     gsrn = _valid_gsrn(request.path_params["id"])
     hub = services(request)
     return JSONResponse(
-        await _answer(hub, token, lambda conn, caller: _detail(hub, conn, caller, gsrn))
+        await _answer(hub, token, lambda conn, token: _detail(hub, conn, token, gsrn))
     )
 
 
@@ -225,16 +237,14 @@ def parse_instant(name: str, value: str, zone: ZoneInfo) -> dt.datetime:
 def _values(
     hub: Services,
     conn: Connection,
-    caller: Caller,
+    token: SignedToken,
     gsrn: str,
     start: dt.datetime,
     end: dt.datetime,
-) -> tuple[dict[str, Any], list[store.Read]]:
+) -> tuple[dict[str, Any], Caller, list[store.Read]]:
     zone = hub.settings.zone
     requested = Interval(int(start.timestamp()), int(end.timestamp()))
-    access = store.metering_point_access(conn, caller.party_id, gsrn, _today(hub.settings))
-    if access is None:
-        raise ApiError("CH3001")
+    caller, access = _access(hub, conn, token, gsrn)
     intervals = to_intervals(access.windows(), zone, requested)
     values = store.meter_values(conn, access.id, intervals)
     requested_days = DateWindow(
@@ -261,7 +271,7 @@ def _values(
             {"start": local_time(start_ts, zone), "kwh": wh / 1000} for start_ts, wh in values
         ],
     }
-    return body, reads
+    return body, caller, reads
 
 
 def _required(request: Request, name: str) -> str:
@@ -291,7 +301,7 @@ async def get_values(request: Request) -> JSONResponse:
     if end - start > MAX_SPAN:
         raise ApiError("CH2001", fields=[FieldError("to", "at most 366 days after from")])
     return JSONResponse(
-        await _answer(hub, token, lambda conn, caller: _values(hub, conn, caller, gsrn, start, end))
+        await _answer(hub, token, lambda conn, token: _values(hub, conn, token, gsrn, start, end))
     )
 
 

@@ -21,7 +21,14 @@ from consenthub.store.tables import (
     Grant,
     MeteringPoint,
     MeterValue,
+    Party,
     SupplyPeriod,
+)
+from consenthub.token_service.tokens import (
+    LIVE_PARTY_WHERE,
+    LIVENESS_COLUMNS,
+    liveness_parameters,
+    party_if_live,
 )
 
 
@@ -67,38 +74,58 @@ class MeteringPointAccess:
 # Built once with bind parameters: on the hot path, building a statement costs more
 # than running it. Each grant comes with the granting end user's supply periods on
 # that metering point (one row per period), so one statement answers both.
-_GRANT_COLUMNS = (
-    select(
-        MeteringPoint.id,
-        MeteringPoint.gsrn,
-        MeteringPoint.settlement_point,
-        MeteringPoint.address,
-        MeteringPoint.postcode,
-        MeteringPoint.city,
-        MeteringPoint.grid_area,
-        MeteringPoint.extended_storage,
-        Grant.id.label("grant_id"),
-        Grant.end_user_id,
-        Grant.scope,
-        Grant.valid_from,
-        Grant.valid_to,
-        SupplyPeriod.move_in,
-        SupplyPeriod.move_out,
-    )
+_ACCESS_COLUMNS = (
+    MeteringPoint.id,
+    MeteringPoint.gsrn,
+    MeteringPoint.settlement_point,
+    MeteringPoint.address,
+    MeteringPoint.postcode,
+    MeteringPoint.city,
+    MeteringPoint.grid_area,
+    MeteringPoint.extended_storage,
+    Grant.id.label("grant_id"),
+    Grant.end_user_id,
+    Grant.scope,
+    Grant.valid_from,
+    Grant.valid_to,
+    SupplyPeriod.move_in,
+    SupplyPeriod.move_out,
+)
+_GRANT_ID = 8  # where ``grant_id`` is in ``_ACCESS_COLUMNS``
+_SUPPLY_PERIOD_OF_GRANTOR = and_(
+    SupplyPeriod.metering_point_id == MeteringPoint.id,
+    SupplyPeriod.end_user_id == Grant.end_user_id,
+)
+_GRANTS_OF_PAGE = (
+    select(*_ACCESS_COLUMNS)
     .join(Grant, Grant.metering_point_id == MeteringPoint.id)
+    .outerjoin(SupplyPeriod, _SUPPLY_PERIOD_OF_GRANTOR)
+    .where(
+        Grant.party_id == bindparam("party_id"),
+        Grant.revoked_at.is_(None),
+        MeteringPoint.gsrn.in_(bindparam("gsrns", expanding=True)),
+    )
+    .order_by(MeteringPoint.gsrn)
+)
+# One metering point for one token: the token's liveness and the party's grants in one
+# statement, one round trip. The party's row is always there (one row of NULL access
+# columns when there is no such metering point or grant), so liveness is always answered.
+_LIVE_GRANTS_OF_ONE = (
+    select(*LIVENESS_COLUMNS, *_ACCESS_COLUMNS)
+    .select_from(Party)
+    .outerjoin(MeteringPoint, MeteringPoint.gsrn == bindparam("gsrn"))
     .outerjoin(
-        SupplyPeriod,
+        Grant,
         and_(
-            SupplyPeriod.metering_point_id == MeteringPoint.id,
-            SupplyPeriod.end_user_id == Grant.end_user_id,
+            Grant.party_id == Party.id,
+            Grant.metering_point_id == MeteringPoint.id,
+            Grant.revoked_at.is_(None),
         ),
     )
-    .where(Grant.party_id == bindparam("party_id"), Grant.revoked_at.is_(None))
+    .outerjoin(SupplyPeriod, _SUPPLY_PERIOD_OF_GRANTOR)
+    .where(LIVE_PARTY_WHERE)
 )
-_GRANTS_OF_ONE = _GRANT_COLUMNS.where(MeteringPoint.gsrn == bindparam("gsrn"))
-_GRANTS_OF_PAGE = _GRANT_COLUMNS.where(
-    MeteringPoint.gsrn.in_(bindparam("gsrns", expanding=True))
-).order_by(MeteringPoint.gsrn)
+_LIVENESS_WIDTH = len(LIVENESS_COLUMNS)
 _VALUES = (
     select(MeterValue.start_ts, MeterValue.wh)
     .where(
@@ -108,7 +135,7 @@ _VALUES = (
     )
     .order_by(MeterValue.start_ts)
 )
-_PREPARED_GRANTS_OF_ONE = Prepared(_GRANTS_OF_ONE)
+_PREPARED_LIVE_GRANTS_OF_ONE = Prepared(_LIVE_GRANTS_OF_ONE)
 _PREPARED_VALUES = Prepared(_VALUES)
 _PREPARED_INSERT_LOG = Prepared(
     insert(AccessLogEntry).values(
@@ -130,7 +157,7 @@ _PREPARED_INSERT_LOG = Prepared(
 
 
 def _assemble(rows: Sequence[Sequence[Any]], today: dt.date) -> list[MeteringPointAccess]:
-    """Rows of ``_GRANT_COLUMNS`` (SQLAlchemy rows or the driver's tuples) by metering point."""
+    """Rows of ``_ACCESS_COLUMNS`` (SQLAlchemy rows or the driver's tuples) by metering point."""
     by_id: dict[int, MeteringPointAccess] = {}
     grants: dict[int, tuple[MeteringPointAccess, Sequence[Any], list[DateWindow]]] = {}
     for row in rows:
@@ -186,11 +213,19 @@ def accessible_metering_points(
     return _assemble(rows, today), (gsrns[-1] if len(gsrns) == limit else None)
 
 
-def metering_point_access(
-    conn: Connection, party_id: int, gsrn: str, today: dt.date
-) -> MeteringPointAccess | None:
-    found = _assemble(_PREPARED_GRANTS_OF_ONE.rows(conn, party_id=party_id, gsrn=gsrn), today)
-    return found[0] if found else None
+def live_metering_point_access(
+    conn: Connection, claims: dict[str, Any], gsrn: str, today: dt.date
+) -> tuple[int | None, MeteringPointAccess | None]:
+    """The token's party id if the token is live (``tokens.party_if_live``), and what the
+    party may see of the metering point ``gsrn``, if anything."""
+    rows = _PREPARED_LIVE_GRANTS_OF_ONE.rows(conn, gsrn=gsrn, **liveness_parameters(claims))
+    party_id = party_if_live(rows[0]) if rows else None
+    if party_id is None:
+        return None, None
+    width = _LIVENESS_WIDTH
+    granted = [row[width:] for row in rows if row[width + _GRANT_ID] is not None]
+    found = _assemble(granted, today)
+    return party_id, (found[0] if found else None)
 
 
 def meter_values(

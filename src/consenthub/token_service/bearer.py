@@ -8,7 +8,9 @@ and its ``ref_token`` is not revoked (asked of the database on every use).
 Two steps, so that a handler can ask the second inside its own transaction:
 ``signed(request, scope)`` checks the token without I/O and yields a ``SignedToken``;
 ``live(conn, signed)`` turns it into a ``Caller``, the only thing that carries the
-party id the stores need. ``require(scope)`` does both for handlers that want one call.
+party id the stores need (``caller_of`` does, for a handler whose own statement asked
+the database about the token's liveness). ``require(scope)`` does both for handlers
+that want one call.
 """
 
 from __future__ import annotations
@@ -64,10 +66,15 @@ def _token_from(request: Request) -> str:
 
 def live(conn: Connection, token: SignedToken) -> Caller:
     """The caller behind a verified token, if its party is active and it is not revoked."""
-    party_id = tokens.live_party(conn, token.claims)
-    if party_id is None:
+    return caller_of(token, tokens.live_party(conn, token.claims))
+
+
+def caller_of(token: SignedToken, live_party_id: int | None) -> Caller:
+    """The caller, given the answer of ``tokens.live_party`` (or a statement that asked the
+    same, ``tokens.party_if_live``): ``None`` means revoked or deactivated."""
+    if live_party_id is None:
         raise ApiError("CH1102", headers=_challenge("invalid_token", "token revoked"))
-    return Caller(party_id, token.client_id, token.scopes, token.claims)
+    return Caller(live_party_id, token.client_id, token.scopes, token.claims)
 
 
 async def signed(request: Request, scope: ApiScope) -> SignedToken:

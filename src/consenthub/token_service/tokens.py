@@ -18,6 +18,7 @@ import secrets
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,13 +42,18 @@ from consenthub.token_service.keys import ALGORITHM, KeyRing
 ACCESS_TOKEN_TYPE = "at+jwt"  # noqa: S105 - a JWT "typ" value, not a secret
 CLOCK_LEEWAY_SECONDS = 30
 
+# What decides whether a token is live, as columns of its party's row (bind parameters
+# ``client_id`` and ``ref_token``): the party's id, whether it is active, whether the token
+# is revoked. A statement selects them from ``Party`` where ``LIVE_PARTY_WHERE`` holds;
+# ``party_if_live`` reads them. A data API read adds its own columns to the same statement.
+LIVENESS_COLUMNS = (
+    Party.id.label("live_party_id"),
+    Party.active.label("live_party_active"),
+    exists().where(TokenRevocation.ref_token == bindparam("ref_token")).label("token_revoked"),
+)
+LIVE_PARTY_WHERE = Party.client_id == bindparam("client_id")
 # Built once: constructing the statement would cost more than running it.
-_LIVE_PARTY = select(
-    Party.id,
-    Party.active,
-    exists().where(TokenRevocation.ref_token == bindparam("ref_token")).label("revoked"),
-).where(Party.client_id == bindparam("client_id"))
-_PREPARED_LIVE_PARTY = Prepared(_LIVE_PARTY)  # on every data API read
+_PREPARED_LIVE_PARTY = Prepared(select(*LIVENESS_COLUMNS).where(LIVE_PARTY_WHERE))
 _INSERT_REVOCATION = insert(TokenRevocation)
 _VERIFIED_CACHE_SIZE = 4096
 
@@ -193,12 +199,17 @@ class VerifiedTokens:
 
 def live_party(conn: Connection, claims: dict[str, Any]) -> int | None:
     """The id of the token's party, if it is active and the token is not revoked."""
-    rows = _PREPARED_LIVE_PARTY.rows(
-        conn, client_id=claims["client_id"], ref_token=claims["ref_token"]
-    )
-    if not rows:
-        return None
-    party_id, active, revoked = rows[0]
+    rows = _PREPARED_LIVE_PARTY.rows(conn, **liveness_parameters(claims))
+    return party_if_live(rows[0]) if rows else None
+
+
+def liveness_parameters(claims: dict[str, Any]) -> dict[str, Any]:
+    return {"client_id": claims["client_id"], "ref_token": claims["ref_token"]}
+
+
+def party_if_live(row: Sequence[Any]) -> int | None:
+    """The party id from a row that starts with ``LIVENESS_COLUMNS``, if the token is live."""
+    party_id, active, revoked = row[:3]
     if revoked or not active:
         return None
     return int(party_id)
