@@ -258,6 +258,52 @@ def test_every_read_is_logged(client: TestClient, db: Database, world: dict[str,
     assert before <= entries[2].at <= dt.datetime.now(dt.UTC)
 
 
+def test_a_read_of_two_occupants_logs_both_in_one_go(
+    client: TestClient, db: Database, world: dict[str, Any]
+) -> None:
+    """Both end users whose grants open the period are logged, with one instant and one
+    correlation id: the entries of one read are written together."""
+    mp1 = world["mps"][0]
+    party_id = world["party"].party.id
+    add_grant(db, party_id, mp1, world["previous"], dt.date(2020, 1, 1))
+    add_grant(db, party_id, mp1, world["kari"], DAY0 + dt.timedelta(days=5))
+    response = client.get(
+        f"/api/v1/metering-points/{gsrn(1)}/values?from=2025-01-05&to=2025-01-07",
+        headers=token_for(client, world["party"]),
+    )
+    assert response.status_code == 200
+    assert len(response.json()["values"]) == 48
+    with db.read() as conn:
+        entries = conn.execute(select(AccessLogEntry)).all()
+    assert sorted(entry.end_user_id for entry in entries) == sorted(
+        [world["previous"], world["kari"]]
+    )
+    assert {(entry.at, entry.correlation_id, entry.what) for entry in entries} == {
+        (entries[0].at, response.headers["x-correlation-id"], "meter_values")
+    }
+    assert {entry.period_from for entry in entries} == {dt.datetime(2025, 1, 5, tzinfo=OSLO)}
+
+
+def test_reads_leave_the_pool_transactional(
+    client: TestClient, db: Database, world: dict[str, Any]
+) -> None:
+    """On PostgreSQL reads run in autocommit mode; the connection goes back to the pool
+    without it, so a later write transaction that fails still leaves nothing behind."""
+    add_grant(db, world["party"].party.id, world["mps"][0], world["kari"], DAY0)
+    headers = token_for(client, world["party"])
+    for _ in range(3):
+        response = client.get(
+            f"/api/v1/metering-points/{gsrn(1)}/values?from=2025-01-07&to=2025-01-08",
+            headers=headers,
+        )
+        assert response.status_code == 200
+    with pytest.raises(RuntimeError), db.write() as conn:
+        conn.execute(delete(AccessLogEntry))
+        raise RuntimeError("rolled back")
+    with db.read() as conn:
+        assert len(conn.execute(select(AccessLogEntry.id)).all()) == 3
+
+
 def test_previous_occupant_data_never_shown(
     client: TestClient, db: Database, world: dict[str, Any]
 ) -> None:

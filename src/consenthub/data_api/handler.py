@@ -121,17 +121,17 @@ async def _answer(
     token: SignedToken,
     read: Callable[[Connection, SignedToken], tuple[Answer, Caller, list[store.Read]]],
 ) -> Answer:
-    """One transaction per request: the token's liveness (``read`` asks it, with its own
-    statement or as part of its first one), the grants, the data, and the access log
-    entries, which are written before the data leaves (no answer without its log entry).
-    One transaction instead of a read and a write one halves the commits."""
+    """The token's liveness (``read`` asks it, with its own statement or as part of its
+    first one), the grants, the data, and then the access log entries in one statement
+    (``Database.reads_and_one_write``): written before the data leaves, so there is no
+    answer without its log entry."""
 
     def work(conn: Connection) -> Answer:
         answer, caller, reads = read(conn, token)
         store.log_reads(conn, caller.party_id, reads, correlation_id.get())
         return answer
 
-    return await hub.database.transact(work)
+    return await hub.database.reads_and_one_write(work)
 
 
 def _list(

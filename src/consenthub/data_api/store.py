@@ -265,17 +265,39 @@ class Read:
 def log_reads(
     conn: Connection, party_id: int, reads: Sequence[Read], correlation_id: str | None
 ) -> None:
-    sqlite = conn.dialect.name == "sqlite"
-    now = db_instant(dt.datetime.now(dt.UTC), sqlite=sqlite)
-    for read in reads:
-        _PREPARED_INSERT_LOG.run(
-            conn,
-            at=now,
-            party_id=party_id,
-            end_user_id=read.end_user_id,
-            metering_point_id=read.metering_point_id,
-            what=read.what,
-            period_from=db_instant(read.period_from, sqlite=sqlite),
-            period_to=db_instant(read.period_to, sqlite=sqlite),
-            correlation_id=correlation_id,
+    """One statement for all of a request's entries (``Database.reads_and_one_write``)."""
+    if not reads:
+        return
+    now = dt.datetime.now(dt.UTC)
+    if len(reads) > 1:  # a list page, or a period with two occupants' grants
+        conn.execute(
+            insert(AccessLogEntry).values(
+                [
+                    {
+                        "at": now,
+                        "party_id": party_id,
+                        "end_user_id": read.end_user_id,
+                        "metering_point_id": read.metering_point_id,
+                        "what": read.what,
+                        "period_from": read.period_from,
+                        "period_to": read.period_to,
+                        "correlation_id": correlation_id,
+                    }
+                    for read in reads
+                ]
+            )
         )
+        return
+    read = reads[0]
+    sqlite = conn.dialect.name == "sqlite"
+    _PREPARED_INSERT_LOG.run(
+        conn,
+        at=db_instant(now, sqlite=sqlite),
+        party_id=party_id,
+        end_user_id=read.end_user_id,
+        metering_point_id=read.metering_point_id,
+        what=read.what,
+        period_from=db_instant(read.period_from, sqlite=sqlite),
+        period_to=db_instant(read.period_to, sqlite=sqlite),
+        correlation_id=correlation_id,
+    )
