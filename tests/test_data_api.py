@@ -297,9 +297,14 @@ def test_reads_leave_the_pool_transactional(
             headers=headers,
         )
         assert response.status_code == 200
-    with pytest.raises(RuntimeError), db.write() as conn:
-        conn.execute(delete(AccessLogEntry))
-        raise RuntimeError("rolled back")
+
+    def failing_write() -> None:
+        with db.write() as conn:
+            conn.execute(delete(AccessLogEntry))
+            raise RuntimeError("rolled back")
+
+    with pytest.raises(RuntimeError, match="rolled back"):
+        failing_write()
     with db.read() as conn:
         assert len(conn.execute(select(AccessLogEntry.id)).all()) == 3
 

@@ -27,6 +27,11 @@ from sqlalchemy.exc import DisconnectionError
 
 _IMMEDIATE = "consenthub_immediate"
 SQLITE_CACHE_KIB = 16 * 1024
+# SQLite checkpoints the WAL inside the commit that takes it past this many pages, and
+# every request queued on the writer waits for it (copy and fsync). 200 pages instead of
+# the default 1,000 make each such wait a fifth as long: the data API's p99 under load
+# fell from 5.5-7.3 ms to about 4 ms for some 3 % less throughput (docs/performance.md).
+SQLITE_WAL_AUTOCHECKPOINT_PAGES = 200
 POSTGRESQL_POOL_SIZE = 10
 Result = TypeVar("Result")
 
@@ -144,6 +149,7 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     # SQLite's default page cache is 2 MiB per connection; at Norway scale the indexes'
     # upper levels and a day's values of the metering points being read no longer fit.
     cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
+    cursor.execute(f"PRAGMA wal_autocheckpoint={SQLITE_WAL_AUTOCHECKPOINT_PAGES}")
     cursor.close()
 
 
