@@ -120,18 +120,23 @@ async def _answer(
     hub: Services,
     token: SignedToken,
     read: Callable[[Connection, SignedToken], tuple[Answer, Caller, list[store.Read]]],
+    *,
+    one_metering_point: bool,
 ) -> Answer:
     """The token's liveness (``read`` asks it, with its own statement or as part of its
-    first one), the grants, the data, and then the access log entries in one statement
-    (``Database.reads_and_one_write``): written before the data leaves, so there is no
-    answer without its log entry."""
+    first one), the grants, the data, and then the access log entries, written before
+    the data leaves: there is no answer without its log entry. A read of one metering
+    point logs in one statement and runs as ``Database.reads_and_one_write``; a list
+    page may log thousands of entries and runs in one transaction."""
 
     def work(conn: Connection) -> Answer:
         answer, caller, reads = read(conn, token)
         store.log_reads(conn, caller.party_id, reads, correlation_id.get())
         return answer
 
-    return await hub.database.reads_and_one_write(work)
+    if one_metering_point:
+        return await hub.database.reads_and_one_write(work)
+    return await hub.database.transact(work)
 
 
 def _list(
@@ -175,7 +180,12 @@ async def list_metering_points(request: Request) -> JSONResponse:
     limit = _page_size(request.query_params.get("limit"))
     hub = services(request)
     return JSONResponse(
-        await _answer(hub, token, lambda conn, token: _list(hub, conn, token, after, limit))
+        await _answer(
+            hub,
+            token,
+            lambda conn, token: _list(hub, conn, token, after, limit),
+            one_metering_point=False,
+        )
     )
 
 
@@ -212,7 +222,12 @@ async def get_metering_point(request: Request) -> JSONResponse:
     gsrn = _valid_gsrn(request.path_params["id"])
     hub = services(request)
     return JSONResponse(
-        await _answer(hub, token, lambda conn, token: _detail(hub, conn, token, gsrn))
+        await _answer(
+            hub,
+            token,
+            lambda conn, token: _detail(hub, conn, token, gsrn),
+            one_metering_point=True,
+        )
     )
 
 
@@ -301,7 +316,12 @@ async def get_values(request: Request) -> JSONResponse:
     if end - start > MAX_SPAN:
         raise ApiError("CH2001", fields=[FieldError("to", "at most 366 days after from")])
     return JSONResponse(
-        await _answer(hub, token, lambda conn, token: _values(hub, conn, token, gsrn, start, end))
+        await _answer(
+            hub,
+            token,
+            lambda conn, token: _values(hub, conn, token, gsrn, start, end),
+            one_metering_point=True,
+        )
     )
 
 

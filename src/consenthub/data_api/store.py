@@ -262,42 +262,51 @@ class Read:
     period_to: dt.datetime | None = None
 
 
+# Rows per INSERT: 8 bind parameters each stays far below SQLite's and PostgreSQL's
+# limits (32,766 and 65,535 parameters per statement).
+_LOG_ROWS_PER_STATEMENT = 1000
+
+
 def log_reads(
     conn: Connection, party_id: int, reads: Sequence[Read], correlation_id: str | None
 ) -> None:
-    """One statement for all of a request's entries (``Database.reads_and_one_write``)."""
+    """The access log entries of one request, in as few statements as the parameter limits
+    allow: one for a read of one metering point (its entries are one per end user whose
+    grant opens the period), so it is atomic even in autocommit mode
+    (``Database.reads_and_one_write``); chunks of 1,000 for a list page, which runs in a
+    transaction (``Database.transact``)."""
     if not reads:
         return
     now = dt.datetime.now(dt.UTC)
-    if len(reads) > 1:  # a list page, or a period with two occupants' grants
-        conn.execute(
-            insert(AccessLogEntry).values(
-                [
-                    {
-                        "at": now,
-                        "party_id": party_id,
-                        "end_user_id": read.end_user_id,
-                        "metering_point_id": read.metering_point_id,
-                        "what": read.what,
-                        "period_from": read.period_from,
-                        "period_to": read.period_to,
-                        "correlation_id": correlation_id,
-                    }
-                    for read in reads
-                ]
-            )
+    if len(reads) == 1:
+        read = reads[0]
+        sqlite = conn.dialect.name == "sqlite"
+        _PREPARED_INSERT_LOG.run(
+            conn,
+            at=db_instant(now, sqlite=sqlite),
+            party_id=party_id,
+            end_user_id=read.end_user_id,
+            metering_point_id=read.metering_point_id,
+            what=read.what,
+            period_from=db_instant(read.period_from, sqlite=sqlite),
+            period_to=db_instant(read.period_to, sqlite=sqlite),
+            correlation_id=correlation_id,
         )
         return
-    read = reads[0]
-    sqlite = conn.dialect.name == "sqlite"
-    _PREPARED_INSERT_LOG.run(
-        conn,
-        at=db_instant(now, sqlite=sqlite),
-        party_id=party_id,
-        end_user_id=read.end_user_id,
-        metering_point_id=read.metering_point_id,
-        what=read.what,
-        period_from=db_instant(read.period_from, sqlite=sqlite),
-        period_to=db_instant(read.period_to, sqlite=sqlite),
-        correlation_id=correlation_id,
-    )
+    rows = [
+        {
+            "at": now,
+            "party_id": party_id,
+            "end_user_id": read.end_user_id,
+            "metering_point_id": read.metering_point_id,
+            "what": read.what,
+            "period_from": read.period_from,
+            "period_to": read.period_to,
+            "correlation_id": correlation_id,
+        }
+        for read in reads
+    ]
+    for start in range(0, len(rows), _LOG_ROWS_PER_STATEMENT):
+        conn.execute(
+            insert(AccessLogEntry).values(rows[start : start + _LOG_ROWS_PER_STATEMENT])
+        )

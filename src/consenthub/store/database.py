@@ -4,8 +4,8 @@ SQLite runs in WAL mode with ``synchronous=NORMAL``; write transactions start
 with ``BEGIN IMMEDIATE`` so two writers queue on the lock instead of one
 failing half-way with ``SQLITE_BUSY`` after it read stale data.
 
-``reads_and_one_write`` is the way in from the event loop for the data API: on SQLite
-it runs the work on this process's one writer thread, so that concurrent requests
+``transact`` and ``reads_and_one_write`` are the way in from the event loop for the data
+API: on SQLite they run the work on this process's one writer thread, so that concurrent requests
 queue in order instead of waking a pool of threads that fight over the write lock and
 the GIL; on PostgreSQL on a pool of threads as large as the connection pool.
 """
@@ -45,8 +45,9 @@ class Database:
         # hand-over is immediate, instead of in SQLite's busy handler, which sleeps in
         # steps of up to 100 ms. Other processes still meet the busy timeout.
         self._write_lock = threading.Lock() if self.is_sqlite else None
-        # The threads that run ``reads_and_one_write``: SQLite's one writer; on PostgreSQL as
-        # many as the pool has connections, so none waits for a connection holding a thread.
+        # The threads that run ``transact`` and ``reads_and_one_write``: SQLite's one writer;
+        # on PostgreSQL as many as the pool has connections, so none waits for a connection
+        # while holding a thread.
         self._transactors = ThreadPoolExecutor(
             max_workers=1 if self.is_sqlite else POSTGRESQL_POOL_SIZE,
             thread_name_prefix="transact",
@@ -87,6 +88,15 @@ class Database:
             with conn.begin():
                 yield conn
 
+    async def transact(self, work: Callable[[Connection], Result]) -> Result:
+        """``work`` in one write transaction, off the event loop."""
+
+        def run() -> Result:
+            with self.write() as conn:
+                return work(conn)
+
+        return await self._off_the_loop(run)
+
     async def reads_and_one_write(self, work: Callable[[Connection], Result]) -> Result:
         """``work`` off the event loop: reads, then at most one statement that writes.
 
@@ -103,6 +113,9 @@ class Database:
             with self.engine.connect() as conn:
                 return work(conn.execution_options(isolation_level="AUTOCOMMIT"))
 
+        return await self._off_the_loop(run)
+
+    async def _off_the_loop(self, run: Callable[[], Result]) -> Result:
         # Carry the request's context (its correlation id) into the thread.
         context = contextvars.copy_context()
         return await asyncio.get_running_loop().run_in_executor(self._transactors, context.run, run)
