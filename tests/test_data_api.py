@@ -13,11 +13,11 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, insert, select, update
 
 from consenthub.config import Settings
 from consenthub.store.database import Database
-from consenthub.store.tables import AccessLogEntry, Grant, Party, SupplyPeriod
+from consenthub.store.tables import AccessLogEntry, Grant, MeteringPoint, Party, SupplyPeriod
 from consenthub.web.app import create_app
 from tests.conftest import LiveServer
 from tests.factories import (
@@ -282,6 +282,54 @@ def test_a_read_of_two_occupants_logs_both_in_one_go(
         (entries[0].at, response.headers["x-correlation-id"], "meter_values")
     }
     assert {entry.period_from for entry in entries} == {dt.datetime(2025, 1, 5, tzinfo=OSLO)}
+
+
+def test_a_large_list_page_logs_every_metering_point(
+    client: TestClient, db: Database, world: dict[str, Any]
+) -> None:
+    """A page of 2,500 metering points logs 2,500 entries: more than one INSERT may carry
+    (bind-parameter limits), all in the page's one transaction."""
+    count = 2500
+    kari, party_id = world["kari"], world["party"].party.id
+    now = dt.datetime.now(dt.UTC)
+    with db.write() as conn:
+        mp_ids = [
+            conn.execute(
+                insert(MeteringPoint)
+                .values(gsrn=gsrn(10_000 + n), settlement_point=True, extended_storage=False)
+                .returning(MeteringPoint.id)
+            ).scalar_one()
+            for n in range(count)
+        ]
+        conn.execute(
+            insert(SupplyPeriod),
+            [{"metering_point_id": mp, "end_user_id": kari, "move_in": DAY0} for mp in mp_ids],
+        )
+        conn.execute(
+            insert(Grant),
+            [
+                {
+                    "party_id": party_id,
+                    "metering_point_id": mp,
+                    "end_user_id": kari,
+                    "scope": "Limited",
+                    "valid_from": DAY0,
+                    "created_at": now,
+                }
+                for mp in mp_ids
+            ],
+        )
+    response = client.get(
+        f"/api/v1/metering-points?limit={count}", headers=token_for(client, world["party"])
+    )
+    assert response.status_code == 200
+    assert len(response.json()["meteringPoints"]) == count
+    with db.read() as conn:
+        entries = conn.execute(
+            select(AccessLogEntry.metering_point_id, AccessLogEntry.correlation_id)
+        ).all()
+    assert sorted(entry.metering_point_id for entry in entries) == sorted(mp_ids)
+    assert {entry.correlation_id for entry in entries} == {response.headers["x-correlation-id"]}
 
 
 def test_reads_leave_the_pool_transactional(
