@@ -14,7 +14,7 @@ from sqlalchemy import func, select, text
 from consenthub.store import audit
 from consenthub.store import database as store_database
 from consenthub.store.database import Database
-from consenthub.store.tables import TokenRevocation
+from consenthub.store.tables import AuditEvent, TokenRevocation
 from tests.conftest import LiveServer
 from tests.factories import add_party
 
@@ -30,6 +30,24 @@ def test_concurrent_audit_appends_keep_one_chain(db: Database) -> None:
         report = audit.verify(conn)
     assert report.ok, report.reason
     assert report.events == 80
+
+
+def test_events_appended_together_keep_the_chain_in_their_order(db: Database) -> None:
+    """``append_many`` (an approval's hundred grants) links its events in the given order,
+    between single appends, and the chain verifies by id."""
+    with db.write() as conn:
+        first = audit.append(conn, actor="test", action="before", subject="s:0")
+        many = audit.append_many(
+            conn, [audit.Event("test", "many", f"s:{n}", {"n": n}) for n in range(250)]
+        )
+        last = audit.append(conn, actor="test", action="after", subject="s:last")
+    with db.read() as conn:
+        report = audit.verify(conn)
+        rows = conn.execute(select(AuditEvent).order_by(AuditEvent.id)).all()
+    assert report.ok, report
+    assert [row.hash for row in rows] == [first, *many, last]
+    assert [row.subject for row in rows[1:-1]] == [f"s:{n}" for n in range(250)]
+    assert rows[1].prev_hash == first
 
 
 def test_concurrent_token_requests_each_get_their_own_token(live_server: LiveServer,

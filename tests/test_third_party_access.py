@@ -11,10 +11,22 @@ import httpx
 import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet
+from sqlalchemy import select
 
+from consenthub.store import audit
 from consenthub.store.database import Database
+from consenthub.store.tables import AuditEvent, Grant
 from tests.conftest import LiveServer
-from tests.factories import add_end_user, add_metering_point, add_party, add_supply, fnr, gln, gsrn
+from tests.factories import (
+    add_end_user,
+    add_grant,
+    add_metering_point,
+    add_party,
+    add_supply,
+    fnr,
+    gln,
+    gsrn,
+)
 from tests.portal import csrf_of, login, register_person
 
 RETURN_URL = "https://app.example.no/callback"
@@ -114,6 +126,54 @@ def test_approve_subset_redirects_with_signed_contracts(
         jwt.decode(fetched["response"], keys, algorithms=["ES256"]).claims["contracts"]
         == claims["contracts"]
     )
+
+
+def test_approval_updates_a_live_grant_and_creates_the_rest(
+    portal_server: LiveServer, db: Database, kari: dict[str, Any]
+) -> None:
+    """Approving two metering points where the party already holds a live grant on one:
+    that grant takes the new scope and end, the other is created; no duplicates, and the
+    audit chain records both and verifies."""
+    party = add_party(db, seed=1, return_urls=[RETURN_URL])
+    older = add_grant(db, party.party.id, kari["mps"][0], kari["id"], dt.date(2022, 8, 1))
+    request_id = str(uuid.uuid4())
+    end = (dt.date.today() + dt.timedelta(days=200)).isoformat()
+    with httpx.Client() as client:
+        page_path = start(client, portal_server, request_id)
+        page = client.get(f"{portal_server.url}{page_path}")
+        decided = client.post(
+            f"{portal_server.url}{page_path}",
+            data={
+                "csrf_token": csrf_of(page.text),
+                "action": "approve",
+                "metering_point": [gsrn(11), gsrn(12)],
+                "scope": "Full",
+                "end_date": end,
+            },
+            follow_redirects=False,
+        )
+    assert decided.status_code == 303
+    claims = decode_response(portal_server, decided.headers["location"])
+    assert [c["meteringPointId"] for c in claims["contracts"]] == [gsrn(11), gsrn(12)]
+    with db.read() as conn:
+        grants = conn.execute(
+            select(Grant.id, Grant.metering_point_id, Grant.scope, Grant.valid_to).order_by(
+                Grant.metering_point_id
+            )
+        ).all()
+        actions = [
+            (row.action, row.subject)
+            for row in conn.execute(select(AuditEvent).order_by(AuditEvent.id)).all()
+        ]
+        assert audit.verify(conn).ok
+    assert [(g.metering_point_id, g.scope, g.valid_to.isoformat()) for g in grants] == [
+        (kari["mps"][0], "Full", end),
+        (kari["mps"][1], "Full", end),
+    ]
+    assert grants[0].id == older
+    assert ("grant.updated", f"grant:{older}") in actions
+    assert ("grant.created", f"grant:{grants[1].id}") in actions
+    assert actions[-1][0] == "access_request.approved"
 
 
 def test_reject_sends_eh088(portal_server: LiveServer, db: Database, kari: dict[str, Any]) -> None:

@@ -3,11 +3,24 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from sqlalchemy import Connection, insert
 
 from consenthub.store import audit
 from consenthub.store.tables import Grant
+
+
+@dataclass(frozen=True)
+class NewGrant:
+    party_id: int
+    metering_point_id: int
+    end_user_id: int
+    scope: str
+    valid_from: dt.date
+    valid_to: dt.date | None = None
+    access_request_id: str | None = None
 
 
 def create_grant(
@@ -23,33 +36,54 @@ def create_grant(
     actor: str,
 ) -> int:
     """Record a grant and its audit event in the caller's transaction."""
-    grant_id = int(
-        conn.execute(
-            insert(Grant)
-            .values(
-                party_id=party_id,
-                metering_point_id=metering_point_id,
-                end_user_id=end_user_id,
-                scope=scope,
-                valid_from=valid_from,
-                valid_to=valid_to,
-                access_request_id=access_request_id,
-                created_at=dt.datetime.now(dt.UTC),
-            )
-            .returning(Grant.id)
-        ).scalar_one()
+    grant = NewGrant(
+        party_id, metering_point_id, end_user_id, scope, valid_from, valid_to, access_request_id
     )
-    audit.append(
+    return create_grants(conn, [grant], actor=actor)[0]
+
+
+def create_grants(conn: Connection, grants: Sequence[NewGrant], *, actor: str) -> list[int]:
+    """Record grants and their audit events in the caller's transaction, with one INSERT
+    each for all of them; returns their ids in the given order."""
+    if not grants:
+        return []
+    now = dt.datetime.now(dt.UTC)
+    ids = [
+        int(grant_id)
+        for grant_id in conn.execute(
+            insert(Grant).returning(Grant.id, sort_by_parameter_order=True),
+            [
+                {
+                    "party_id": grant.party_id,
+                    "metering_point_id": grant.metering_point_id,
+                    "end_user_id": grant.end_user_id,
+                    "scope": grant.scope,
+                    "valid_from": grant.valid_from,
+                    "valid_to": grant.valid_to,
+                    "access_request_id": grant.access_request_id,
+                    "created_at": now,
+                }
+                for grant in grants
+            ],
+        ).scalars()
+    ]
+    audit.append_many(
         conn,
-        actor=actor,
-        action="grant.created",
-        subject=f"grant:{grant_id}",
-        details={
-            "party_id": party_id,
-            "metering_point_id": metering_point_id,
-            "scope": scope,
-            "valid_from": valid_from.isoformat(),
-            "valid_to": valid_to.isoformat() if valid_to else None,
-        },
+        [
+            audit.Event(
+                actor,
+                "grant.created",
+                f"grant:{grant_id}",
+                {
+                    "party_id": grant.party_id,
+                    "metering_point_id": grant.metering_point_id,
+                    "scope": grant.scope,
+                    "valid_from": grant.valid_from.isoformat(),
+                    "valid_to": grant.valid_to.isoformat() if grant.valid_to else None,
+                },
+            )
+            for grant_id, grant in zip(ids, grants, strict=True)
+        ],
+        at=now,
     )
-    return grant_id
+    return ids

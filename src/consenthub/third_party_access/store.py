@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from consenthub.domain.access_requests import Process, Scope, Status, decide
 from consenthub.store import audit
-from consenthub.store.grants import create_grant
+from consenthub.store.grants import NewGrant, create_grants
 from consenthub.store.tables import AccessRequest, Grant, MeteringPoint, Party, SupplyPeriod
 
 
@@ -198,49 +198,53 @@ def approve(
     point gets it updated (scope, end) rather than a second one.
     """
     actor = f"end_user:{end_user_id}"
-    contracts: list[dict[str, str | None]] = []
-    for point in chosen:
-        existing = conn.execute(
-            select(Grant.id).where(
+    # Set-based: an end user may approve a hundred metering points in one post.
+    existing: dict[int, int] = {
+        metering_point_id: grant_id
+        for metering_point_id, grant_id in conn.execute(
+            select(Grant.metering_point_id, Grant.id).where(
                 Grant.party_id == request.party_id,
-                Grant.metering_point_id == point.id,
+                Grant.metering_point_id.in_([point.id for point in chosen]),
                 Grant.end_user_id == end_user_id,
                 Grant.revoked_at.is_(None),
                 (Grant.valid_to.is_(None)) | (Grant.valid_to > today),
             )
-        ).scalar_one_or_none()
-        if existing is None:
-            create_grant(
-                conn,
-                party_id=request.party_id,
-                metering_point_id=point.id,
-                end_user_id=end_user_id,
-                scope=scope.value,
-                valid_from=point.move_in,
-                valid_to=end,
-                access_request_id=request.id,
-                actor=actor,
+        ).all()
+    }
+    create_grants(
+        conn,
+        [
+            NewGrant(
+                request.party_id, point.id, end_user_id, scope.value, point.move_in, end, request.id
             )
-        else:
-            conn.execute(
-                update(Grant)
-                .where(Grant.id == existing)
-                .values(scope=scope.value, valid_to=end, access_request_id=request.id)
-            )
-            audit.append(
-                conn,
-                actor=actor,
-                action="grant.updated",
-                subject=f"grant:{existing}",
-                details={"scope": scope.value, "valid_to": end.isoformat() if end else None},
-            )
-        contracts.append(
-            {
-                "meteringPointId": point.gsrn,
-                "start": point.move_in.isoformat(),
-                "end": end.isoformat() if end else None,
-            }
+            for point in chosen
+            if point.id not in existing
+        ],
+        actor=actor,
+    )
+    updated = [existing[point.id] for point in chosen if point.id in existing]
+    if updated:
+        conn.execute(
+            update(Grant)
+            .where(Grant.id.in_(updated))
+            .values(scope=scope.value, valid_to=end, access_request_id=request.id)
         )
+        details = {"scope": scope.value, "valid_to": end.isoformat() if end else None}
+        audit.append_many(
+            conn,
+            [
+                audit.Event(actor, "grant.updated", f"grant:{grant_id}", details)
+                for grant_id in updated
+            ],
+        )
+    contracts: list[dict[str, str | None]] = [
+        {
+            "meteringPointId": point.gsrn,
+            "start": point.move_in.isoformat(),
+            "end": end.isoformat() if end else None,
+        }
+        for point in chosen
+    ]
     _finish(conn, request, Status.APPROVED, {"scope": scope.value, "contracts": contracts}, actor)
     return contracts
 
