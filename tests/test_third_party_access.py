@@ -69,6 +69,18 @@ def start(client: httpx.Client, server: LiveServer, request_id: str, scope: str 
     return page_path
 
 
+def answer(
+    client: httpx.Client, server: LiveServer, page_path: str, **fields: Any
+) -> httpx.Response:
+    """Post the end user's answer from the request page, with the page's CSRF token."""
+    page = client.get(f"{server.url}{page_path}")
+    return client.post(
+        f"{server.url}{page_path}",
+        data={"csrf_token": csrf_of(page.text), **fields},
+        follow_redirects=False,
+    )
+
+
 def test_approve_subset_redirects_with_signed_contracts(
     portal_server: LiveServer, db: Database, kari: dict[str, Any]
 ) -> None:
@@ -140,17 +152,14 @@ def test_approval_updates_a_live_grant_and_creates_the_rest(
     end = (dt.date.today() + dt.timedelta(days=200)).isoformat()
     with httpx.Client() as client:
         page_path = start(client, portal_server, request_id)
-        page = client.get(f"{portal_server.url}{page_path}")
-        decided = client.post(
-            f"{portal_server.url}{page_path}",
-            data={
-                "csrf_token": csrf_of(page.text),
-                "action": "approve",
-                "metering_point": [gsrn(11), gsrn(12)],
-                "scope": "Full",
-                "end_date": end,
-            },
-            follow_redirects=False,
+        decided = answer(
+            client,
+            portal_server,
+            page_path,
+            action="approve",
+            metering_point=[gsrn(11), gsrn(12)],
+            scope="Full",
+            end_date=end,
         )
     assert decided.status_code == 303
     claims = decode_response(portal_server, decided.headers["location"])
@@ -180,12 +189,7 @@ def test_reject_sends_eh088(portal_server: LiveServer, db: Database, kari: dict[
     add_party(db, seed=1, return_urls=[RETURN_URL])
     with httpx.Client() as client:
         page_path = start(client, portal_server, str(uuid.uuid4()))
-        page = client.get(f"{portal_server.url}{page_path}")
-        decided = client.post(
-            f"{portal_server.url}{page_path}",
-            data={"csrf_token": csrf_of(page.text), "action": "reject"},
-            follow_redirects=False,
-        )
+        decided = answer(client, portal_server, page_path, action="reject")
     claims = decode_response(portal_server, decided.headers["location"])
     assert claims["error"]["code"] == "EH088"
     assert "contracts" not in claims
@@ -297,12 +301,7 @@ def test_reused_request_id_is_eh098(
     request_id = str(uuid.uuid4())
     with httpx.Client() as client:
         page_path = start(client, portal_server, request_id)
-        page = client.get(f"{portal_server.url}{page_path}")
-        client.post(
-            f"{portal_server.url}{page_path}",
-            data={"csrf_token": csrf_of(page.text), "action": "reject"},
-            follow_redirects=False,
-        )
+        answer(client, portal_server, page_path, action="reject")
         again = client.get(authorize_url(portal_server, request_id), follow_redirects=False)
     assert again.status_code == 303
     assert decode_response(portal_server, again.headers["location"])["error"]["code"] == "EH098"
@@ -364,15 +363,8 @@ def test_approving_a_metering_point_not_ones_own_is_refused(
     add_supply(db, foreign, stranger, dt.date(2020, 1, 1))
     with httpx.Client() as client:
         page_path = start(client, portal_server, str(uuid.uuid4()))
-        page = client.get(f"{portal_server.url}{page_path}")
-        refused = client.post(
-            f"{portal_server.url}{page_path}",
-            data={
-                "csrf_token": csrf_of(page.text),
-                "action": "approve",
-                "metering_point": [gsrn(11), gsrn(40)],
-            },
-            follow_redirects=False,
+        refused = answer(
+            client, portal_server, page_path, action="approve", metering_point=[gsrn(11), gsrn(40)]
         )
     assert refused.status_code == 422
     from sqlalchemy import func, select
@@ -390,16 +382,13 @@ def test_bad_end_date_shows_the_form_again(
     add_party(db, seed=1, return_urls=[RETURN_URL])
     with httpx.Client() as client:
         page_path = start(client, portal_server, str(uuid.uuid4()))
-        page = client.get(f"{portal_server.url}{page_path}")
-        again = client.post(
-            f"{portal_server.url}{page_path}",
-            data={
-                "csrf_token": csrf_of(page.text),
-                "action": "approve",
-                "metering_point": gsrn(11),
-                "end_date": end_date,
-            },
-            follow_redirects=False,
+        again = answer(
+            client,
+            portal_server,
+            page_path,
+            action="approve",
+            metering_point=gsrn(11),
+            end_date=end_date,
         )
     assert again.status_code == status
     assert 'aria-invalid="true"' in again.text

@@ -21,10 +21,16 @@ from tests.conftest import TEST_SECRET_KEY, LiveServer
 from tests.factories import add_party, gln
 
 SEED_ERROR_FIELDS = {"code", "message", "errorCategory", "statusCode", "korrelasjonsId"}
+FORM = "application/x-www-form-urlencoded"
 
 
 def token_request(server: LiveServer, **kwargs: Any) -> httpx.Response:
     return httpx.post(f"{server.url}/sts/Token", **kwargs)
+
+
+def form_request(server: LiveServer, body: bytes, content_type: str = FORM) -> httpx.Response:
+    """A token request with this exact form body, as some clients send it."""
+    return token_request(server, content=body, headers={"content-type": content_type})
 
 
 def credentials_form(creds: Any) -> dict[str, str]:
@@ -190,12 +196,7 @@ def test_repeated_parameter_rejected(live_server: LiveServer, db: Database) -> N
         f"grant_type=client_credentials&client_id={creds.party.client_id}"
         f"&client_secret={creds.client_secret}&client_secret=other"
     )
-    response = token_request(
-        live_server,
-        content=content.encode(),
-        headers={"content-type": "application/x-www-form-urlencoded"},
-    )
-    assert_seed_error(response, 400, "invalid_request")
+    assert_seed_error(form_request(live_server, content.encode()), 400, "invalid_request")
 
 
 @pytest.mark.parametrize(
@@ -204,12 +205,7 @@ def test_repeated_parameter_rejected(live_server: LiveServer, db: Database) -> N
     ids=["pair-without-equals", "empty-pair", "not-utf8", "only-separator"],
 )
 def test_malformed_form_body(live_server: LiveServer, db: Database, body: bytes) -> None:
-    response = token_request(
-        live_server,
-        content=body,
-        headers={"content-type": "application/x-www-form-urlencoded"},
-    )
-    body_json = assert_seed_error(response, 400, "invalid_request")
+    body_json = assert_seed_error(form_request(live_server, body), 400, "invalid_request")
     assert "form encoding" in body_json["message"]
 
 
@@ -221,11 +217,7 @@ def test_form_escapes_are_decoded(live_server: LiveServer, db: Database) -> None
         f"grant_type=client%5Fcredentials&client_id={client_id}"
         f"&client_secret={creds.client_secret}&scope=data%3Aread+"
     )
-    response = token_request(
-        live_server,
-        content=content.encode(),
-        headers={"content-type": "application/x-www-form-urlencoded; charset=UTF-8"},
-    )
+    response = form_request(live_server, content.encode(), f"{FORM}; charset=UTF-8")
     assert response.status_code == 200, response.text
     assert response.json()["scope"] == "data:read"
 
