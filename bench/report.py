@@ -11,6 +11,9 @@ from bench.hub import LOG_LEVEL
 from bench.plan import Plan
 from bench.results import Figure, Findings
 
+# The full run's report from before the performance work of issue 4 (6779907), kept so that
+# every full report shows where each figure started.
+BASELINE = Path(__file__).resolve().parent / "baselines" / "before-issue-4.json"
 INTRO = """\
 Absolute numbers drift on these shared 2-core machines; the ratios against
 baselines measured in the same run are what to compare across runs. Each load
@@ -81,6 +84,43 @@ def since(previous: dict[str, Any], current: dict[str, Any]) -> list[str]:
         *(f"| {named(label)} | {change(before[label]['rps'], after[label]['rps'])} | "
           f"{change(before[label]['cpu_ms_per_request'], after[label]['cpu_ms_per_request'])} | "
           f"{change(before[label]['p99_ms'], after[label]['p99_ms'])} |" for label in shared),
+        "",
+    ]
+
+
+def before_the_work(baseline: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """Each summary figure against the kept report from before the performance work of
+    issue 4 (``bench/baselines``): the goals' ratios, which compare across machines."""
+    def key(figure: dict[str, Any]) -> tuple[str, str]:
+        # Figure names may end in a measured detail, e.g. an import's growth exponent.
+        return figure["benchmark"], figure["figure"].split(" (")[0]
+
+    old = {key(f): f for f in baseline.get("figures", [])}
+
+    def shown(figure: dict[str, Any] | None, goal: str) -> str:
+        if figure is None:
+            return "—"
+        # A goal with a unit is judged by the value (p99 ms, seconds, MB, req/s), as is a
+        # figure without a goal; the others by the ratio to the same-run baseline.
+        units = (" ms", " s", " MB", "/s")
+        by_value = not (figure["ratio"] and goal) or any(unit in goal for unit in units)
+        shown = figure["value"].split(" (")[0] if by_value else figure["ratio"]
+        met = {True: ", met", False: ", missed"}.get(figure.get("met"), "")
+        return f"{shown}{met}"
+
+    return [
+        "## Before the performance work (issue 4)",
+        "",
+        f"Kept report `{BASELINE.relative_to(BASELINE.parents[1])}`: generated "
+        f"{baseline.get('generated')}, consenthub at commit "
+        f"{baseline.get('machine', {}).get('commit')}, on a machine of the same kind that a CI "
+        "run shared. Absolute numbers do not compare across machines; the ratios against "
+        "same-run baselines do. docs/performance.md says what changed between the two.",
+        "",
+        "| benchmark | figure | before | now | goal |",
+        "|---|---|---|---|---|",
+        *(f"| {f['benchmark']} | {f['figure']} | {shown(old.get(key(f)), f['goal'])} "
+          f"| {shown(f, f['goal'])} | {f['goal']} |" for f in current["figures"]),
         "",
     ]
 
@@ -166,7 +206,8 @@ def markdown(findings: Findings, machine: dict[str, Any], plan: Plan, command: s
 def write(directory: Path, findings: Findings, machine: dict[str, Any], plan: Plan,
           command: str, generated: str, minutes: float,
           previous: dict[str, Any] | None) -> tuple[Path, Path]:
-    """BENCHMARKS.md and BENCHMARKS.json; the markdown compares with ``previous`` if given."""
+    """BENCHMARKS.md and BENCHMARKS.json; the markdown compares with ``previous`` if given,
+    and a full run with the kept report from before the performance work."""
     directory.mkdir(parents=True, exist_ok=True)
     document = {
         "generated": generated,
@@ -180,6 +221,8 @@ def write(directory: Path, findings: Findings, machine: dict[str, Any], plan: Pl
         "peak_rss_mb": findings.memory_mb,
     }
     comparison = since(previous, document) if previous else []
+    if plan.name == "full" and BASELINE.exists():
+        comparison += before_the_work(json.loads(BASELINE.read_text()), document)
     md = directory / "BENCHMARKS.md"
     md.write_text(markdown(findings, machine, plan, command, generated, minutes)
                   + "".join(f"\n{line}" for line in comparison) + "\n")
