@@ -4,14 +4,18 @@ survives each revision."""
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
+import sys
+from pathlib import Path
 
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import select, text
 
 from consenthub.store.database import Database
-from consenthub.store.migrate import alembic_config, upgrade
+from consenthub.store.migrate import HEAD_REVISION, alembic_config, is_current, upgrade
 from consenthub.store.tables import Base, TokenRevocation
 from tests.factories import add_party
 
@@ -43,3 +47,35 @@ def test_0002_keeps_revocations_and_drops_token_records(db: Database) -> None:
     assert [(row.ref_token, row.party_id, row.expires_at) for row in rows] == [
         ("revoked-ref", party_id, expires.replace(tzinfo=dt.UTC))
     ]
+
+
+def test_head_revision_is_alembics_one_head(db: Database) -> None:
+    script = ScriptDirectory.from_config(alembic_config(db))
+    assert script.get_heads() == [HEAD_REVISION]
+
+
+def test_readiness_follows_the_schema_version(db: Database, tmp_path: Path) -> None:
+    assert is_current(db)
+    command.downgrade(alembic_config(db), "0001")
+    try:
+        assert not is_current(db)
+    finally:
+        upgrade(db)
+    assert is_current(db)
+    empty = Database(f"sqlite:///{tmp_path / 'empty.db'}")
+    try:
+        assert not is_current(empty)
+    finally:
+        empty.dispose()
+
+
+def test_server_workers_do_not_load_alembic() -> None:
+    """The app and the CLI that serves it leave Alembic unloaded until a migration runs."""
+    probe = (
+        "import sys, consenthub.cli.main, consenthub.web.app; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'alembic'))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert loaded == "[]"
