@@ -33,7 +33,8 @@ _MAX_BODY = 16 * 1024
 
 
 async def _body(request: Request) -> bytes:
-    """The whole body, refused while it is read once it passes ``_MAX_BODY``."""
+    """The whole body, refused while it is read once it passes ``_MAX_BODY``. Read from
+    ASGI directly: Starlette's ``stream()`` adds an async generator to every token."""
     body = b""
     while True:
         message = await request.receive()
