@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, insert, select
@@ -293,19 +293,8 @@ def log_reads(
             correlation_id=correlation_id,
         )
         return
-    rows = [
-        {
-            "at": now,
-            "party_id": party_id,
-            "end_user_id": read.end_user_id,
-            "metering_point_id": read.metering_point_id,
-            "what": read.what,
-            "period_from": read.period_from,
-            "period_to": read.period_to,
-            "correlation_id": correlation_id,
-        }
-        for read in reads
-    ]
+    shared = {"at": now, "party_id": party_id, "correlation_id": correlation_id}
+    rows = [asdict(read) | shared for read in reads]
     for start in range(0, len(rows), _LOG_ROWS_PER_STATEMENT):
         conn.execute(
             insert(AccessLogEntry).values(rows[start : start + _LOG_ROWS_PER_STATEMENT])

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import orjson
@@ -82,17 +82,7 @@ def append_many(
     hashes: list[str] = []
     for event in events:
         digest = event_hash(prev_hash, at, event.actor, event.action, event.subject, event.details)
-        rows.append(
-            {
-                "at": at,
-                "actor": event.actor,
-                "action": event.action,
-                "subject": event.subject,
-                "details": event.details,
-                "prev_hash": prev_hash,
-                "hash": digest,
-            }
-        )
+        rows.append(asdict(event) | {"at": at, "prev_hash": prev_hash, "hash": digest})
         hashes.append(digest)
         prev_hash = digest
     # Ids follow the rows' order (``verify`` walks the chain by id).

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from sqlalchemy import Connection, insert
 
@@ -52,19 +52,7 @@ def create_grants(conn: Connection, grants: Sequence[NewGrant], *, actor: str) -
         int(grant_id)
         for grant_id in conn.execute(
             insert(Grant).returning(Grant.id, sort_by_parameter_order=True),
-            [
-                {
-                    "party_id": grant.party_id,
-                    "metering_point_id": grant.metering_point_id,
-                    "end_user_id": grant.end_user_id,
-                    "scope": grant.scope,
-                    "valid_from": grant.valid_from,
-                    "valid_to": grant.valid_to,
-                    "access_request_id": grant.access_request_id,
-                    "created_at": now,
-                }
-                for grant in grants
-            ],
+            [asdict(grant) | {"created_at": now} for grant in grants],
         ).scalars()
     ]
     audit.append_many(
