@@ -6,7 +6,7 @@ tests use). One end user owns N metering points, each with an open supply
 period. The harness logs in once through the provider's login form, then, per
 repetition, opens a fresh BRS-NO-624 link (``/third-party-access/authorize``)
 from a fresh third party, opens the approval page and times the approval form
-post (``POST /third-party-access/requests/{id}``) from the client over
+post (``POST /minside/requests/{id}``) from the client over
 loopback: the wall time from sending the request to having the 303 answer.
 
 Baseline, interleaved with it: the same post approving 1 of the same N
@@ -49,7 +49,7 @@ RETURN_URL = "https://bench.example.no/callback"
 OIDC_CLIENT_SECRET = "bench-oidc-client-secret"  # noqa: S105 - the local provider accepts any
 MOVE_IN = dt.date(2020, 1, 1)
 PERSON = "bench-person"
-REQUEST_PATH = "/third-party-access/requests/"
+REQUEST_PATH = "/minside/requests/"
 
 
 @dataclass

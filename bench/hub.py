@@ -15,7 +15,7 @@ from bench.procs import Server, free_port
 from consenthub.registry import store as registry
 from consenthub.store.database import Database
 from consenthub.store.migrate import upgrade
-from consenthub.token_service import keys
+from consenthub.signing import keys
 
 LOG_LEVEL = "WARNING"
 CONSENTHUB = Path(sys.executable).with_name("consenthub")

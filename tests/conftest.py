@@ -22,12 +22,12 @@ from pydantic import SecretStr
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from consenthub.app import create_app
 from consenthub.config import Settings
+from consenthub.signing import keys
 from consenthub.store.database import Database
 from consenthub.store.migrate import upgrade
 from consenthub.store.tables import Base
-from consenthub.token_service import keys
-from consenthub.web.app import create_app
 
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 TEST_SECRET_KEY = "test-secret-key-not-for-production"

@@ -9,9 +9,9 @@ from sqlalchemy import insert
 from stdnum import ean
 from stdnum.no import fodselsnummer
 
+from consenthub.grants import create_grant
 from consenthub.registry import store as registry
 from consenthub.store.database import Database
-from consenthub.store.grants import create_grant
 from consenthub.store.tables import EndUser, MeteringPoint, MeterValue, SupplyPeriod
 from tests.conftest import TEST_SECRET_KEY
 

@@ -15,10 +15,10 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from sqlalchemy import delete, insert, select, update
 
+from consenthub.app import create_app
 from consenthub.config import Settings
 from consenthub.store.database import Database
 from consenthub.store.tables import AccessLogEntry, Grant, MeteringPoint, Party, SupplyPeriod
-from consenthub.web.app import create_app
 from tests.conftest import LiveServer
 from tests.factories import (
     add_end_user,

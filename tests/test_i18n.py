@@ -18,9 +18,9 @@ from babel.messages.pofile import read_po
 from fastapi.testclient import TestClient
 from markupsafe import escape
 
+from consenthub.app import create_app
 from consenthub.config import Settings
 from consenthub.store.database import Database
-from consenthub.web.app import create_app
 from consenthub.web.pages import LANGUAGE_COOKIE, LANGUAGES, TRANSLATIONS
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -72,7 +72,7 @@ def test_readiness_follows_the_schema_version(db: Database, tmp_path: Path) -> N
 def test_server_workers_do_not_load_alembic() -> None:
     """The app and the CLI that serves it leave Alembic unloaded until a migration runs."""
     probe = (
-        "import sys, consenthub.cli.main, consenthub.web.app; "
+        "import sys, consenthub.cli.main, consenthub.app; "
         "print(sorted(m for m in sys.modules if m.split('.')[0] == 'alembic'))"
     )
     loaded = subprocess.run(

@@ -62,7 +62,7 @@ def start(client: httpx.Client, server: LiveServer, request_id: str, scope: str 
     first = client.get(authorize_url(server, request_id, scope), follow_redirects=False)
     assert first.status_code == 303
     page_path = first.headers["location"]
-    assert page_path.startswith("/third-party-access/requests/")
+    assert page_path.startswith("/minside/requests/")
     landed = login(client, server, "kari", start=page_path)
     assert landed.status_code == 303, landed.text[:3000]
     assert landed.headers["location"] == page_path
@@ -143,8 +143,9 @@ def test_approve_subset_redirects_with_signed_contracts(
 def test_approval_updates_a_live_grant_and_creates_the_rest(
     portal_server: LiveServer, db: Database, kari: dict[str, Any]
 ) -> None:
-    """Approving two metering points where the party already holds a live grant on one:
-    that grant takes the new scope and end, the other is created; no duplicates, and the
+    """Approving two metering points where the party already holds an open-ended live grant
+    on one: that grant takes the new scope but keeps its open end (an approval never
+    shortens access), the other is created with the chosen end; no duplicates, and the
     audit chain records both and verifies."""
     party = add_party(db, seed=1, return_urls=[RETURN_URL])
     older = add_grant(db, party.party.id, kari["mps"][0], kari["id"], dt.date(2022, 8, 1))
@@ -163,7 +164,10 @@ def test_approval_updates_a_live_grant_and_creates_the_rest(
         )
     assert decided.status_code == 303
     claims = decode_response(portal_server, decided.headers["location"])
-    assert [c["meteringPointId"] for c in claims["contracts"]] == [gsrn(11), gsrn(12)]
+    assert [(c["meteringPointId"], c["end"]) for c in claims["contracts"]] == [
+        (gsrn(11), None),
+        (gsrn(12), end),
+    ]
     with db.read() as conn:
         grants = conn.execute(
             select(Grant.id, Grant.metering_point_id, Grant.scope, Grant.valid_to).order_by(
@@ -175,9 +179,9 @@ def test_approval_updates_a_live_grant_and_creates_the_rest(
             for row in conn.execute(select(AuditEvent).order_by(AuditEvent.id)).all()
         ]
         assert audit.verify(conn).ok
-    assert [(g.metering_point_id, g.scope, g.valid_to.isoformat()) for g in grants] == [
-        (kari["mps"][0], "Full", end),
-        (kari["mps"][1], "Full", end),
+    assert [(g.metering_point_id, g.scope, g.valid_to) for g in grants] == [
+        (kari["mps"][0], "Full", None),
+        (kari["mps"][1], "Full", dt.date.fromisoformat(end)),
     ]
     assert grants[0].id == older
     assert ("grant.updated", f"grant:{older}") in actions
@@ -397,7 +401,7 @@ def test_bad_end_date_shows_the_form_again(
 def test_internal_failure_is_eh111(
     portal_server: LiveServer, db: Database, kari: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from consenthub.third_party_access import store
+    from consenthub import grants
 
     add_party(db, seed=1, return_urls=[RETURN_URL])
 
@@ -407,7 +411,7 @@ def test_internal_failure_is_eh111(
     with httpx.Client() as client:
         page_path = start(client, portal_server, str(uuid.uuid4()))
         page = client.get(f"{portal_server.url}{page_path}")
-        monkeypatch.setattr(store, "approve", broken)
+        monkeypatch.setattr(grants, "approve", broken)
         failed = client.post(
             f"{portal_server.url}{page_path}",
             data={
@@ -448,7 +452,7 @@ def test_result_api_is_per_party(
 
 
 def test_login_next_is_never_an_outside_address() -> None:
-    from consenthub.portal.login import local_path
+    from consenthub.login import local_path
 
     for target in (
         "https://evil.example/",
@@ -459,4 +463,4 @@ def test_login_next_is_never_an_outside_address() -> None:
         None,
     ):
         assert local_path(target) == "/minside"
-    assert local_path("/third-party-access/requests/abc") == "/third-party-access/requests/abc"
+    assert local_path("/minside/requests/abc") == "/minside/requests/abc"

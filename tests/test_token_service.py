@@ -14,9 +14,9 @@ from joserfc.jwk import ECKey, KeySet
 from sqlalchemy import func, select, update
 
 from consenthub.config import Settings
+from consenthub.signing import keys as keyring
 from consenthub.store.database import Database
 from consenthub.store.tables import ClientSecret, Party, TokenRevocation
-from consenthub.token_service import keys as keyring
 from tests.conftest import TEST_SECRET_KEY, LiveServer
 from tests.factories import add_party, gln
 

@@ -1,19 +1,25 @@
-"""The long-lived objects one server process shares between requests."""
+"""The long-lived objects a process shares: built by ``build_services`` for a server, a CLI
+command, a worker or a test alike, with no request in sight.
+
+Only shared parts live here (settings, database, signing keys, client authentication,
+the login provider's client, the clock); what a process needs beyond them it builds
+from these.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import datetime as dt
+from dataclasses import dataclass, field
 
 from authlib.integrations.starlette_client import OAuth
-from starlette.requests import HTTPConnection
 
 from consenthub.config import Settings
-from consenthub.portal.oidc import oauth_client
+from consenthub.domain.clock import Clock, system_clock
+from consenthub.oidc import oauth_client
+from consenthub.registry import ClientAuthenticator
+from consenthub.registry.throttle import FailureThrottle
+from consenthub.signing import KeyRing, VerifiedTokens
 from consenthub.store.database import Database
-from consenthub.token_service.client_auth import ClientAuthenticator
-from consenthub.token_service.keys import KeyRing
-from consenthub.token_service.throttle import FailureThrottle
-from consenthub.token_service.tokens import VerifiedTokens
 
 
 @dataclass
@@ -24,28 +30,34 @@ class Services:
     verified_tokens: VerifiedTokens
     clients: ClientAuthenticator
     oauth: OAuth
+    clock: Clock = field(default=system_clock)
 
-    @classmethod
-    def create(cls, settings: Settings, database: Database | None = None) -> Services:
-        database = database or Database(settings.database_url)
-        secret_key = settings.resolved_secret_key()
-        throttle = FailureThrottle(settings.failed_auth_limit, settings.failed_auth_window_seconds)
-        keys = KeyRing(
-            database,
-            secret_key,
-            token_ttl=settings.access_token_ttl_seconds,
-            cache_ttl=settings.cache_ttl_seconds,
-        )
-        return cls(
-            settings=settings,
-            database=database,
-            keys=keys,
-            verified_tokens=VerifiedTokens(settings, keys),
-            oauth=oauth_client(settings),
-            clients=ClientAuthenticator(database, secret_key, throttle, settings.cache_ttl_seconds),
-        )
+    def now(self) -> dt.datetime:
+        return self.clock()
+
+    def today(self) -> dt.date:
+        """Today in the hub's time zone: grant dates are local calendar dates."""
+        return self.clock().astimezone(self.settings.zone).date()
 
 
-def services(connection: HTTPConnection) -> Services:
-    found: Services = connection.app.state.services
-    return found
+def build_services(
+    settings: Settings, database: Database | None = None, *, clock: Clock = system_clock
+) -> Services:
+    database = database or Database(settings.database_url)
+    secret_key = settings.resolved_secret_key()
+    throttle = FailureThrottle(settings.failed_auth_limit, settings.failed_auth_window_seconds)
+    keys = KeyRing(
+        database,
+        secret_key,
+        token_ttl=settings.access_token_ttl_seconds,
+        cache_ttl=settings.cache_ttl_seconds,
+    )
+    return Services(
+        settings=settings,
+        database=database,
+        keys=keys,
+        verified_tokens=VerifiedTokens(),
+        clients=ClientAuthenticator(database, secret_key, throttle, settings.cache_ttl_seconds),
+        oauth=oauth_client(settings),
+        clock=clock,
+    )

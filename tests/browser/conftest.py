@@ -253,7 +253,7 @@ def open_request_page(page: Page, app: ExampleApp, issuer: str, sub: str, shot: 
     shot(page, "app-start")
     page.get_by_role("button", name="Connect your meter data").click()
     log_in_at_provider(page, issuer, sub, shot)
-    page.wait_for_url(f"{app.hub.url}/third-party-access/requests/**")
+    page.wait_for_url(f"{app.hub.url}/minside/requests/**")
     page.wait_for_load_state()
 
 

@@ -30,8 +30,9 @@ from consenthub.imports.metering_points import import_metering_points
 
 import_app = typer.Typer(no_args_is_help=True, help="Import metering points and meter values.")
 
-CsvFile = Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True,
-                                         help="The CSV file (UTF-8).")]
+CsvFile = Annotated[
+    Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="The CSV file (UTF-8).")
+]
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable JSON summary.")]
 
 
@@ -48,8 +49,9 @@ def metering_points(file: CsvFile, json_output: JsonOption = False) -> None:
     database = open_database(settings)
     try:
         with _progress_bar(file, hidden=json_output) as progress:
-            report = import_metering_points(database, file, progress=progress,
-                                            allow_synthetic_ids=settings.allow_synthetic_ids)
+            report = import_metering_points(
+                database, file, progress=progress, allow_synthetic_ids=settings.allow_synthetic_ids
+            )
     except ImportFileError as exc:
         _reject(file, exc)
     finally:
@@ -57,10 +59,14 @@ def metering_points(file: CsvFile, json_output: JsonOption = False) -> None:
     if json_output:
         print_json(asdict(report))
         return
-    console.print(f"imported {escape(report.file)}: {report.rows} rows, "
-                  f"{report.metering_points} metering points, "
-                  f"{report.supply_periods} supply periods, "
-                  f"{report.end_users_created} new end users", highlight=False, soft_wrap=True)
+    console.print(
+        f"imported {escape(report.file)}: {report.rows} rows, "
+        f"{report.metering_points} metering points, "
+        f"{report.supply_periods} supply periods, "
+        f"{report.end_users_created} new end users",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 @import_app.command("values")
@@ -84,9 +90,12 @@ def values(file: CsvFile, json_output: JsonOption = False) -> None:
     if json_output:
         print_json(asdict(report))
         return
-    console.print(f"imported {escape(report.file)}: {report.rows} rows, {report.values} values "
-                  f"for {report.metering_points} metering points", highlight=False,
-                  soft_wrap=True)
+    console.print(
+        f"imported {escape(report.file)}: {report.rows} rows, {report.values} values "
+        f"for {report.metering_points} metering points",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 def _reject(file: Path, exc: ImportFileError) -> NoReturn:
@@ -100,9 +109,15 @@ def _reject(file: Path, exc: ImportFileError) -> NoReturn:
 def _progress_bar(file: Path, *, hidden: bool) -> Iterator[Callable[[int], None]]:
     """A progress bar over the file's bytes on a terminal's stderr; gone when done."""
     console = Console(stderr=True)
-    columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
-               TransferSpeedColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=console, transient=True,
-                  disable=hidden or not console.is_terminal) as bar:
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(
+        *columns, console=console, transient=True, disable=hidden or not console.is_terminal
+    ) as bar:
         task = bar.add_task(f"importing {escape(file.name)}", total=file.stat().st_size)
         yield lambda done: bar.update(task, completed=done)

@@ -21,10 +21,10 @@ from rich.table import Table
 from consenthub.cli.imports import import_app
 from consenthub.config import Settings
 from consenthub.registry import store as registry
+from consenthub.signing import keys
 from consenthub.store import audit
 from consenthub.store.database import Database
 from consenthub.store.migrate import upgrade
-from consenthub.token_service import keys
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -282,7 +282,7 @@ def serve(
     settings = load_settings()
     configure_logging(settings.log_level)
     uvicorn.run(
-        "consenthub.web.app:create_app",
+        "consenthub.app:create_app",
         factory=True,
         host=host,
         port=port,

@@ -24,15 +24,15 @@ from fastapi import APIRouter, Request
 from fastapi.routing import APIRoute
 from sqlalchemy import Connection
 
-from consenthub.config import Settings
 from consenthub.data_api import store
+from consenthub.domain.errors import Code, DomainError
 from consenthub.domain.identifiers import InvalidIdentifier, validate_gsrn
 from consenthub.domain.parties import ApiScope
 from consenthub.domain.windows import DateWindow, Interval, to_intervals
 from consenthub.observability import DATA_READS, correlation_id
-from consenthub.services import Services, services
-from consenthub.token_service.bearer import Caller, SignedToken, caller_of, live, signed
-from consenthub.web.errors import ApiError, FieldError
+from consenthub.services import Services
+from consenthub.token_service import Caller, SignedToken, caller_of, live, signed
+from consenthub.web.requests import services
 from consenthub.web.responses import JSONResponse
 
 router = APIRouter(prefix="/api/v1", tags=["data"])
@@ -109,11 +109,7 @@ def _valid_gsrn(value: str, field: str = "id") -> str:
     try:
         return validate_gsrn(value)
     except InvalidIdentifier as exc:
-        raise ApiError("CH2001", fields=[FieldError(field, f"GSRN {exc.rule}")]) from None
-
-
-def _today(settings: Settings) -> dt.date:
-    return dt.datetime.now(settings.zone).date()
+        raise DomainError.invalid(field, f"GSRN {exc.rule}") from None
 
 
 async def _answer(
@@ -144,7 +140,7 @@ def _list(
 ) -> tuple[dict[str, Any], Caller, list[store.Read]]:
     caller = live(conn, token)
     found, next_cursor = store.accessible_metering_points(
-        conn, caller.party_id, _today(hub.settings), after=after, limit=limit
+        conn, caller.party_id, hub.today(), after=after, limit=limit
     )
     reads = [
         store.Read(end_user_id, access.id, "metering_point_list")
@@ -160,7 +156,7 @@ def _page_size(value: str | None) -> int:
     if value is None:
         return 1000
     if not value.isdigit() or not 1 <= int(value) <= MAX_PAGE:
-        raise ApiError("CH2001", fields=[FieldError("limit", f"an integer from 1 to {MAX_PAGE}")])
+        raise DomainError.invalid("limit", f"an integer from 1 to {MAX_PAGE}")
     return int(value)
 
 
@@ -193,12 +189,10 @@ def _access(
     hub: Services, conn: Connection, token: SignedToken, gsrn: str
 ) -> tuple[Caller, store.MeteringPointAccess]:
     """The caller, if its token is live, and what it may see of ``gsrn``: one statement."""
-    party_id, access = store.live_metering_point_access(
-        conn, token.claims, gsrn, _today(hub.settings)
-    )
+    party_id, access = store.live_metering_point_access(conn, token.claims, gsrn, hub.today())
     caller = caller_of(token, party_id)
     if access is None:
-        raise ApiError("CH3001")
+        raise DomainError(Code.METERING_POINT_NOT_READABLE)
     return caller, access
 
 
@@ -238,14 +232,11 @@ def parse_instant(name: str, value: str, zone: ZoneInfo) -> dt.datetime:
             return dt.datetime.combine(dt.date.fromisoformat(value), dt.time(), tzinfo=zone)
         instant = dt.datetime.fromisoformat(value)
     except ValueError:
-        raise ApiError(
-            "CH2001",
-            fields=[
-                FieldError(name, "must be a date (YYYY-MM-DD) or an ISO 8601 date-time with offset")
-            ],
+        raise DomainError.invalid(
+            name, "must be a date (YYYY-MM-DD) or an ISO 8601 date-time with offset"
         ) from None
     if instant.tzinfo is None:
-        raise ApiError("CH2001", fields=[FieldError(name, "date-time needs a UTC offset")])
+        raise DomainError.invalid(name, "date-time needs a UTC offset")
     return instant
 
 
@@ -292,7 +283,7 @@ def _values(
 def _required(request: Request, name: str) -> str:
     value = request.query_params.get(name)
     if value is None:
-        raise ApiError("CH2001", fields=[FieldError(name, "is required")])
+        raise DomainError.invalid(name, "is required")
     return value
 
 
@@ -312,9 +303,9 @@ async def get_values(request: Request) -> JSONResponse:
     start = parse_instant("from", _required(request, "from"), hub.settings.zone)
     end = parse_instant("to", _required(request, "to"), hub.settings.zone)
     if end <= start:
-        raise ApiError("CH2001", fields=[FieldError("to", "must be after from")])
+        raise DomainError.invalid("to", "must be after from")
     if end - start > MAX_SPAN:
-        raise ApiError("CH2001", fields=[FieldError("to", "at most 366 days after from")])
+        raise DomainError.invalid("to", "at most 366 days after from")
     return JSONResponse(
         await _answer(
             hub,
@@ -326,4 +317,5 @@ async def get_values(request: Request) -> JSONResponse:
 
 
 # Served without FastAPI's routing and dependency injection: see the module docstring.
-direct_routes = [route for route in router.routes if isinstance(route, APIRoute)]
+DIRECT_ROUTES = tuple(route for route in router.routes if isinstance(route, APIRoute))
+ROUTERS = (router,)

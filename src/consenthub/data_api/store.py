@@ -24,7 +24,7 @@ from consenthub.store.tables import (
     Party,
     SupplyPeriod,
 )
-from consenthub.token_service.tokens import (
+from consenthub.token_service import (
     LIVE_PARTY_WHERE,
     LIVENESS_COLUMNS,
     liveness_parameters,
@@ -296,6 +296,4 @@ def log_reads(
     shared = {"at": now, "party_id": party_id, "correlation_id": correlation_id}
     rows = [asdict(read) | shared for read in reads]
     for start in range(0, len(rows), _LOG_ROWS_PER_STATEMENT):
-        conn.execute(
-            insert(AccessLogEntry).values(rows[start : start + _LOG_ROWS_PER_STATEMENT])
-        )
+        conn.execute(insert(AccessLogEntry).values(rows[start : start + _LOG_ROWS_PER_STATEMENT]))

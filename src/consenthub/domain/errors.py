@@ -1,16 +1,64 @@
-"""The one error catalog: every error code consenthub answers with.
+"""The one error catalog, and the framework-free error every layer raises or returns.
 
 Seed codes (Elhub ``E10``/``EHnnn``) keep the seeds' meaning. Rules the seeds
 do not number get consenthub's own stable ``CHnnnn`` codes, grouped by area:
 ``CH1nnn`` token service and authentication, ``CH2nnn`` input validation,
-``CH3nnn`` data API, ``CH4nnn`` access requests. ``docs/errors.md`` lists the
-catalog and a test keeps it in step with this module.
+``CH3nnn`` data API, ``CH4nnn`` access requests and grants. ``docs/errors.md``
+lists the catalog and a test keeps it in step with this module.
+
+Services raise (or, for a batch, return per item) :class:`DomainError`: a code,
+the fields that broke a rule, and the facts a rendering needs (``retry_after``,
+the authentication scheme to challenge). How a code looks on the wire (HTTP
+status and headers, an error page, the error of a BRS-NO-624 return message)
+is derived from the catalog in one place, ``web/errors.py``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+
+from consenthub.domain.messages import N_
+
+
+class Code(StrEnum):
+    """Every code consenthub answers with. Seed codes keep the seeds' names."""
+
+    E10 = "E10"
+    EH010 = "EH010"
+    EH016 = "EH016"
+    EH017 = "EH017"
+    EH088 = "EH088"
+    EH098 = "EH098"
+    EH106 = "EH106"
+    EH111 = "EH111"
+    TOKEN_REQUEST_INVALID = "CH1001"
+    GRANT_TYPE_UNSUPPORTED = "CH1002"
+    CLIENT_AUTHENTICATION_FAILED = "CH1003"
+    SCOPE_INVALID = "CH1004"
+    TOO_MANY_FAILURES = "CH1005"
+    MEDIA_TYPE_UNSUPPORTED = "CH1006"
+    BEARER_TOKEN_MISSING = "CH1101"
+    ACCESS_TOKEN_INVALID = "CH1102"
+    SCOPE_INSUFFICIENT = "CH1103"
+    CLIENT_NOT_ALLOWED = "CH1104"
+    LOGIN_UNAVAILABLE = "CH1201"
+    LOGIN_FAILED = "CH1202"
+    LOGIN_WITHOUT_NATIONAL_ID = "CH1203"
+    INVALID_FIELDS = "CH2001"
+    NOT_FOUND = "CH2002"
+    METHOD_NOT_ALLOWED = "CH2003"
+    FORM_EXPIRED = "CH2004"
+    UNKNOWN_CHOICE = "CH2005"
+    METERING_POINT_NOT_READABLE = "CH3001"
+    ACCESS_REQUEST_UNKNOWN = "CH4001"
+    LINK_INVALID = "CH4002"
+    REQUEST_NOT_FOUND = "CH4003"
+    REQUEST_NOT_YOURS = "CH4004"
+    REQUEST_EXPIRED = "CH4005"
+    REQUEST_CLOSED = "CH4006"
+    GRANT_NOT_FOUND = "CH4007"
 
 
 class ErrorCategory(StrEnum):
@@ -18,43 +66,115 @@ class ErrorCategory(StrEnum):
     AUTHENTICATION = "authentication"
     AUTHORIZATION = "authorization"
     NOT_FOUND = "not_found"
+    CONFLICT = "conflict"
     BUSINESS_RULE = "business_rule"
     RATE_LIMIT = "rate_limit"
+    UNAVAILABLE = "unavailable"
     INTERNAL = "internal"
 
 
 @dataclass(frozen=True)
 class ErrorSpec:
-    code: str
+    code: Code
     status: int
     category: ErrorCategory
     message_en: str
     message_nb: str
     # RFC 6749 §5.2 / RFC 6750 §3.1 error code, where the error has one.
     oauth_error: str | None = None
+    # For errors an end user meets as a page: its title, an untranslated msgid.
+    page_title: str | None = None
 
     def message(self, language: str) -> str:
         return self.message_nb if language == "nb" else self.message_en
 
 
+@dataclass(frozen=True)
+class FieldError:
+    """One field that broke one rule; the rule in words, never the value."""
+
+    field: str
+    rule: str
+
+
+class AuthScheme(StrEnum):
+    """The HTTP authentication scheme a 401/403 challenges with (RFC 9110 §11.6.1)."""
+
+    BEARER = "Bearer"
+    BASIC = "Basic"
+
+
+class DomainError(Exception):
+    """A rule broken: the code, what broke it, and the facts its rendering needs.
+
+    ``detail`` is a short explanation; on a page it is an untranslated msgid whose
+    ``%(name)s`` placeholders ``params`` fill. ``challenge`` names the scheme of
+    the ``WWW-Authenticate`` header and ``scope`` the scope it asks for.
+    """
+
+    def __init__(
+        self,
+        code: Code,
+        detail: str | None = None,
+        *,
+        fields: Sequence[FieldError] = (),
+        params: Mapping[str, str] | None = None,
+        retry_after: int | None = None,
+        challenge: AuthScheme | None = None,
+        scope: str | None = None,
+    ) -> None:
+        super().__init__(f"{code}: {detail}" if detail else str(code))
+        self.code = code
+        self.detail = detail
+        self.fields = tuple(fields)
+        self.params = dict(params or {})
+        self.retry_after = retry_after
+        self.challenge = challenge
+        self.scope = scope
+
+    @property
+    def spec(self) -> ErrorSpec:
+        return CATALOG[self.code]
+
+    @classmethod
+    def invalid(cls, field: str, rule: str) -> DomainError:
+        """``CH2001`` for one field."""
+        return cls(Code.INVALID_FIELDS, fields=[FieldError(field, rule)])
+
+
+@dataclass(frozen=True)
+class ItemResult:
+    """The outcome of one item of a batch (e.g. one line of a BRS-NO-622 message): accepted,
+    or refused with the error that refused it. Batches answer per item instead of
+    failing whole."""
+
+    key: str
+    error: DomainError | None = None
+    reference: str | None = None
+
+    @property
+    def accepted(self) -> bool:
+        return self.error is None
+
+
 _ENTRIES = (
     # Elhub BRS-NO-622 / BRS-NO-624 (seeds 000 and 001).
     ErrorSpec(
-        "E10",
+        Code.E10,
         422,
         ErrorCategory.BUSINESS_RULE,
         "The metering point is not registered in the hub",
         "Målepunktet må være registrert i huben",
     ),
     ErrorSpec(
-        "EH010",
+        Code.EH010,
         422,
         ErrorCategory.BUSINESS_RULE,
         "The metering point must be a settlement point",
         "Målepunkt må være et avregningspunkt",
     ),
     ErrorSpec(
-        "EH016",
+        Code.EH016,
         422,
         ErrorCategory.BUSINESS_RULE,
         "The metering point must have an end user on the initiation date, and removal "
@@ -63,35 +183,35 @@ _ENTRIES = (
         "tredjepartskontrakt",
     ),
     ErrorSpec(
-        "EH017",
+        Code.EH017,
         422,
         ErrorCategory.BUSINESS_RULE,
         "The third party already has an active contract on the metering point",
         "Tredjepart har allerede en aktiv tredjepartskontrakt i målepunktet",
     ),
     ErrorSpec(
-        "EH088",
+        Code.EH088,
         422,
         ErrorCategory.BUSINESS_RULE,
         "The end user did not approve the third party's request for access",
         "Sluttbruker må godkjenne tredjeparts forespørsel på tilgang",
     ),
     ErrorSpec(
-        "EH098",
+        Code.EH098,
         409,
         ErrorCategory.BUSINESS_RULE,
         "A request from the third party already exists",
         "Forespørsel fra tredjepart foreligger allerede",
     ),
     ErrorSpec(
-        "EH106",
+        Code.EH106,
         422,
         ErrorCategory.BUSINESS_RULE,
         "The end user owns no metering point",
         "Sluttbruker eier ingen målepunkt",
     ),
     ErrorSpec(
-        "EH111",
+        Code.EH111,
         500,
         ErrorCategory.INTERNAL,
         "Internal error - try again later",
@@ -99,7 +219,7 @@ _ENTRIES = (
     ),
     # Token service (seed 004, RFC 6749, RFC 7009, RFC 7662).
     ErrorSpec(
-        "CH1001",
+        Code.TOKEN_REQUEST_INVALID,
         400,
         ErrorCategory.VALIDATION,
         "The token request is malformed or misses a required parameter",
@@ -107,7 +227,7 @@ _ENTRIES = (
         "invalid_request",
     ),
     ErrorSpec(
-        "CH1002",
+        Code.GRANT_TYPE_UNSUPPORTED,
         400,
         ErrorCategory.VALIDATION,
         "The grant type is not supported",
@@ -115,7 +235,7 @@ _ENTRIES = (
         "unsupported_grant_type",
     ),
     ErrorSpec(
-        "CH1003",
+        Code.CLIENT_AUTHENTICATION_FAILED,
         401,
         ErrorCategory.AUTHENTICATION,
         "Client authentication failed",
@@ -123,7 +243,7 @@ _ENTRIES = (
         "invalid_client",
     ),
     ErrorSpec(
-        "CH1004",
+        Code.SCOPE_INVALID,
         400,
         ErrorCategory.AUTHORIZATION,
         "The requested scope is invalid or exceeds what the client may have",
@@ -131,7 +251,7 @@ _ENTRIES = (
         "invalid_scope",
     ),
     ErrorSpec(
-        "CH1005",
+        Code.TOO_MANY_FAILURES,
         429,
         ErrorCategory.RATE_LIMIT,
         "Too many failed attempts - wait before trying again",
@@ -139,7 +259,7 @@ _ENTRIES = (
         "slow_down",
     ),
     ErrorSpec(
-        "CH1006",
+        Code.MEDIA_TYPE_UNSUPPORTED,
         415,
         ErrorCategory.VALIDATION,
         "The body must be application/x-www-form-urlencoded or application/json",
@@ -147,14 +267,14 @@ _ENTRIES = (
         "invalid_request",
     ),
     ErrorSpec(
-        "CH1101",
+        Code.BEARER_TOKEN_MISSING,
         401,
         ErrorCategory.AUTHENTICATION,
         "A bearer token is required",
         "Et bearer-token er påkrevd",
     ),
     ErrorSpec(
-        "CH1102",
+        Code.ACCESS_TOKEN_INVALID,
         401,
         ErrorCategory.AUTHENTICATION,
         "The access token is invalid, expired, revoked or for another environment",
@@ -162,7 +282,7 @@ _ENTRIES = (
         "invalid_token",
     ),
     ErrorSpec(
-        "CH1103",
+        Code.SCOPE_INSUFFICIENT,
         403,
         ErrorCategory.AUTHORIZATION,
         "The access token lacks the scope this operation needs",
@@ -170,33 +290,75 @@ _ENTRIES = (
         "insufficient_scope",
     ),
     ErrorSpec(
-        "CH1104",
+        Code.CLIENT_NOT_ALLOWED,
         403,
         ErrorCategory.AUTHORIZATION,
         "The client may not perform this operation",
         "Klienten har ikke lov til denne operasjonen",
         "unauthorized_client",
     ),
+    ErrorSpec(
+        Code.LOGIN_UNAVAILABLE,
+        503,
+        ErrorCategory.UNAVAILABLE,
+        "Login is not available: no provider is configured or it cannot be reached",
+        "Innlogging er ikke tilgjengelig: ingen leverandør er satt opp, eller den svarer ikke",
+        page_title=N_("Login is not available"),
+    ),
+    ErrorSpec(
+        Code.LOGIN_FAILED,
+        400,
+        ErrorCategory.VALIDATION,
+        "The login was cancelled or could not be completed",
+        "Innloggingen ble avbrutt eller kunne ikke fullføres",
+        page_title=N_("Login failed"),
+    ),
+    ErrorSpec(
+        Code.LOGIN_WITHOUT_NATIONAL_ID,
+        403,
+        ErrorCategory.AUTHORIZATION,
+        "The login did not identify the person with a national identity number",
+        "Innloggingen identifiserte ikke personen med et fødselsnummer",
+        page_title=N_("Login failed"),
+    ),
     # Input validation.
     ErrorSpec(
-        "CH2001",
+        Code.INVALID_FIELDS,
         400,
         ErrorCategory.VALIDATION,
         "The request has invalid fields",
         "Forespørselen har ugyldige felt",
         "invalid_request",
     ),
-    ErrorSpec("CH2002", 404, ErrorCategory.NOT_FOUND, "No such resource", "Ressursen finnes ikke"),
     ErrorSpec(
-        "CH2003",
+        Code.NOT_FOUND, 404, ErrorCategory.NOT_FOUND, "No such resource", "Ressursen finnes ikke"
+    ),
+    ErrorSpec(
+        Code.METHOD_NOT_ALLOWED,
         405,
         ErrorCategory.VALIDATION,
         "The method is not allowed on this resource",
         "Metoden er ikke tillatt på denne ressursen",
     ),
+    ErrorSpec(
+        Code.FORM_EXPIRED,
+        403,
+        ErrorCategory.AUTHORIZATION,
+        "The form has expired or did not come from this site",
+        "Skjemaet er utløpt eller kom ikke fra dette nettstedet",
+        page_title=N_("The form has expired"),
+    ),
+    ErrorSpec(
+        Code.UNKNOWN_CHOICE,
+        400,
+        ErrorCategory.VALIDATION,
+        "The form was sent with a choice it does not offer",
+        "Skjemaet ble sendt med et valg det ikke har",
+        page_title=N_("Unknown choice"),
+    ),
     # Data API (SPEC §8).
     ErrorSpec(
-        "CH3001",
+        Code.METERING_POINT_NOT_READABLE,
         404,
         ErrorCategory.NOT_FOUND,
         "The metering point does not exist or the caller has no grant for it",
@@ -204,16 +366,66 @@ _ENTRIES = (
     ),
     # Access requests (SPEC §4-§7).
     ErrorSpec(
-        "CH4001",
+        Code.ACCESS_REQUEST_UNKNOWN,
         404,
         ErrorCategory.NOT_FOUND,
         "The party has no access request with this request_id",
         "Parten har ingen forespørsel med denne request_id",
     ),
+    ErrorSpec(
+        Code.LINK_INVALID,
+        400,
+        ErrorCategory.VALIDATION,
+        "The link to the request is not valid",
+        "Lenken til forespørselen er ikke gyldig",
+        page_title=N_("This link cannot be used"),
+    ),
+    ErrorSpec(
+        Code.REQUEST_NOT_FOUND,
+        404,
+        ErrorCategory.NOT_FOUND,
+        "There is no such access request",
+        "Forespørselen finnes ikke",
+        page_title=N_("Request not found"),
+    ),
+    ErrorSpec(
+        Code.REQUEST_NOT_YOURS,
+        403,
+        ErrorCategory.AUTHORIZATION,
+        "The access request was opened by another person",
+        "Forespørselen ble åpnet av en annen person",
+        page_title=N_("This request is not yours"),
+    ),
+    ErrorSpec(
+        Code.REQUEST_EXPIRED,
+        410,
+        ErrorCategory.BUSINESS_RULE,
+        "The access request passed its deadline unanswered and can no longer be approved",
+        "Forespørselen passerte fristen ubesvart og kan ikke lenger godkjennes",
+        page_title=N_("The request has expired"),
+    ),
+    ErrorSpec(
+        Code.REQUEST_CLOSED,
+        409,
+        ErrorCategory.CONFLICT,
+        "The access request has already been answered or cancelled",
+        "Forespørselen er allerede besvart eller trukket tilbake",
+        page_title=N_("The request is closed"),
+    ),
+    # Grants (SPEC §2, §9).
+    ErrorSpec(
+        Code.GRANT_NOT_FOUND,
+        404,
+        ErrorCategory.NOT_FOUND,
+        "There is no such live access to end",
+        "Det finnes ingen slik aktiv tilgang å avslutte",
+        page_title=N_("Access not found"),
+    ),
 )
 
-CATALOG: dict[str, ErrorSpec] = {entry.code: entry for entry in _ENTRIES}
+CATALOG: dict[str, ErrorSpec] = {entry.code.value: entry for entry in _ENTRIES}
 
 
 def error(code: str) -> ErrorSpec:
+    """The catalog entry of ``code``; a ``KeyError`` for a code the catalog lacks."""
     return CATALOG[code]

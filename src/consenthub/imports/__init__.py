@@ -75,8 +75,9 @@ class Problems:
 
     def raise_if_any(self) -> None:
         if self.errors:
-            raise ImportFileError(sorted(self.errors, key=lambda error: error.line),
-                                  truncated=self.truncated)
+            raise ImportFileError(
+                sorted(self.errors, key=lambda error: error.line), truncated=self.truncated
+            )
 
 
 def source_name(source: Path | TextIO) -> str:
@@ -95,8 +96,13 @@ class CsvRows:
     allowed); ``progress`` hears how far reading has come every batch.
     """
 
-    def __init__(self, source: Path | TextIO, header: Sequence[str], problems: Problems,
-                 progress: Progress | None = None) -> None:
+    def __init__(
+        self,
+        source: Path | TextIO,
+        header: Sequence[str],
+        problems: Problems,
+        progress: Progress | None = None,
+    ) -> None:
         self.source = source
         self.header = list(header)
         self.problems = problems
@@ -117,8 +123,9 @@ class CsvRows:
                 if not row:
                     continue
                 if len(row) != width:
-                    self.problems.add(reader.line_num, "row",
-                                      f"has {len(row)} fields, expected {width}")
+                    self.problems.add(
+                        reader.line_num, "row", f"has {len(row)} fields, expected {width}"
+                    )
                     continue
                 yield reader.line_num, list(map(str.strip, row))
         except csv.Error as exc:

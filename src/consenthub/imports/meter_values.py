@@ -37,7 +37,8 @@ _KWH = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 _ROWCOUNT = {"preserve_rowcount": True}
 
 _staging = Table(
-    "import_meter_values", MetaData(),
+    "import_meter_values",
+    MetaData(),
     Column("metering_point_id", Integer, nullable=False),
     Column("start_ts", BigInteger, nullable=False),
     Column("wh", BigInteger, nullable=False),
@@ -62,8 +63,13 @@ class MeterValueReport:
     metering_points: int
 
 
-def import_meter_values(database: Database, source: Path | TextIO, *,
-                        progress: Progress | None = None, actor: str = "cli") -> MeterValueReport:
+def import_meter_values(
+    database: Database,
+    source: Path | TextIO,
+    *,
+    progress: Progress | None = None,
+    actor: str = "cli",
+) -> MeterValueReport:
     """Import a meter value CSV file, all or nothing.
 
     Raises :class:`~consenthub.imports.ImportFileError` (and writes nothing)
@@ -86,11 +92,16 @@ def import_meter_values(database: Database, source: Path | TextIO, *,
         _flush(resolver, writer, batch, problems)
         problems.raise_if_any()
         values = writer.finish()
-        report = MeterValueReport(file=name, rows=rows, values=values,
-                                  metering_points=len(resolver.ids))
-        audit.append(conn, actor=actor, action="import.meter_values", subject=name,
-                     details={key: value for key, value in asdict(report).items()
-                              if key != "file"})
+        report = MeterValueReport(
+            file=name, rows=rows, values=values, metering_points=len(resolver.ids)
+        )
+        audit.append(
+            conn,
+            actor=actor,
+            action="import.meter_values",
+            subject=name,
+            details={key: value for key, value in asdict(report).items() if key != "file"},
+        )
     return report
 
 
@@ -105,8 +116,9 @@ def _parse_row(line: int, fields: list[str], problems: Problems) -> _Parsed | No
     return line, gsrn, start_ts, wh
 
 
-def _field(line: int, field: str, parse: Callable[[str], _T], text: str, problems: Problems
-           ) -> _T | None:
+def _field(
+    line: int, field: str, parse: Callable[[str], _T], text: str, problems: Problems
+) -> _T | None:
     try:
         return parse(text)
     except ValueError as exc:
@@ -124,8 +136,9 @@ def _epoch_seconds(text: str) -> int:
     try:
         start = dt.datetime.fromisoformat(text)
     except ValueError:
-        raise ValueError("must be an ISO 8601 date and time such as "
-                         "2024-01-01T00:00:00+01:00") from None
+        raise ValueError(
+            "must be an ISO 8601 date and time such as 2024-01-01T00:00:00+01:00"
+        ) from None
     if start.tzinfo is None:
         raise ValueError("must include a UTC offset such as +01:00 or Z")
     seconds = start.timestamp()
@@ -174,8 +187,11 @@ class _Resolver:
                 resolved.append((metering_point_id, start_ts, wh, line))
             elif gsrn not in self.unknown:
                 self.unknown.add(gsrn)
-                self.problems.add(line, "metering_point_id",
-                                  f"no metering point {gsrn}; import metering points first")
+                self.problems.add(
+                    line,
+                    "metering_point_id",
+                    f"no metering point {gsrn}; import metering points first",
+                )
         return resolved
 
 
@@ -189,8 +205,9 @@ class _SqliteWriter:
 
     def write(self, rows: list[tuple[int, int, int, int]]) -> None:
         if rows:
-            result = self.conn.exec_driver_sql(self.statement, [row[:3] for row in rows],
-                                               execution_options=_ROWCOUNT)
+            result = self.conn.exec_driver_sql(
+                self.statement, [row[:3] for row in rows], execution_options=_ROWCOUNT
+            )
             self.values += result.rowcount
 
     def finish(self) -> int:
@@ -214,8 +231,11 @@ class _PostgresWriter:
             .ext(postgresql.distinct_on(*key))
             .order_by(*key, _staging.c.line.desc())
         )
-        upsert = _upsert(postgresql.insert(MeterValue).from_select(
-            ["metering_point_id", "start_ts", "wh"], latest))
+        upsert = _upsert(
+            postgresql.insert(MeterValue).from_select(
+                ["metering_point_id", "start_ts", "wh"], latest
+            )
+        )
         return self.conn.execute(upsert, execution_options=_ROWCOUNT).rowcount
 
 
@@ -228,8 +248,12 @@ def _upsert(insert: _Insert) -> _Insert:
     )
 
 
-def _flush(resolver: _Resolver, writer: _SqliteWriter | _PostgresWriter, batch: list[_Parsed],
-           problems: Problems) -> None:
+def _flush(
+    resolver: _Resolver,
+    writer: _SqliteWriter | _PostgresWriter,
+    batch: list[_Parsed],
+    problems: Problems,
+) -> None:
     """Resolve and write a batch (nothing is written once there are problems), then empty it."""
     resolved = resolver.resolve(batch)
     if not problems:

@@ -63,8 +63,17 @@ from consenthub.store import audit
 from consenthub.store.database import Database
 from consenthub.store.tables import EndUser, MeteringPoint, SupplyPeriod
 
-HEADER = ("metering_point_id", "end_user_id", "move_in", "move_out", "settlement_point",
-          "address", "postcode", "city", "grid_area")
+HEADER = (
+    "metering_point_id",
+    "end_user_id",
+    "move_in",
+    "move_out",
+    "settlement_point",
+    "address",
+    "postcode",
+    "city",
+    "grid_area",
+)
 MASTER_DATA = ("settlement_point", "address", "postcode", "city", "grid_area")
 _TEXT_FIELDS = ("address", "postcode", "city", "grid_area")
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
@@ -81,7 +90,8 @@ def _max_length(name: str) -> int | None:
 _LIMITS = {name: _max_length(name) for name in _TEXT_FIELDS}
 
 _staging = Table(
-    "import_metering_points", MetaData(),
+    "import_metering_points",
+    MetaData(),
     Column("line", Integer, primary_key=True),
     Column("gsrn", String(18), nullable=False),
     Column("national_id", String(11), nullable=False),
@@ -108,9 +118,14 @@ class MeteringPointReport:
     end_users_created: int
 
 
-def import_metering_points(database: Database, source: Path | TextIO, *,
-                           allow_synthetic_ids: bool = False, progress: Progress | None = None,
-                           actor: str = "cli") -> MeteringPointReport:
+def import_metering_points(
+    database: Database,
+    source: Path | TextIO,
+    *,
+    allow_synthetic_ids: bool = False,
+    progress: Progress | None = None,
+    actor: str = "cli",
+) -> MeteringPointReport:
     """Import a metering point CSV file, all or nothing.
 
     Raises :class:`~consenthub.imports.ImportFileError` (and writes nothing)
@@ -122,11 +137,13 @@ def import_metering_points(database: Database, source: Path | TextIO, *,
         if conn.dialect.name == "postgresql":
             # One import at a time, as SQLite's BEGIN IMMEDIATE has it: the checks against
             # stored supply periods and _write's plain INSERTs rely on it. Readers go on.
-            conn.exec_driver_sql(f"LOCK TABLE {SupplyPeriod.__tablename__} "
-                                 "IN SHARE ROW EXCLUSIVE MODE")
+            conn.exec_driver_sql(
+                f"LOCK TABLE {SupplyPeriod.__tablename__} IN SHARE ROW EXCLUSIVE MODE"
+            )
         conn.execute(CreateTable(_staging))  # its index comes after the rows
-        rows = _stage(conn, CsvRows(source, HEADER, problems, progress), problems,
-                      allow_synthetic_ids)
+        rows = _stage(
+            conn, CsvRows(source, HEADER, problems, progress), problems, allow_synthetic_ids
+        )
         problems.raise_if_any()
         _index.create(conn)
         if conn.dialect.name == "postgresql":
@@ -135,20 +152,24 @@ def import_metering_points(database: Database, source: Path | TextIO, *,
         _check_overlaps(conn, problems)
         problems.raise_if_any()
         report = _write(conn, name, rows)
-        audit.append(conn, actor=actor, action="import.metering_points", subject=name,
-                     details={key: value for key, value in asdict(report).items()
-                              if key != "file"})
+        audit.append(
+            conn,
+            actor=actor,
+            action="import.metering_points",
+            subject=name,
+            details={key: value for key, value in asdict(report).items() if key != "file"},
+        )
         _staging.drop(conn)
     return report
 
 
-def _stage(conn: Connection, rows: CsvRows, problems: Problems, allow_synthetic_ids: bool
-           ) -> int:
+def _stage(conn: Connection, rows: CsvRows, problems: Problems, allow_synthetic_ids: bool) -> int:
     """Check each row and copy the good ones to the staging table; returns the row count."""
     # An end user with several metering points is on several rows, mostly near each other:
     # check each id once. The cache belongs to this import, so it keeps no ids afterwards.
     end_user = lru_cache(maxsize=_CACHED_END_USERS)(
-        partial(validate_end_user_id, allow_synthetic=allow_synthetic_ids))
+        partial(validate_end_user_id, allow_synthetic=allow_synthetic_ids)
+    )
     count = 0
     batch: list[tuple[object, ...]] = []
     for line, fields in rows:
@@ -164,8 +185,12 @@ def _stage(conn: Connection, rows: CsvRows, problems: Problems, allow_synthetic_
     return count
 
 
-def _parse_row(line: int, fields: list[str], problems: Problems,
-               end_user: Callable[[str], tuple[str, EndUserIdKind]]) -> tuple[object, ...] | None:
+def _parse_row(
+    line: int,
+    fields: list[str],
+    problems: Problems,
+    end_user: Callable[[str], tuple[str, EndUserIdKind]],
+) -> tuple[object, ...] | None:
     """The staging row for one CSV row, or None (and its problems recorded)."""
     gsrn_text, end_user_text, move_in_text, move_out_text, flag, *texts = fields
     before = len(problems.errors)
@@ -192,8 +217,16 @@ def _parse_row(line: int, fields: list[str], problems: Problems,
             problems.add(line, field, f"must be at most {limit} characters")
     if len(problems.errors) > before or problems.truncated:
         return None
-    return (line, gsrn, national_id, kind, move_in_text, move_out_text or None,
-            settlement_point, *(text or None for text in texts))
+    return (
+        line,
+        gsrn,
+        national_id,
+        kind,
+        move_in_text,
+        move_out_text or None,
+        settlement_point,
+        *(text or None for text in texts),
+    )
 
 
 def _date(line: int, field: str, text: str, problems: Problems) -> dt.date | None:
@@ -226,20 +259,23 @@ def _check_master_data(conn: Connection, problems: Problems) -> None:
     first, later = _staging.alias("first"), _staging.alias("later")
     differs = [later.c[name].is_distinct_from(first.c[name]) for name in MASTER_DATA]
     rows = conn.execute(
-        select(later.c.line, repeated.c.first_line,
-               *(d.label(name) for name, d in zip(MASTER_DATA, differs, strict=True)))
+        select(
+            later.c.line,
+            repeated.c.first_line,
+            *(d.label(name) for name, d in zip(MASTER_DATA, differs, strict=True)),
+        )
         .select_from(repeated)
         .join(first, first.c.line == repeated.c.first_line)
-        .join(later, and_(later.c.gsrn == repeated.c.gsrn,
-                          later.c.line != repeated.c.first_line))
+        .join(later, and_(later.c.gsrn == repeated.c.gsrn, later.c.line != repeated.c.first_line))
         .where(or_(*differs))
         .order_by(later.c.line)
         .limit(problems.room + 1)
     ).all()
     for row in rows:
         field = next(name for name in MASTER_DATA if getattr(row, name))
-        problems.add(row.line, field,
-                     f"differs from line {row.first_line} for the same metering point")
+        problems.add(
+            row.line, field, f"differs from line {row.first_line} for the same metering point"
+        )
 
 
 def _check_overlaps(conn: Connection, problems: Problems) -> None:
@@ -253,8 +289,10 @@ def _check_overlaps(conn: Connection, problems: Problems) -> None:
     within_file = conn.execute(
         select(later.c.line, earlier.c.line.label("other"))
         .join(later, and_(later.c.gsrn == earlier.c.gsrn, later.c.move_in >= earlier.c.move_in))
-        .where(_overlap(earlier, later.c.move_in),
-               or_(later.c.move_in > earlier.c.move_in, later.c.line > earlier.c.line))
+        .where(
+            _overlap(earlier, later.c.move_in),
+            or_(later.c.move_in > earlier.c.move_in, later.c.line > earlier.c.line),
+        )
         .order_by(later.c.line)
         .limit(problems.room + 1)
     ).all()
@@ -263,22 +301,37 @@ def _check_overlaps(conn: Connection, problems: Problems) -> None:
 
     replacing = _staging.alias("replacing")
     with_stored = conn.execute(
-        select(_staging.c.line, SupplyPeriod.move_in, SupplyPeriod.move_out,
-               (SupplyPeriod.move_in < _staging.c.move_in).label("starts_before"))
+        select(
+            _staging.c.line,
+            SupplyPeriod.move_in,
+            SupplyPeriod.move_out,
+            (SupplyPeriod.move_in < _staging.c.move_in).label("starts_before"),
+        )
         .join(MeteringPoint, MeteringPoint.gsrn == _staging.c.gsrn)
-        .join(SupplyPeriod, and_(SupplyPeriod.metering_point_id == MeteringPoint.id,
-                                 SupplyPeriod.move_in != _staging.c.move_in))
-        .where(_overlap(SupplyPeriod.__table__, _staging.c.move_in),
-               _overlap(_staging, SupplyPeriod.move_in),
-               ~exists().where(replacing.c.gsrn == _staging.c.gsrn,
-                               replacing.c.move_in == SupplyPeriod.move_in))
+        .join(
+            SupplyPeriod,
+            and_(
+                SupplyPeriod.metering_point_id == MeteringPoint.id,
+                SupplyPeriod.move_in != _staging.c.move_in,
+            ),
+        )
+        .where(
+            _overlap(SupplyPeriod.__table__, _staging.c.move_in),
+            _overlap(_staging, SupplyPeriod.move_in),
+            ~exists().where(
+                replacing.c.gsrn == _staging.c.gsrn, replacing.c.move_in == SupplyPeriod.move_in
+            ),
+        )
         .order_by(_staging.c.line)
         .limit(problems.room + 1)
     ).all()
     for row in with_stored:
-        problems.add(row.line, "move_in" if row.starts_before else "move_out",
-                     f"supply period overlaps the stored one from {row.move_in} "
-                     f"to {row.move_out or 'no end'}")
+        problems.add(
+            row.line,
+            "move_in" if row.starts_before else "move_out",
+            f"supply period overlaps the stored one from {row.move_in} "
+            f"to {row.move_out or 'no end'}",
+        )
 
 
 def _overlap(period: FromClause, day: ColumnExpressionArgument[dt.date]) -> ColumnElement[bool]:
@@ -300,51 +353,86 @@ def _write(conn: Connection, name: str, rows: int) -> MeteringPointReport:
     """
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     # ``WHERE true``: SQLite cannot otherwise parse INSERT ... SELECT ... ON CONFLICT.
-    end_users = dialect.insert(EndUser).from_select(
-        ["national_id", "kind"],
-        select(_staging.c.national_id, _staging.c.kind).distinct().where(true())
-        .order_by(_staging.c.national_id),
-    ).on_conflict_do_nothing(index_elements=[EndUser.national_id])
+    end_users = (
+        dialect.insert(EndUser)
+        .from_select(
+            ["national_id", "kind"],
+            select(_staging.c.national_id, _staging.c.kind)
+            .distinct()
+            .where(true())
+            .order_by(_staging.c.national_id),
+        )
+        .on_conflict_do_nothing(index_elements=[EndUser.national_id])
+    )
     created = _count(conn, end_users)
 
     points = MeteringPoint.__table__.c
     # The master-data check made all rows of a metering point agree, so any of them will do
     # for the update (each stored row is updated once), and DISTINCT leaves one per GSRN.
-    metering_points = _count(conn, update(MeteringPoint)
-                             .values({name: _staging.c[name] for name in MASTER_DATA})
-                             .where(points.gsrn == _staging.c.gsrn,
-                                    or_(*(points[name].is_distinct_from(_staging.c[name])
-                                          for name in MASTER_DATA))))
-    metering_points += _count(conn, insert(MeteringPoint).from_select(
-        ["gsrn", *MASTER_DATA, "extended_storage"],
-        select(_staging.c.gsrn, *(_staging.c[name] for name in MASTER_DATA), literal(False))
-        .distinct()
-        .where(~exists().where(points.gsrn == _staging.c.gsrn))
-        .order_by(_staging.c.gsrn),
-    ))
+    metering_points = _count(
+        conn,
+        update(MeteringPoint)
+        .values({name: _staging.c[name] for name in MASTER_DATA})
+        .where(
+            points.gsrn == _staging.c.gsrn,
+            or_(*(points[name].is_distinct_from(_staging.c[name]) for name in MASTER_DATA)),
+        ),
+    )
+    metering_points += _count(
+        conn,
+        insert(MeteringPoint).from_select(
+            ["gsrn", *MASTER_DATA, "extended_storage"],
+            select(_staging.c.gsrn, *(_staging.c[name] for name in MASTER_DATA), literal(False))
+            .distinct()
+            .where(~exists().where(points.gsrn == _staging.c.gsrn))
+            .order_by(_staging.c.gsrn),
+        ),
+    )
 
     periods = SupplyPeriod.__table__.c
     resolved = (
-        select(MeteringPoint.id.label("metering_point_id"), EndUser.id.label("end_user_id"),
-               _staging.c.move_in, _staging.c.move_out)
+        select(
+            MeteringPoint.id.label("metering_point_id"),
+            EndUser.id.label("end_user_id"),
+            _staging.c.move_in,
+            _staging.c.move_out,
+        )
         .join(MeteringPoint, MeteringPoint.gsrn == _staging.c.gsrn)
         .join(EndUser, EndUser.national_id == _staging.c.national_id)
     )
     given = resolved.subquery("given")
-    supply_periods = _count(conn, update(SupplyPeriod)
-                            .values(end_user_id=given.c.end_user_id, move_out=given.c.move_out)
-                            .where(periods.metering_point_id == given.c.metering_point_id,
-                                   periods.move_in == given.c.move_in,
-                                   or_(periods.end_user_id != given.c.end_user_id,
-                                       periods.move_out.is_distinct_from(given.c.move_out))))
-    supply_periods += _count(conn, insert(SupplyPeriod).from_select(
-        ["metering_point_id", "end_user_id", "move_in", "move_out"],
-        resolved.where(~exists().where(periods.metering_point_id == MeteringPoint.id,
-                                       periods.move_in == _staging.c.move_in))
-        .order_by(_staging.c.gsrn, _staging.c.move_in),
-    ))
-    return MeteringPointReport(file=name, rows=rows, metering_points=metering_points,
-                               supply_periods=supply_periods, end_users_created=created)
+    supply_periods = _count(
+        conn,
+        update(SupplyPeriod)
+        .values(end_user_id=given.c.end_user_id, move_out=given.c.move_out)
+        .where(
+            periods.metering_point_id == given.c.metering_point_id,
+            periods.move_in == given.c.move_in,
+            or_(
+                periods.end_user_id != given.c.end_user_id,
+                periods.move_out.is_distinct_from(given.c.move_out),
+            ),
+        ),
+    )
+    supply_periods += _count(
+        conn,
+        insert(SupplyPeriod).from_select(
+            ["metering_point_id", "end_user_id", "move_in", "move_out"],
+            resolved.where(
+                ~exists().where(
+                    periods.metering_point_id == MeteringPoint.id,
+                    periods.move_in == _staging.c.move_in,
+                )
+            ).order_by(_staging.c.gsrn, _staging.c.move_in),
+        ),
+    )
+    return MeteringPointReport(
+        file=name,
+        rows=rows,
+        metering_points=metering_points,
+        supply_periods=supply_periods,
+        end_users_created=created,
+    )
 
 
 def _count(conn: Connection, statement: Executable) -> int:

@@ -1,1 +1,9 @@
-"""End-user portal ("Min side", SPEC §9): OIDC login and the end user's own pages."""
+"""Min side (SPEC §9): the person's own pages, and the one decision page every process's
+requests are answered on. Processes use it through these names."""
+
+from consenthub.portal.handler import ROUTERS, DecisionFlow
+
+DIRECT_ROUTES = ()
+DECISION_FLOWS = ()
+
+__all__ = ["DECISION_FLOWS", "DIRECT_ROUTES", "ROUTERS", "DecisionFlow"]

@@ -1,19 +1,85 @@
-"""Min side: the end user's pending requests, grants, history and access log (SPEC §9)."""
+"""Min side (SPEC §9): the person's pending requests, grants, history and access log; the
+one decision page for a pending request of any process; ending a grant.
+
+A process whose requests are decided here supplies a ``DecisionFlow``: its wording,
+what the person may change, and what happens after the answer (BRS-NO-624 sends the
+browser back to the third party; others return to Min side).
+"""
 
 from __future__ import annotations
 
-import datetime as dt
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import Form, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
-from consenthub.portal import store
-from consenthub.portal.login import require_login
-from consenthub.services import services
-from consenthub.web.pages import N_, PageError, csrf_valid, render
+from consenthub import access_requests
+from consenthub.access_requests import AccessRequest, Answer, DecisionView
+from consenthub.domain.access import Decision, Process, Status
+from consenthub.domain.errors import Code, DomainError, FieldError
+from consenthub.domain.messages import N_
+from consenthub.grants import service as grants_service
+from consenthub.login import require_login
+from consenthub.portal import service
+from consenthub.web.pages import csrf_valid, page_router, render
+from consenthub.web.requests import services
 
-router = APIRouter(include_in_schema=False)
+log = logging.getLogger("consenthub.portal")
+router = page_router()
+
+Respond = Callable[[Request, AccessRequest], Awaitable[Response]]
+
+
+@dataclass(frozen=True)
+class DecisionFlow:
+    """What a process supplies to the decision page."""
+
+    process: Process
+    # Template with the process's own words: what is asked and why.
+    wording: str
+    lets_person_lower_scope: bool
+    lets_person_choose_end: bool
+    # The answer after the person's decision.
+    answered: Respond
+    # The answer when the person opens (or answers) a request that is no longer pending.
+    closed: Respond
+    # The answer when the decision failed unexpectedly (EH111).
+    failed: Respond
+
+
+async def _back_to_minside(_request: Request, _answered: AccessRequest) -> Response:
+    return RedirectResponse("/minside?notice=answered", status_code=303)
+
+
+async def _closed_page(_request: Request, closed: AccessRequest) -> Response:
+    if closed.status is Status.EXPIRED:
+        raise DomainError(
+            Code.REQUEST_EXPIRED, N_("The request passed its deadline before it was answered.")
+        )
+    raise DomainError(
+        Code.REQUEST_CLOSED, N_("This request has already been answered or withdrawn.")
+    )
+
+
+async def _failed_page(_request: Request, _failed: AccessRequest) -> Response:
+    raise DomainError(Code.EH111, N_("Something went wrong on our side. Try again later."))
+
+
+def _flow(request: Request, process: Process) -> DecisionFlow:
+    flows: dict[Process, DecisionFlow] = request.app.state.decision_flows
+    return flows.get(process) or DecisionFlow(
+        process,
+        "decision/generic.html",
+        lets_person_lower_scope=False,
+        lets_person_choose_end=False,
+        answered=_back_to_minside,
+        closed=_closed_page,
+        failed=_failed_page,
+    )
 
 
 @router.get("/")
@@ -27,35 +93,124 @@ async def overview(request: Request) -> Response:
     if isinstance(user, RedirectResponse):
         return user
     hub = services(request)
-    today = dt.datetime.now(hub.settings.zone).date()
-
-    def load() -> store.Overview:
-        with hub.database.read() as conn:
-            return store.overview(conn, user["id"], today)
-
     return render(
         request,
         "minside.html",
-        view=await run_in_threadpool(load),
+        view=await run_in_threadpool(service.overview, hub, user["id"]),
         zone=hub.settings.zone,
         notice=request.query_params.get("notice"),
     )
 
 
-@router.post("/minside/grants/{grant_id}/end")
-async def end_grant(request: Request, grant_id: int, csrf_token: str = Form("")) -> Response:
-    if not csrf_valid(request, csrf_token):
-        raise PageError(403, N_("The form has expired"), N_("Reload the page and try again."))
+def _decision_page(
+    request: Request,
+    view: DecisionView,
+    flow: DecisionFlow,
+    *,
+    problems: tuple[FieldError, ...] = (),
+    form: dict[str, Any] | None = None,
+) -> Response:
+    template = "decision.html" if view.offered else "no_metering_points.html"
+    return render(
+        request,
+        template,
+        status_code=422 if problems else 200,
+        view=view,
+        req=view.request,
+        flow=flow,
+        today=services(request).today(),
+        zone=services(request).settings.zone,
+        problems={problem.field: problem.rule for problem in problems},
+        chosen=set((form or {}).get("chosen", ())),
+        end_date=(form or {}).get("end_date", ""),
+    )
+
+
+@router.get("/minside/requests/{internal_id}")
+async def show_request(request: Request, internal_id: str) -> Response:
+    user = require_login(request)
+    if isinstance(user, RedirectResponse):
+        return user
+    view = await run_in_threadpool(
+        access_requests.open_for, services(request), internal_id, user["id"]
+    )
+    flow = _flow(request, view.request.process)
+    if view.request.status is not Status.PENDING:
+        return await flow.closed(request, view.request)
+    return _decision_page(request, view, flow)
+
+
+def _answer(action: str, form: Any) -> Answer:
+    decisions = {"approve": Decision.APPROVE, "reject": Decision.REJECT, "close": Decision.REJECT}
+    if action not in decisions:
+        raise DomainError(Code.UNKNOWN_CHOICE, N_("Reload the page and try again."))
+    return Answer(
+        decisions[action],
+        chosen=[str(value) for value in form.getlist("metering_point")],
+        scope=str(form.get("scope") or "") or None,
+        end_date=str(form.get("end_date") or ""),
+    )
+
+
+@router.post("/minside/requests/{internal_id}")
+async def decide(request: Request, internal_id: str) -> Response:
+    form = await request.form()
+    if not csrf_valid(request, str(form.get("csrf_token") or "")):
+        raise DomainError(Code.FORM_EXPIRED, N_("Reload the page and try again."))
     user = require_login(request)
     if isinstance(user, RedirectResponse):
         return user
     hub = services(request)
-    today = dt.datetime.now(hub.settings.zone).date()
+    answer = _answer(str(form.get("action") or ""), form)
+    try:
+        decided = await run_in_threadpool(
+            access_requests.decide, hub, internal_id, user["id"], answer
+        )
+    except DomainError as exc:
+        if exc.code is not Code.INVALID_FIELDS:
+            raise
+        view = await run_in_threadpool(access_requests.open_for, hub, internal_id, user["id"])
+        flow = _flow(request, view.request.process)
+        if view.request.status is not Status.PENDING:
+            return await flow.closed(request, view.request)
+        return _decision_page(
+            request,
+            view,
+            flow,
+            problems=exc.fields,
+            form={"chosen": answer.chosen, "end_date": answer.end_date},
+        )
+    except Exception:
+        # EH111: the third party hears "internal error, try again later"; the trace is logged.
+        log.exception("decision failed", extra={"access_request": internal_id})
+        view = await run_in_threadpool(access_requests.open_for, hub, internal_id, user["id"])
+        return await _flow(request, view.request.process).failed(request, view.request)
+    flow = _flow(request, decided.request.process)
+    if not decided.decided_now:
+        return await flow.closed(request, decided.request)
+    return await flow.answered(request, decided.request)
 
-    def end() -> bool:
-        with hub.database.write() as conn:
-            return store.end_grant(conn, grant_id, user["id"], today)
 
-    if not await run_in_threadpool(end):
-        raise PageError(404, N_("Access not found"), N_("There is no such access to end."))
+@router.get("/minside/grants/{grant_id}/end")
+async def confirm_end_grant(request: Request, grant_id: int) -> Response:
+    user = require_login(request)
+    if isinstance(user, RedirectResponse):
+        return user
+    grant = await run_in_threadpool(
+        grants_service.end_user_grant, services(request), grant_id, user["id"]
+    )
+    return render(request, "end_grant.html", grant=grant, today=services(request).today())
+
+
+@router.post("/minside/grants/{grant_id}/end")
+async def end_grant(request: Request, grant_id: int, csrf_token: str = Form("")) -> Response:
+    if not csrf_valid(request, csrf_token):
+        raise DomainError(Code.FORM_EXPIRED, N_("Reload the page and try again."))
+    user = require_login(request)
+    if isinstance(user, RedirectResponse):
+        return user
+    await run_in_threadpool(grants_service.end_by_end_user, services(request), grant_id, user["id"])
     return RedirectResponse("/minside?notice=ended", status_code=303)
+
+
+ROUTERS = (router,)

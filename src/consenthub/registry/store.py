@@ -12,6 +12,7 @@ from sqlalchemy import Connection, Row, insert, or_, select, update
 
 from consenthub.domain.identifiers import validate_gln, validate_orgnr
 from consenthub.domain.parties import Role
+from consenthub.registry.secrets import generate_secret, hash_secret
 from consenthub.store import audit
 from consenthub.store.tables import (
     ClientSecret,
@@ -20,7 +21,6 @@ from consenthub.store.tables import (
     PartyReturnUrl,
     new_uuid,
 )
-from consenthub.token_service.client_secrets import generate_secret, hash_secret
 
 
 class RegistryError(ValueError):
@@ -217,15 +217,14 @@ def ensure_return_url(conn: Connection, party_id: int, url: str) -> None:
         conn.execute(insert(PartyReturnUrl).values(party_id=party_id, url=url))
 
 
-def valid_secret_hashes(conn: Connection, party_id: int, now: dt.datetime) -> list[str]:
-    return list(
-        conn.execute(
-            select(ClientSecret.secret_hash).where(
-                ClientSecret.party_id == party_id,
-                or_(ClientSecret.expires_at.is_(None), ClientSecret.expires_at > now),
-            )
-        ).scalars()
-    )
+def secret_validity(conn: Connection, party_id: int) -> list[tuple[str, dt.datetime | None]]:
+    """Every secret hash of the party with the instant it stops working (None: current)."""
+    rows = conn.execute(
+        select(ClientSecret.secret_hash, ClientSecret.expires_at).where(
+            ClientSecret.party_id == party_id
+        )
+    ).all()
+    return [(row.secret_hash, row.expires_at) for row in rows]
 
 
 def rotate_secret(

@@ -2,7 +2,7 @@
 
 A token passes when its signature verifies against the hub's keys, its type,
 issuer and audience are this environment's, it has not expired (all of which a
-process remembers per token, see ``tokens.VerifiedTokens``), its party is active
+process remembers per token, see ``signing.VerifiedTokens``), its party is active
 and its ``ref_token`` is not revoked (asked of the database on every use).
 
 Two steps, so that a handler can ask the second inside its own transaction:
@@ -22,12 +22,10 @@ from fastapi import Request
 from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
 
+from consenthub.domain.errors import AuthScheme, Code, DomainError
 from consenthub.domain.parties import ApiScope
-from consenthub.services import services
-from consenthub.token_service import tokens
-from consenthub.web.errors import ApiError
-
-REALM = 'Bearer realm="consenthub"'
+from consenthub.services import Services
+from consenthub.token_service import store, tokens
 
 
 @dataclass(frozen=True)
@@ -47,53 +45,54 @@ class Caller:
     claims: dict[str, Any]
 
 
-def _challenge(error: str, description: str, scope: str | None = None) -> dict[str, str]:
-    value = f'{REALM}, error="{error}", error_description="{description}"'
-    if scope:
-        value += f', scope="{scope}"'
-    return {"WWW-Authenticate": value}
-
-
 def _token_from(request: Request) -> str:
     header = request.headers.get("authorization")
     if not header:
-        raise ApiError("CH1101", headers={"WWW-Authenticate": REALM})
+        raise DomainError(Code.BEARER_TOKEN_MISSING, challenge=AuthScheme.BEARER)
     scheme, _, value = header.partition(" ")
     if scheme.lower() != "bearer" or not value.strip():
-        raise ApiError("CH1101", "use the Bearer scheme", headers={"WWW-Authenticate": REALM})
+        raise DomainError(
+            Code.BEARER_TOKEN_MISSING, "use the Bearer scheme", challenge=AuthScheme.BEARER
+        )
     return value.strip()
 
 
 def live(conn: Connection, token: SignedToken) -> Caller:
     """The caller behind a verified token, if its party is active and it is not revoked."""
-    return caller_of(token, tokens.live_party(conn, token.claims))
+    return caller_of(token, store.live_party(conn, token.claims))
 
 
 def caller_of(token: SignedToken, live_party_id: int | None) -> Caller:
-    """The caller, given the answer of ``tokens.live_party`` (or a statement that asked the
-    same, ``tokens.party_if_live``): ``None`` means revoked or deactivated."""
+    """The caller, given the answer of ``store.live_party`` (or a statement that asked the
+    same, ``store.party_if_live``): ``None`` means revoked or deactivated."""
     if live_party_id is None:
-        raise ApiError("CH1102", headers=_challenge("invalid_token", "token revoked"))
+        raise DomainError(Code.ACCESS_TOKEN_INVALID, "token revoked", challenge=AuthScheme.BEARER)
     return Caller(live_party_id, token.client_id, token.scopes, token.claims)
 
 
 async def signed(request: Request, scope: ApiScope) -> SignedToken:
     """The request's token, if it is from this environment, verifies and carries ``scope``."""
-    verified = services(request).verified_tokens
+    hub: Services = request.app.state.services
     value = _token_from(request)
     try:
         # A token seen before is answered from memory; a new one is verified in a
         # worker thread, because the key set may have to be reloaded for it.
-        claims = verified.cached(value)
+        claims = hub.verified_tokens.cached(value)
         if claims is None:
-            claims = await run_in_threadpool(verified.verify, value)
+            claims = await run_in_threadpool(
+                tokens.verify_access_token, value, hub.settings, hub.keys, hub.verified_tokens
+            )
     except tokens.InvalidToken as exc:
-        raise ApiError("CH1102", headers=_challenge("invalid_token", str(exc)[:100])) from None
+        raise DomainError(
+            Code.ACCESS_TOKEN_INVALID, str(exc), challenge=AuthScheme.BEARER
+        ) from None
     scopes = frozenset(str(claims.get("scope", "")).split())
     if scope not in scopes:
-        raise ApiError(
-            "CH1103",
-            headers=_challenge("insufficient_scope", f"requires {scope.value}", scope.value),
+        raise DomainError(
+            Code.SCOPE_INSUFFICIENT,
+            f"requires {scope.value}",
+            challenge=AuthScheme.BEARER,
+            scope=scope.value,
         )
     return SignedToken(str(claims["client_id"]), scopes, claims)
 
@@ -103,7 +102,7 @@ def require(scope: ApiScope) -> Any:
 
     async def dependency(request: Request) -> Caller:
         token = await signed(request, scope)
-        database = services(request).database
+        database = request.app.state.services.database
 
         def check() -> Caller:
             with database.read() as conn:

@@ -18,13 +18,13 @@ from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
+from consenthub.domain.errors import Code, DomainError
 from consenthub.domain.parties import ApiScope, ScopeNotAllowed, allowed_scopes, grant_scopes
 from consenthub.observability import TOKENS_ISSUED
-from consenthub.registry.store import PartyRecord
-from consenthub.services import Services, services
-from consenthub.token_service import tokens
-from consenthub.token_service.client_auth import credentials_from
-from consenthub.web.errors import ApiError
+from consenthub.registry import PartyRecord, credentials_from
+from consenthub.services import Services
+from consenthub.token_service import store, tokens
+from consenthub.web.requests import services
 from consenthub.web.responses import JSONResponse, NoStoreJSONResponse
 
 router = APIRouter(tags=["token service"])
@@ -43,7 +43,7 @@ async def _body(request: Request) -> bytes:
         chunk: bytes = message.get("body", b"")
         body += chunk
         if len(body) > _MAX_BODY:
-            raise ApiError("CH1001", f"body larger than {_MAX_BODY} bytes")
+            raise DomainError(Code.TOKEN_REQUEST_INVALID, f"body larger than {_MAX_BODY} bytes")
         if not message.get("more_body", False):
             return body
 
@@ -54,12 +54,12 @@ def _form_pairs(body: bytes) -> list[tuple[str, str]]:
     try:
         text = body.decode()
     except UnicodeDecodeError:
-        raise ApiError("CH1001", "body is not valid form encoding") from None
+        raise DomainError(Code.TOKEN_REQUEST_INVALID, "body is not valid form encoding") from None
     pairs = []
     for part in text.split("&") if text else ():
         name, equals, value = part.partition("=")
         if not equals:
-            raise ApiError("CH1001", "body is not valid form encoding")
+            raise DomainError(Code.TOKEN_REQUEST_INVALID, "body is not valid form encoding")
         pairs.append((unquote_plus(name), unquote_plus(value)))
     return pairs
 
@@ -74,18 +74,20 @@ async def read_params(request: Request) -> dict[str, str]:
         try:
             document = orjson.loads(body)
         except orjson.JSONDecodeError:
-            raise ApiError("CH1001", "body is not valid JSON") from None
+            raise DomainError(Code.TOKEN_REQUEST_INVALID, "body is not valid JSON") from None
         if not isinstance(document, dict) or not all(
             isinstance(value, str) for value in document.values()
         ):
-            raise ApiError("CH1001", "body must be a JSON object of string values")
+            raise DomainError(
+                Code.TOKEN_REQUEST_INVALID, "body must be a JSON object of string values"
+            )
         pairs = list(document.items())
     else:
-        raise ApiError("CH1006")
+        raise DomainError(Code.MEDIA_TYPE_UNSUPPORTED)
     params: dict[str, str] = {}
     for name, value in pairs:
         if name in params:
-            raise ApiError("CH1001", f"parameter {name} given more than once")
+            raise DomainError(Code.TOKEN_REQUEST_INVALID, f"parameter {name} given more than once")
         params[name] = value
     return params
 
@@ -110,7 +112,7 @@ def _issue(hub: Services, party: PartyRecord, scope: str | None) -> tokens.Issue
     try:
         scopes = grant_scopes(scope, party.roles)
     except ScopeNotAllowed as exc:
-        raise ApiError("CH1004", f"not allowed: {exc}") from None
+        raise DomainError(Code.SCOPE_INVALID, f"not allowed: {exc}") from None
     return tokens.issue_access_token(hub.settings, hub.keys, party, scopes)
 
 
@@ -125,9 +127,9 @@ async def token(request: Request) -> JSONResponse:
     params = await read_params(request)
     grant_type = params.get("grant_type")
     if not grant_type:
-        raise ApiError("CH1001", "grant_type is required")
+        raise DomainError(Code.TOKEN_REQUEST_INVALID, "grant_type is required")
     if grant_type != "client_credentials":
-        raise ApiError("CH1002", grant_type)
+        raise DomainError(Code.GRANT_TYPE_UNSUPPORTED, grant_type)
     hub = services(request)
     party = await _authenticate(hub, request, params)
     await hub.keys.ready()
@@ -162,7 +164,7 @@ def _revoke(hub: Services, party: PartyRecord, token_value: str) -> None:
     if claims is None or claims.get("client_id") != party.client_id:
         return
     with hub.database.write() as conn:
-        tokens.revoke(conn, claims, party.id)
+        store.revoke(conn, claims, party.id)
 
 
 @router.post("/sts/revoke", summary="Revoke a token (RFC 7009)")
@@ -172,7 +174,7 @@ async def revoke(request: Request) -> JSONResponse:
     party = await _authenticate(hub, request, params)
     token_value = params.get("token")
     if not token_value:
-        raise ApiError("CH1001", "token is required")
+        raise DomainError(Code.TOKEN_REQUEST_INVALID, "token is required")
     # RFC 7009 §2.2: unknown, invalid or foreign tokens also answer 200.
     await run_in_threadpool(_revoke, hub, party, token_value)
     return NoStoreJSONResponse({})
@@ -188,7 +190,7 @@ def _introspect(hub: Services, party: PartyRecord, token_value: str) -> dict[str
     if not may_see:
         return {"active": False}
     with hub.database.read() as conn:
-        if tokens.live_party(conn, claims) is None:
+        if store.live_party(conn, claims) is None:
             return {"active": False}
     shown = {key: value for key, value in claims.items() if key != "ref_token"}
     return {"active": True, "token_type": "Bearer", **shown}
@@ -201,7 +203,7 @@ async def introspect(request: Request) -> JSONResponse:
     party = await _authenticate(hub, request, params)
     token_value = params.get("token")
     if not token_value:
-        raise ApiError("CH1001", "token is required")
+        raise DomainError(Code.TOKEN_REQUEST_INVALID, "token is required")
     body = await run_in_threadpool(_introspect, hub, party, token_value)
     return NoStoreJSONResponse(body)
 
@@ -240,3 +242,6 @@ async def metadata(request: Request) -> JSONResponse:
             "service_documentation": f"{base}/docs",
         }
     )
+
+
+ROUTERS = (router,)

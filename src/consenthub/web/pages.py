@@ -12,7 +12,7 @@ from __future__ import annotations
 import hmac
 import io
 import secrets
-from dataclasses import dataclass, field
+from collections.abc import Callable, Coroutine
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -22,12 +22,16 @@ from babel.dates import format_date, format_datetime
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import Translations
+from fastapi import APIRouter
+from fastapi.routing import APIRoute
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
-from starlette.responses import HTMLResponse
+from starlette.responses import HTMLResponse, Response
 
+from consenthub.domain.errors import Code, DomainError
+from consenthub.domain.messages import N_
 from consenthub.observability import correlation_id
-from consenthub.services import services
+from consenthub.web.requests import services
 
 LANGUAGES = ("nb", "nn", "en", "fi")
 LANGUAGE_NAMES = {"nb": "Norsk bokmål", "nn": "Norsk nynorsk", "en": "English", "fi": "Suomi"}
@@ -39,11 +43,6 @@ CONTENT_SECURITY_POLICY = (
 )
 TEMPLATES = Path(__file__).parent / "templates"
 TRANSLATIONS = Path(__file__).parent.parent / "translations"
-
-
-def N_(message: str) -> str:
-    """Mark a message for extraction; it is translated where it is shown."""
-    return message
 
 
 @cache
@@ -89,6 +88,7 @@ LABELS = {
     "rejected": N_("rejected"),
     "expired": N_("expired"),
     "cancelled": N_("cancelled"),
+    "closed": N_("closed: you had no metering point to give access to"),
     "Full": N_("Full"),
     "Limited": N_("Limited"),
     "meter_values": N_("Meter values"),
@@ -203,33 +203,42 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
     return response
 
 
-@dataclass
-class PageError(Exception):
-    """An error shown as a page (never a redirect): status, a title and an explanation.
-
-    ``title`` and ``message`` are untranslated msgids (marked with ``N_``);
-    ``params`` fill their ``%(name)s`` placeholders after translation.
-    """
-
-    status_code: int
-    title: str
-    message: str
-    code: str | None = None
-    params: dict[str, str] = field(default_factory=dict)
-    retry_url: str | None = None
+# Where a person can try again after an error, by code.
+_RETRY_URLS = {Code.LOGIN_FAILED: "/login"}
 
 
-async def page_error_handler(request: Request, exc: Exception) -> HTMLResponse:
-    assert isinstance(exc, PageError)
-
+def error_page(request: Request, exc: DomainError) -> HTMLResponse:
+    """The error as a page (never a redirect): the catalog's title for the code, the
+    error's explanation (an untranslated msgid) or the catalog's message."""
+    spec = exc.spec
     return render(
         request,
         "error.html",
-        status_code=exc.status_code,
-        title=exc.title,
-        message=exc.message,
+        status_code=spec.status,
+        title=spec.page_title or spec.message_en,
+        message=exc.detail or spec.message_en,
         params=exc.params,
-        code=exc.code,
-        retry_url=exc.retry_url,
+        code=spec.code.value,
+        retry_url=_RETRY_URLS.get(exc.code),
         correlation_id=correlation_id.get(),
     )
+
+
+class PageRoute(APIRoute):
+    """A route whose ``DomainError`` is answered as a page, not as a JSON body."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def page_handler(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except DomainError as exc:
+                return error_page(request, exc)
+
+        return page_handler
+
+
+def page_router() -> APIRouter:
+    """A router for pages: not in the OpenAPI document, errors shown as pages."""
+    return APIRouter(include_in_schema=False, route_class=PageRoute)

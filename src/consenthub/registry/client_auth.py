@@ -16,15 +16,12 @@ import time
 from dataclasses import dataclass
 from urllib.parse import unquote
 
-from sqlalchemy import select
-
+from consenthub.domain.errors import AuthScheme, Code, DomainError
 from consenthub.domain.identifiers import InvalidIdentifier, validate_uuid
-from consenthub.registry.store import PartyRecord, find_by_client_id
+from consenthub.registry.secrets import matches
+from consenthub.registry.store import PartyRecord, find_by_client_id, secret_validity
+from consenthub.registry.throttle import FailureThrottle
 from consenthub.store.database import Database
-from consenthub.store.tables import ClientSecret
-from consenthub.token_service.client_secrets import matches
-from consenthub.token_service.throttle import FailureThrottle
-from consenthub.web.errors import ApiError
 
 
 @dataclass(frozen=True)
@@ -45,23 +42,25 @@ def credentials_from(params: dict[str, str], authorization: str | None) -> Clien
     """Exactly one authentication method per request (RFC 6749 §2.3)."""
     basic = authorization is not None and authorization[:6].lower() == "basic "
     if basic and ("client_secret" in params):
-        raise ApiError("CH1001", "use one client authentication method, not two")
+        raise DomainError(
+            Code.TOKEN_REQUEST_INVALID, "use one client authentication method, not two"
+        )
     if basic:
         assert authorization is not None
         try:
             decoded = base64.b64decode(authorization[6:].strip(), validate=True).decode()
             raw_id, sep, raw_secret = decoded.partition(":")
         except (binascii.Error, UnicodeDecodeError):
-            raise ApiError(
-                "CH1003",
+            raise DomainError(
+                Code.CLIENT_AUTHENTICATION_FAILED,
                 "malformed Basic credentials",
-                headers={"WWW-Authenticate": 'Basic realm="consenthub"'},
+                challenge=AuthScheme.BASIC,
             ) from None
         if not sep:
-            raise ApiError(
-                "CH1003",
+            raise DomainError(
+                Code.CLIENT_AUTHENTICATION_FAILED,
                 "malformed Basic credentials",
-                headers={"WWW-Authenticate": 'Basic realm="consenthub"'},
+                challenge=AuthScheme.BASIC,
             )
         # RFC 6749 §2.3.1: both parts are form-urlencoded before Base64.
         client_id, client_secret = (
@@ -69,14 +68,17 @@ def credentials_from(params: dict[str, str], authorization: str | None) -> Clien
             unquote(raw_secret.replace("+", " ")),
         )
         if params.get("client_id") not in (None, client_id):
-            raise ApiError("CH1001", "client_id in the body differs from the Basic credentials")
+            raise DomainError(
+                Code.TOKEN_REQUEST_INVALID,
+                "client_id in the body differs from the Basic credentials",
+            )
         return ClientCredentials(client_id, client_secret, True)
     body_id = params.get("client_id")
     body_secret = params.get("client_secret")
     if not body_id:
-        raise ApiError("CH1003", "client_id is required")
+        raise DomainError(Code.CLIENT_AUTHENTICATION_FAILED, "client_id is required")
     if not body_secret:
-        raise ApiError("CH1003", "client_secret is required")
+        raise DomainError(Code.CLIENT_AUTHENTICATION_FAILED, "client_secret is required")
     return ClientCredentials(body_id, body_secret, False)
 
 
@@ -96,14 +98,8 @@ class ClientAuthenticator:
             party = find_by_client_id(conn, client_id)
             if party is None:
                 return None
-            rows = conn.execute(
-                select(ClientSecret.secret_hash, ClientSecret.expires_at).where(
-                    ClientSecret.party_id == party.id
-                )
-            ).all()
-        entry = _CachedClient(
-            party, tuple((row.secret_hash, row.expires_at) for row in rows), time.monotonic()
-        )
+            secrets = secret_validity(conn, party.id)
+        entry = _CachedClient(party, tuple(secrets), time.monotonic())
         with self._lock:
             self._cache[client_id] = entry
         return entry
@@ -130,18 +126,18 @@ class ClientAuthenticator:
         return entry.party
 
     def authenticate(self, credentials: ClientCredentials, remote_addr: str) -> PartyRecord:
-        challenge = (
-            {"WWW-Authenticate": 'Basic realm="consenthub"'} if credentials.via_basic else {}
-        )
+        challenge = AuthScheme.BASIC if credentials.via_basic else None
         keys = (f"client:{credentials.client_id}", f"addr:{remote_addr}")
         wait = self._throttle.retry_after(*keys)
         if wait is not None:
-            raise ApiError("CH1005", headers={"Retry-After": str(wait)})
+            raise DomainError(Code.TOO_MANY_FAILURES, retry_after=wait)
         try:
             client_id = validate_uuid(credentials.client_id)
         except InvalidIdentifier:
             self._throttle.record_failure(*keys)
-            raise ApiError("CH1003", "client_id must be a UUID", headers=challenge) from None
+            raise DomainError(
+                Code.CLIENT_AUTHENTICATION_FAILED, "client_id must be a UUID", challenge=challenge
+            ) from None
         entry = self._cache.get(client_id)
         if (
             entry is None
@@ -151,6 +147,6 @@ class ClientAuthenticator:
             entry = self._load(client_id)
         if entry is None or not self._verify(entry, credentials.client_secret):
             self._throttle.record_failure(*keys)
-            raise ApiError("CH1003", headers=challenge)
+            raise DomainError(Code.CLIENT_AUTHENTICATION_FAILED, challenge=challenge)
         self._throttle.reset(keys[0])
         return entry.party

@@ -18,7 +18,6 @@ import datetime as dt
 import secrets
 import threading
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -27,10 +26,11 @@ from cryptography.fernet import Fernet
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from joserfc.jwk import ECKey, KeySet
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection
 
+from consenthub.signing import store
+from consenthub.signing.store import KeyState
 from consenthub.store.database import Database
-from consenthub.store.tables import SigningKey
 
 ALGORITHM = "ES256"
 CURVE = "P-256"
@@ -50,32 +50,18 @@ def create_key(conn: Connection, secret_key: bytes, *, activates_at: dt.datetime
     kid = now.strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_urlsafe(6)
     key = ECKey.generate_key(CURVE, parameters={"kid": kid, "use": "sig", "alg": ALGORITHM})
     private = _fernet(secret_key).encrypt(orjson.dumps(key.as_dict(private=True))).decode()
-    conn.execute(
-        insert(SigningKey).values(
-            kid=kid,
-            algorithm=ALGORITHM,
-            private_jwk=private,
-            public_jwk=key.as_dict(private=False),
-            created_at=now,
-            activates_at=activates_at,
-        )
+    store.insert_key(
+        conn,
+        KeyState(kid, key.as_dict(private=False), private, now, activates_at),
+        algorithm=ALGORITHM,
     )
     return kid
 
 
 def ensure_key(conn: Connection, secret_key: bytes) -> None:
     """A fresh database gets its first key, active at once."""
-    if conn.execute(select(SigningKey.kid).limit(1)).first() is None:
+    if not store.any_key(conn):
         create_key(conn, secret_key, activates_at=dt.datetime.now(dt.UTC))
-
-
-@dataclass(frozen=True)
-class KeyState:
-    kid: str
-    public_jwk: dict[str, Any]
-    private_jwk: str
-    created_at: dt.datetime
-    activates_at: dt.datetime
 
 
 def published(keys: list[KeyState], now: dt.datetime, retention: dt.timedelta) -> list[KeyState]:
@@ -123,11 +109,7 @@ class KeyRing:
             if not force and time.monotonic() - self._loaded_at < self._cache_ttl:
                 return
             with self._database.read() as conn:
-                rows = conn.execute(select(SigningKey)).all()
-            self._states = [
-                KeyState(row.kid, row.public_jwk, row.private_jwk, row.created_at, row.activates_at)
-                for row in rows
-            ]
+                self._states = store.all_keys(conn)
             now = dt.datetime.now(dt.UTC)
             shown = published(self._states, now, self._retention)
             self._verify_set = KeySet([ECKey.import_key(key.public_jwk) for key in shown])

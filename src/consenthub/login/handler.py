@@ -12,23 +12,21 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from authlib.integrations.starlette_client import OAuthError
-from fastapi import APIRouter, Form, Request
-from sqlalchemy import Connection, insert, select, update
+from fastapi import Form, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
-from consenthub.domain.identifiers import (
-    InvalidIdentifier,
-    mask_national_id,
-    validate_end_user_id,
-)
-from consenthub.portal.oidc import PROVIDER
-from consenthub.services import Services, services
-from consenthub.store.tables import EndUser
-from consenthub.web.pages import N_, PageError, csrf_valid, first_supported
+from consenthub.domain.errors import Code, DomainError
+from consenthub.domain.messages import N_
+from consenthub.login import service
+from consenthub.oidc import PROVIDER
+from consenthub.services import Services
+from consenthub.web.pages import csrf_valid, first_supported, page_router
+from consenthub.web.requests import services
 
 log = logging.getLogger("consenthub.login")
-router = APIRouter(include_in_schema=False)
+router = page_router()
+ROUTERS = (router,)
 
 
 def local_path(candidate: str | None) -> str:
@@ -59,8 +57,8 @@ def require_login(request: Request) -> dict[str, Any] | RedirectResponse:
 def _client(hub: Services) -> Any:
     client = hub.oauth.create_client(PROVIDER)
     if client is None:
-        raise PageError(
-            503, N_("Login is not available"), N_("No login provider is configured for this hub.")
+        raise DomainError(
+            Code.LOGIN_UNAVAILABLE, N_("No login provider is configured for this hub.")
         )
     return client
 
@@ -80,28 +78,9 @@ async def login(request: Request) -> Response:
         return await client.authorize_redirect(request, redirect_uri, **extra)  # type: ignore[no-any-return]
     except Exception:
         log.exception("login provider unreachable")
-        raise PageError(
-            503,
-            N_("Login is not available"),
-            N_("The login provider cannot be reached. Try again later."),
+        raise DomainError(
+            Code.LOGIN_UNAVAILABLE, N_("The login provider cannot be reached. Try again later.")
         ) from None
-
-
-def _upsert_end_user(conn: Connection, national_id: str, kind: str, name: str | None) -> int:
-    existing = conn.execute(
-        select(EndUser.id).where(EndUser.national_id == national_id)
-    ).scalar_one_or_none()
-    if existing is not None:
-        if name:
-            conn.execute(update(EndUser).where(EndUser.id == existing).values(name=name))
-        return int(existing)
-    return int(
-        conn.execute(
-            insert(EndUser)
-            .values(national_id=national_id, kind=kind, name=name)
-            .returning(EndUser.id)
-        ).scalar_one()
-    )
 
 
 @router.get("/login/callback")
@@ -112,54 +91,30 @@ async def callback(request: Request) -> Response:
         token = await client.authorize_access_token(request)
     except OAuthError as exc:
         log.info("login failed", extra={"error": exc.error, "description": exc.description})
-        raise PageError(
-            400,
-            N_("Login failed"),
-            N_("The login was cancelled or could not be completed."),
-            retry_url="/login",
+        raise DomainError(
+            Code.LOGIN_FAILED, N_("The login was cancelled or could not be completed.")
         ) from None
     claims: dict[str, Any] = dict(token.get("userinfo") or {})
-    raw_id = claims.get(hub.settings.oidc_national_id_claim)
-    try:
-        national_id, kind = validate_end_user_id(
-            str(raw_id or ""), allow_synthetic=hub.settings.allow_synthetic_ids
-        )
-    except InvalidIdentifier:
-        log.warning(
-            "login without a valid national identity number",
-            extra={"claim": hub.settings.oidc_national_id_claim},
-        )
-        raise PageError(
-            403,
-            N_("Login failed"),
-            N_("Your login did not identify you with a national identity number."),
-        ) from None
-    name = claims.get("name") if isinstance(claims.get("name"), str) else None
-
-    def store() -> int:
-        with hub.database.write() as conn:
-            return _upsert_end_user(conn, national_id, kind.value, name)
-
-    end_user_id = await run_in_threadpool(store)
+    person = await run_in_threadpool(service.log_in, hub, claims)
     target = local_path(request.session.pop("next", None))
     ui_locales = request.session.get("ui_locales")
     request.session.clear()  # a fresh session at privilege change
     request.session["user"] = {
-        "id": end_user_id,
-        "name": name,
-        "masked": mask_national_id(national_id),
+        "id": person.end_user_id,
+        "name": person.name,
+        "masked": person.masked_id,
     }
     if ui_locales:
         request.session["ui_locales"] = ui_locales
     elif first_supported(claims.get("locale")):
         request.session["ui_locales"] = first_supported(claims.get("locale"))
-    log.info("end user logged in", extra={"end_user_id": end_user_id})
+    log.info("end user logged in", extra={"end_user_id": person.end_user_id})
     return RedirectResponse(target, status_code=303)
 
 
 @router.post("/logout")
 async def logout(request: Request, csrf_token: str = Form("")) -> Response:
     if not csrf_valid(request, csrf_token):
-        raise PageError(403, N_("The form has expired"), N_("Reload the page and try again."))
+        raise DomainError(Code.FORM_EXPIRED, N_("Reload the page and try again."))
     request.session.clear()
     return RedirectResponse("/", status_code=303)

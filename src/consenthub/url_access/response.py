@@ -11,39 +11,32 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from joserfc import jwt
-
+from consenthub import signing
 from consenthub.config import Settings
-from consenthub.domain.errors import error
-from consenthub.token_service.keys import ALGORITHM, KeyRing
+from consenthub.signing import KeyRing
 
 RESPONSE_TYPE = "JWT"
 
 
-def error_result(code: str) -> dict[str, str]:
-    spec = error(code)
-    return {"code": spec.code, "message": spec.message_nb}
-
-
 def sign_response(
-    settings: Settings, keys: KeyRing, *, receiver_gln: str, request_id: str, result: dict[str, Any]
+    settings: Settings,
+    keys: KeyRing,
+    *,
+    receiver_gln: str,
+    request_id: str,
+    result: dict[str, Any],
+    now: dt.datetime,
 ) -> str:
     """``result`` holds either ``contracts`` (and ``scope``) or ``error``."""
-    now = int(dt.datetime.now(dt.UTC).timestamp())
+    issued_at = int(now.timestamp())
     claims: dict[str, Any] = {
         "iss": settings.token_issuer,
         "aud": receiver_gln,
-        "iat": now,
-        "exp": now + settings.third_party_response_ttl_seconds,
+        "iat": issued_at,
+        "exp": issued_at + settings.third_party_response_ttl_seconds,
         "elhubGln": settings.hub_gln,
         "receiverGln": receiver_gln,
         "request_id": request_id,
         **result,
     }
-    key = keys.signing_key()
-    return jwt.encode(
-        {"alg": ALGORITHM, "kid": key.kid, "typ": RESPONSE_TYPE},
-        claims,
-        key,
-        algorithms=[ALGORITHM],
-    )
+    return signing.sign(keys.signing_key(), claims, RESPONSE_TYPE)

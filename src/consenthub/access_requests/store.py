@@ -1,0 +1,320 @@
+"""All SQL of access requests (SPEC §2). Every function runs in the caller's transaction;
+the ones that change state append their audit events there."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from consenthub.domain.access import Process, Scope, Status
+from consenthub.domain.errors import Code
+from consenthub.grants import Contract
+from consenthub.store import audit
+from consenthub.store.tables import (
+    AccessRequest as AccessRequestRow,
+)
+from consenthub.store.tables import (
+    AccessRequestItem,
+    MeteringPoint,
+    Party,
+    SupplyPeriod,
+)
+
+# Where the outcome is kept in ``details`` (the name predates the other processes).
+_OUTCOME = "response"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a decided request came to: the scope and contracts it granted, or the code
+    of why it granted nothing (``EH088``, ``EH106``)."""
+
+    scope: Scope | None = None
+    contracts: tuple[Contract, ...] = ()
+    error: Code | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        if self.error is not None:
+            return {"error": {"code": self.error.value}}
+        return {
+            "scope": self.scope.value if self.scope else None,
+            "contracts": [
+                {
+                    "meteringPointId": contract.metering_point_id,
+                    "start": contract.start.isoformat(),
+                    "end": contract.end.isoformat() if contract.end else None,
+                }
+                for contract in self.contracts
+            ],
+        }
+
+    @classmethod
+    def from_json(cls, stored: dict[str, Any]) -> Outcome:
+        if "error" in stored:
+            return cls(error=Code(stored["error"]["code"]))
+        return cls(
+            scope=Scope(stored["scope"]) if stored.get("scope") else None,
+            contracts=tuple(
+                Contract(
+                    item["meteringPointId"],
+                    dt.date.fromisoformat(item["start"]),
+                    dt.date.fromisoformat(item["end"]) if item["end"] else None,
+                )
+                for item in stored.get("contracts", [])
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class AccessRequest:
+    id: str
+    process: Process
+    party_id: int
+    party_name: str
+    party_gln: str | None
+    party_orgnr: str | None
+    request_id: str
+    scope: Scope
+    status: Status
+    end_user_id: int | None
+    deadline: dt.datetime | None
+    created_at: dt.datetime
+    decided_at: dt.datetime | None
+    # What the process keeps of its own (BRS-NO-624: the return address).
+    details: dict[str, Any] = field(default_factory=dict)
+    outcome: Outcome | None = None
+
+
+@dataclass(frozen=True)
+class NewAccessRequest:
+    process: Process
+    party_id: int
+    request_id: str
+    scope: Scope
+    deadline: dt.datetime | None
+    details: dict[str, Any] = field(default_factory=dict)
+    # The metering points asked for; none means "those the person has" (BRS-NO-624).
+    metering_point_ids: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class OwnedMeteringPoint:
+    id: int
+    gsrn: str
+    address: str | None
+    postcode: str | None
+    city: str | None
+    move_in: dt.date
+
+
+_SELECT = select(
+    AccessRequestRow,
+    Party.name.label("party_name"),
+    Party.gln.label("party_gln"),
+    Party.orgnr.label("party_orgnr"),
+).join(Party, Party.id == AccessRequestRow.party_id)
+
+
+def _record(row: Any) -> AccessRequest:
+    details = dict(row.details or {})
+    stored_outcome = details.pop(_OUTCOME, None)
+    return AccessRequest(
+        id=row.id,
+        process=Process(row.process),
+        party_id=row.party_id,
+        party_name=row.party_name,
+        party_gln=row.party_gln,
+        party_orgnr=row.party_orgnr,
+        request_id=row.request_id,
+        scope=Scope(row.scope),
+        status=Status(row.status),
+        end_user_id=row.end_user_id,
+        deadline=row.deadline,
+        created_at=row.created_at,
+        decided_at=row.decided_at,
+        details=details,
+        outcome=Outcome.from_json(stored_outcome) if stored_outcome else None,
+    )
+
+
+def insert_request(
+    conn: Connection, new: NewAccessRequest, *, now: dt.datetime, actor: str
+) -> str | None:
+    """A new pending request and its audit event; None when the party already used
+    ``request_id`` in this process (the database's unique constraint decides races)."""
+    try:
+        with conn.begin_nested():
+            internal_id = str(
+                conn.execute(
+                    insert(AccessRequestRow)
+                    .values(
+                        party_id=new.party_id,
+                        request_id=new.request_id,
+                        process=new.process.value,
+                        scope=new.scope.value,
+                        status=Status.PENDING.value,
+                        deadline=new.deadline,
+                        created_at=now,
+                        details=new.details,
+                    )
+                    .returning(AccessRequestRow.id)
+                ).scalar_one()
+            )
+    except IntegrityError:
+        return None
+    if new.metering_point_ids:
+        conn.execute(
+            insert(AccessRequestItem),
+            [
+                {"access_request_id": internal_id, "metering_point_id": metering_point_id}
+                for metering_point_id in new.metering_point_ids
+            ],
+        )
+    audit.append(
+        conn,
+        actor=actor,
+        action="access_request.created",
+        subject=f"access_request:{internal_id}",
+        details={
+            "process": new.process.value,
+            "request_id": new.request_id,
+            "scope": new.scope.value,
+        },
+        at=now,
+    )
+    return internal_id
+
+
+def load(conn: Connection, internal_id: str, *, lock: bool = False) -> AccessRequest | None:
+    query = _SELECT.where(AccessRequestRow.id == internal_id)
+    if lock:
+        query = query.with_for_update(of=AccessRequestRow)
+    row = conn.execute(query).first()
+    return None if row is None else _record(row)
+
+
+def find(
+    conn: Connection, party_id: int, process: Process, request_id: str
+) -> AccessRequest | None:
+    row = conn.execute(
+        _SELECT.where(
+            AccessRequestRow.party_id == party_id,
+            AccessRequestRow.process == process.value,
+            AccessRequestRow.request_id == request_id,
+        )
+    ).first()
+    return None if row is None else _record(row)
+
+
+def of_end_user(conn: Connection, end_user_id: int) -> list[AccessRequest]:
+    """The person's requests, newest first."""
+    rows = conn.execute(
+        _SELECT.where(AccessRequestRow.end_user_id == end_user_id).order_by(
+            AccessRequestRow.created_at.desc()
+        )
+    ).all()
+    return [_record(row) for row in rows]
+
+
+def bind_end_user(conn: Connection, internal_id: str, end_user_id: int) -> bool:
+    """The first person to open the request after login owns it; others never can."""
+    conn.execute(
+        update(AccessRequestRow)
+        .where(AccessRequestRow.id == internal_id, AccessRequestRow.end_user_id.is_(None))
+        .values(end_user_id=end_user_id)
+    )
+    owner = conn.execute(
+        select(AccessRequestRow.end_user_id).where(AccessRequestRow.id == internal_id)
+    ).scalar_one()
+    return bool(owner == end_user_id)
+
+
+def requested_metering_points(conn: Connection, internal_id: str) -> list[int]:
+    return list(
+        conn.execute(
+            select(AccessRequestItem.metering_point_id).where(
+                AccessRequestItem.access_request_id == internal_id
+            )
+        ).scalars()
+    )
+
+
+def current_metering_points(
+    conn: Connection, end_user_id: int, today: dt.date, *, among: Sequence[int] | None = None
+) -> list[OwnedMeteringPoint]:
+    """Metering points the end user lives on today (their supply period is open), or only
+    those of them ``among`` names."""
+    query = (
+        select(
+            MeteringPoint.id,
+            MeteringPoint.gsrn,
+            MeteringPoint.address,
+            MeteringPoint.postcode,
+            MeteringPoint.city,
+            SupplyPeriod.move_in,
+        )
+        .join(SupplyPeriod, SupplyPeriod.metering_point_id == MeteringPoint.id)
+        .where(
+            SupplyPeriod.end_user_id == end_user_id,
+            SupplyPeriod.move_in <= today,
+            (SupplyPeriod.move_out.is_(None)) | (SupplyPeriod.move_out > today),
+        )
+        .order_by(MeteringPoint.gsrn)
+    )
+    if among is not None:
+        query = query.where(MeteringPoint.id.in_(among))
+    return [
+        OwnedMeteringPoint(r.id, r.gsrn, r.address, r.postcode, r.city, r.move_in)
+        for r in conn.execute(query).all()
+    ]
+
+
+def finish(
+    conn: Connection,
+    request: AccessRequest,
+    status: Status,
+    outcome: Outcome | None,
+    *,
+    now: dt.datetime,
+    actor: str,
+) -> None:
+    """Record the request's final status and outcome, and its audit event."""
+    details = dict(request.details)
+    if outcome is not None:
+        details[_OUTCOME] = outcome.as_json()
+    conn.execute(
+        update(AccessRequestRow)
+        .where(AccessRequestRow.id == request.id)
+        .values(status=status.value, decided_at=now, details=details)
+    )
+    audit_details: dict[str, Any] = {"request_id": request.request_id}
+    if outcome is not None and outcome.error is not None:
+        audit_details["code"] = outcome.error.value
+    audit.append(
+        conn,
+        actor=actor,
+        action=f"access_request.{status.value}",
+        subject=f"access_request:{request.id}",
+        details=audit_details,
+        at=now,
+    )
+
+
+def pending_past_deadline(conn: Connection, now: dt.datetime, limit: int) -> list[AccessRequest]:
+    """Pending requests whose deadline has passed, oldest deadline first, locked (on
+    PostgreSQL, skipping rows another worker holds)."""
+    query = (
+        _SELECT.where(
+            AccessRequestRow.status == Status.PENDING.value,
+            AccessRequestRow.deadline <= now,
+        )
+        .order_by(AccessRequestRow.deadline)
+        .limit(limit)
+        .with_for_update(of=AccessRequestRow, skip_locked=True)
+    )
+    return [_record(row) for row in conn.execute(query).all()]

@@ -1,0 +1,113 @@
+"""The composition root: the ASGI application with every process's routes."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from pathlib import Path
+from typing import Any
+
+from fastapi.exceptions import RequestValidationError
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.staticfiles import StaticFiles
+
+from consenthub import __version__, data_api, login, portal, token_service, url_access
+from consenthub.config import Settings
+from consenthub.domain.clock import Clock, system_clock
+from consenthub.domain.errors import DomainError
+from consenthub.services import build_services
+from consenthub.store.database import Database
+from consenthub.store.migrate import is_current
+from consenthub.web.context import RequestContext
+from consenthub.web.direct import ConsentHub
+from consenthub.web.errors import (
+    domain_error_handler,
+    http_error_handler,
+    validation_error_handler,
+)
+from consenthub.web.responses import JSONResponse
+
+STATIC = Path(__file__).parent / "web" / "static"
+# Every process, each with its routers, its directly served routes and (where end users
+# decide its requests in Min side) its decision flow.
+PROCESSES = (token_service, data_api, url_access, login, portal)
+
+
+def create_app(
+    settings: Settings | None = None,
+    database: Database | None = None,
+    *,
+    clock: Clock = system_clock,
+) -> ConsentHub:
+    settings = settings or Settings()
+    app = ConsentHub(
+        title="consenthub",
+        version=__version__,
+        description="Consent and third-party access service for data hubs. "
+        "Token service (seed 004), data API (SPEC §8).",
+        default_response_class=JSONResponse,
+    )
+    app.state.services = build_services(settings, database, clock=clock)
+    app.state.decision_flows = {
+        flow.process: flow for process in PROCESSES for flow in process.DECISION_FLOWS
+    }
+    app.add_exception_handler(DomainError, domain_error_handler)
+    app.add_exception_handler(RequestValidationError, validation_error_handler)
+    app.add_exception_handler(StarletteHTTPException, http_error_handler)
+    for process in PROCESSES:
+        for router in process.ROUTERS:
+            app.include_router(router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/healthz", tags=["operations"], summary="Liveness: the process answers")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get(
+        "/readyz", tags=["operations"], summary="Readiness: database reachable and schema current"
+    )
+    async def readyz(request: Request) -> JSONResponse:
+        checks: dict[str, Any] = {}
+        try:
+            checks["database"] = (
+                "ok"
+                if await run_in_threadpool(is_current, request.app.state.services.database)
+                else "schema not current"
+            )
+        except Exception as exc:  # any driver error means not ready
+            checks["database"] = f"unreachable: {type(exc).__name__}"
+        ready = all(value == "ok" for value in checks.values())
+        return JSONResponse(
+            {"status": "ok" if ready else "unavailable", "checks": checks},
+            status_code=200 if ready else 503,
+        )
+
+    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=session_key(settings),
+        session_cookie="consenthub_session",
+        max_age=settings.session_max_age_seconds,
+        same_site="lax",
+        https_only=settings.secure_cookies,
+    )
+    app.add_middleware(RequestContext)
+    for process in PROCESSES:
+        for route in process.DIRECT_ROUTES:
+            app.serve_directly(route)
+    return app
+
+
+def session_key(settings: Settings) -> str:
+    """A key of its own for signing session cookies, derived from the hub secret key."""
+    return hmac.new(
+        settings.resolved_secret_key(), b"consenthub session cookies", hashlib.sha256
+    ).hexdigest()

@@ -1,0 +1,207 @@
+"""All SQL of grants: party × metering point × scope × ``[valid_from, valid_to)`` (SPEC §2).
+
+Every function runs in the caller's transaction and appends the audit events of what
+it changes there.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+from sqlalchemy import Connection, insert, select, update
+
+from consenthub.domain.access import Scope
+from consenthub.grants.rules import GrantChange, LiveGrant
+from consenthub.store import audit
+from consenthub.store.tables import Grant, MeteringPoint, Party
+
+
+@dataclass(frozen=True)
+class NewGrant:
+    party_id: int
+    metering_point_id: int
+    end_user_id: int
+    scope: str
+    valid_from: dt.date
+    valid_to: dt.date | None = None
+    access_request_id: str | None = None
+
+
+@dataclass(frozen=True)
+class EndUserGrant:
+    """A grant as its end user sees it."""
+
+    id: int
+    party_name: str
+    gsrn: str
+    address: str | None
+    scope: Scope
+    valid_from: dt.date
+    valid_to: dt.date | None
+    revoked: bool
+
+
+def create_grant(
+    conn: Connection,
+    *,
+    party_id: int,
+    metering_point_id: int,
+    end_user_id: int,
+    scope: str,
+    valid_from: dt.date,
+    valid_to: dt.date | None = None,
+    access_request_id: str | None = None,
+    actor: str,
+) -> int:
+    """Record a grant and its audit event in the caller's transaction."""
+    grant = NewGrant(
+        party_id, metering_point_id, end_user_id, scope, valid_from, valid_to, access_request_id
+    )
+    return create_grants(conn, [grant], actor=actor)[0]
+
+
+def create_grants(conn: Connection, grants: Sequence[NewGrant], *, actor: str) -> list[int]:
+    """Record grants and their audit events, with one INSERT each for all of them; returns
+    their ids in the given order."""
+    if not grants:
+        return []
+    now = dt.datetime.now(dt.UTC)
+    ids = [
+        int(grant_id)
+        for grant_id in conn.execute(
+            insert(Grant).returning(Grant.id, sort_by_parameter_order=True),
+            [asdict(grant) | {"created_at": now} for grant in grants],
+        ).scalars()
+    ]
+    audit.append_many(
+        conn,
+        [
+            audit.Event(
+                actor,
+                "grant.created",
+                f"grant:{grant_id}",
+                {
+                    "party_id": grant.party_id,
+                    "metering_point_id": grant.metering_point_id,
+                    "scope": grant.scope,
+                    "valid_from": grant.valid_from.isoformat(),
+                    "valid_to": grant.valid_to.isoformat() if grant.valid_to else None,
+                },
+            )
+            for grant_id, grant in zip(ids, grants, strict=True)
+        ],
+        at=now,
+    )
+    return ids
+
+
+def live_grants(
+    conn: Connection,
+    *,
+    party_id: int,
+    end_user_id: int,
+    metering_point_ids: Sequence[int],
+    today: dt.date,
+) -> dict[int, LiveGrant]:
+    """The party's live grants from this end user on these metering points, by metering
+    point: one statement for any number of them."""
+    if not metering_point_ids:
+        return {}
+    rows = conn.execute(
+        select(Grant.id, Grant.metering_point_id, Grant.scope, Grant.valid_from, Grant.valid_to)
+        .where(
+            Grant.party_id == party_id,
+            Grant.metering_point_id.in_(metering_point_ids),
+            Grant.end_user_id == end_user_id,
+            Grant.revoked_at.is_(None),
+            (Grant.valid_to.is_(None)) | (Grant.valid_to > today),
+        )
+        .order_by(Grant.id)
+    ).all()
+    return {
+        row.metering_point_id: LiveGrant(
+            row.id, row.metering_point_id, Scope(row.scope), row.valid_from, row.valid_to
+        )
+        for row in rows
+    }
+
+
+def change_grants(
+    conn: Connection, changes: Sequence[GrantChange], *, access_request_id: str, actor: str
+) -> None:
+    """Give live grants a new scope and end, with their audit events."""
+    for scope, valid_to in {(change.scope, change.valid_to) for change in changes}:
+        ids = [
+            change.grant_id
+            for change in changes
+            if (change.scope, change.valid_to) == (scope, valid_to)
+        ]
+        conn.execute(
+            update(Grant)
+            .where(Grant.id.in_(ids))
+            .values(scope=scope.value, valid_to=valid_to, access_request_id=access_request_id)
+        )
+    audit.append_many(
+        conn,
+        [
+            audit.Event(
+                actor,
+                "grant.updated",
+                f"grant:{change.grant_id}",
+                {
+                    "scope": change.scope.value,
+                    "valid_to": change.valid_to.isoformat() if change.valid_to else None,
+                },
+            )
+            for change in changes
+        ],
+    )
+
+
+def end_user_grant(
+    conn: Connection, grant_id: int, end_user_id: int, *, lock: bool = False
+) -> EndUserGrant | None:
+    """One of the end user's own grants; None for anyone else's."""
+    query = (
+        select(
+            Grant.id,
+            Party.name,
+            MeteringPoint.gsrn,
+            MeteringPoint.address,
+            Grant.scope,
+            Grant.valid_from,
+            Grant.valid_to,
+            Grant.revoked_at,
+        )
+        .join(Party, Party.id == Grant.party_id)
+        .join(MeteringPoint, MeteringPoint.id == Grant.metering_point_id)
+        .where(Grant.id == grant_id, Grant.end_user_id == end_user_id)
+    )
+    if lock:
+        query = query.with_for_update(of=Grant)
+    row = conn.execute(query).first()
+    if row is None:
+        return None
+    return EndUserGrant(
+        row.id,
+        row.name,
+        row.gsrn,
+        row.address,
+        Scope(row.scope),
+        row.valid_from,
+        row.valid_to,
+        row.revoked_at is not None,
+    )
+
+
+def end_grant(conn: Connection, grant_id: int, end: dt.date, *, actor: str) -> None:
+    conn.execute(update(Grant).where(Grant.id == grant_id).values(valid_to=end))
+    audit.append(
+        conn,
+        actor=actor,
+        action="grant.ended",
+        subject=f"grant:{grant_id}",
+        details={"valid_to": end.isoformat()},
+    )

@@ -1,1 +1,0 @@
-"""URL-initiated third-party access (seed 000, Elhub BRS-NO-624)."""

@@ -1,0 +1,86 @@
+"""The request context every HTTP request runs in: correlation id, metrics, last safety net."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import random
+import time
+import uuid
+
+from prometheus_client import Counter, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from consenthub.domain.errors import Code
+from consenthub.observability import HTTP_LATENCY, HTTP_REQUESTS, correlation_id
+from consenthub.web.errors import error_body, preferred_language
+from consenthub.web.responses import JSONResponse
+
+log = logging.getLogger("consenthub.http")
+
+
+class RequestContext:
+    """Correlation id per request (``X-Correlation-ID``), metrics, and the last safety net:
+    an unexpected exception is logged with its trace and answered ``EH111``, never a trace."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        # Not a secret, so not from the OS's random source (a system call per request).
+        cid = _incoming_correlation_id(scope) or str(
+            uuid.UUID(int=random.getrandbits(128), version=4)
+        )
+        token = correlation_id.set(cid)
+        started = time.perf_counter()
+        status = 500
+        response_started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+                status = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-correlation-id", cid.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception:
+            log.exception("unhandled error", extra={"path": scope.get("path")})
+            if not response_started:
+                headers = dict(
+                    (k.decode().lower(), v.decode()) for k, v in scope.get("headers", [])
+                )
+                body = error_body(Code.EH111, preferred_language(headers.get("accept-language")))
+                await JSONResponse(body, status_code=500)(scope, receive, send_with_id)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            requests, latency = _metrics(scope["method"], route, status)
+            requests.inc()
+            latency.observe(time.perf_counter() - started)
+            correlation_id.reset(token)
+
+
+@functools.lru_cache(maxsize=1024)
+def _metrics(method: str, route: str, status: int) -> tuple[Counter, Histogram]:
+    """The metric children of one route and status; looking them up by labels on every
+    request costs more than the counting."""
+    return (
+        HTTP_REQUESTS.labels(method, route, str(status)),
+        HTTP_LATENCY.labels(method, route),
+    )
+
+
+def _incoming_correlation_id(scope: Scope) -> str | None:
+    for name, value in scope.get("headers", []):
+        if name == b"x-correlation-id":
+            try:
+                return str(uuid.UUID(value.decode()))
+            except (ValueError, UnicodeDecodeError):
+                return None
+    return None
