@@ -16,29 +16,24 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
 from fastapi.routing import APIRoute
-from sqlalchemy import Connection
 
-from consenthub.data_api import store
-from consenthub.domain.errors import Code, DomainError
+from consenthub.data_api import service, store
+from consenthub.domain.errors import DomainError
 from consenthub.domain.identifiers import InvalidIdentifier, validate_gsrn
 from consenthub.domain.parties import ApiScope
-from consenthub.domain.windows import DateWindow, Interval, to_intervals
-from consenthub.observability import DATA_READS, correlation_id
-from consenthub.services import Services
-from consenthub.token_service import Caller, SignedToken, caller_of, live, signed
+from consenthub.domain.windows import DateWindow
+from consenthub.token_service import signed
 from consenthub.web.requests import services
 from consenthub.web.responses import JSONResponse
 
 router = APIRouter(prefix="/api/v1", tags=["data"])
 
 MAX_SPAN = dt.timedelta(days=366)
-Answer = TypeVar("Answer")
 MAX_PAGE = 10_000
 
 
@@ -112,46 +107,6 @@ def _valid_gsrn(value: str, field: str = "id") -> str:
         raise DomainError.invalid(field, f"GSRN {exc.rule}") from None
 
 
-async def _answer(
-    hub: Services,
-    token: SignedToken,
-    read: Callable[[Connection, SignedToken], tuple[Answer, Caller, list[store.Read]]],
-    *,
-    one_metering_point: bool,
-) -> Answer:
-    """The token's liveness (``read`` asks it, with its own statement or as part of its
-    first one), the grants, the data, and then the access log entries, written before
-    the data leaves: there is no answer without its log entry. A read of one metering
-    point logs in one statement and runs as ``Database.reads_and_one_write``; a list
-    page may log thousands of entries and runs in one transaction."""
-
-    def work(conn: Connection) -> Answer:
-        answer, caller, reads = read(conn, token)
-        store.log_reads(conn, caller.party_id, reads, correlation_id.get())
-        return answer
-
-    if one_metering_point:
-        return await hub.database.reads_and_one_write(work)
-    return await hub.database.transact(work)
-
-
-def _list(
-    hub: Services, conn: Connection, token: SignedToken, after: str | None, limit: int
-) -> tuple[dict[str, Any], Caller, list[store.Read]]:
-    caller = live(conn, token)
-    found, next_cursor = store.accessible_metering_points(
-        conn, caller.party_id, hub.today(), after=after, limit=limit
-    )
-    reads = [
-        store.Read(end_user_id, access.id, "metering_point_list")
-        for access in found
-        for end_user_id in {grant.end_user_id for grant in access.grants if grant.windows}
-    ]
-    DATA_READS.labels("list").inc()
-    body = {"meteringPoints": [_master_data(access) for access in found], "next": next_cursor}
-    return body, caller, reads
-
-
 def _page_size(value: str | None) -> int:
     if value is None:
         return 1000
@@ -174,36 +129,13 @@ async def list_metering_points(request: Request) -> JSONResponse:
     if after is not None:
         after = _valid_gsrn(after, "after")
     limit = _page_size(request.query_params.get("limit"))
-    hub = services(request)
+    page = await service.metering_points(services(request), token, after=after, limit=limit)
     return JSONResponse(
-        await _answer(
-            hub,
-            token,
-            lambda conn, token: _list(hub, conn, token, after, limit),
-            one_metering_point=False,
-        )
+        {
+            "meteringPoints": [_master_data(access) for access in page.points],
+            "next": page.next_cursor,
+        }
     )
-
-
-def _access(
-    hub: Services, conn: Connection, token: SignedToken, gsrn: str
-) -> tuple[Caller, store.MeteringPointAccess]:
-    """The caller, if its token is live, and what it may see of ``gsrn``: one statement."""
-    party_id, access = store.live_metering_point_access(conn, token.claims, gsrn, hub.today())
-    caller = caller_of(token, party_id)
-    if access is None:
-        raise DomainError(Code.METERING_POINT_NOT_READABLE)
-    return caller, access
-
-
-def _detail(
-    hub: Services, conn: Connection, token: SignedToken, gsrn: str
-) -> tuple[dict[str, Any], Caller, list[store.Read]]:
-    caller, access = _access(hub, conn, token, gsrn)
-    end_users = {grant.end_user_id for grant in access.grants if grant.windows}
-    DATA_READS.labels("master_data").inc()
-    reads = [store.Read(end_user_id, access.id, "master_data") for end_user_id in end_users]
-    return _master_data(access), caller, reads
 
 
 @router.get(
@@ -214,15 +146,7 @@ def _detail(
 async def get_metering_point(request: Request) -> JSONResponse:
     token = await signed(request, ApiScope.DATA_READ)
     gsrn = _valid_gsrn(request.path_params["id"])
-    hub = services(request)
-    return JSONResponse(
-        await _answer(
-            hub,
-            token,
-            lambda conn, token: _detail(hub, conn, token, gsrn),
-            one_metering_point=True,
-        )
-    )
+    return JSONResponse(_master_data(await service.metering_point(services(request), token, gsrn)))
 
 
 def parse_instant(name: str, value: str, zone: ZoneInfo) -> dt.datetime:
@@ -238,46 +162,6 @@ def parse_instant(name: str, value: str, zone: ZoneInfo) -> dt.datetime:
     if instant.tzinfo is None:
         raise DomainError.invalid(name, "date-time needs a UTC offset")
     return instant
-
-
-def _values(
-    hub: Services,
-    conn: Connection,
-    token: SignedToken,
-    gsrn: str,
-    start: dt.datetime,
-    end: dt.datetime,
-) -> tuple[dict[str, Any], Caller, list[store.Read]]:
-    zone = hub.settings.zone
-    requested = Interval(int(start.timestamp()), int(end.timestamp()))
-    caller, access = _access(hub, conn, token, gsrn)
-    intervals = to_intervals(access.windows(), zone, requested)
-    values = store.meter_values(conn, access.id, intervals)
-    requested_days = DateWindow(
-        start.astimezone(zone).date(), end.astimezone(zone).date() + dt.timedelta(days=1)
-    )
-    reads = [
-        store.Read(end_user_id, access.id, "meter_values", start, end)
-        for end_user_id in access.end_users_in(requested_days)
-    ]
-    DATA_READS.labels("values").inc()
-    body = {
-        "meteringPointId": gsrn,
-        "from": start.isoformat(),
-        "to": end.isoformat(),
-        "unit": "kWh",
-        "periods": [
-            {
-                "from": local_time(i.start, zone),
-                "to": local_time(i.end, zone),
-            }
-            for i in intervals
-        ],
-        "values": [
-            {"start": local_time(start_ts, zone), "kwh": wh / 1000} for start_ts, wh in values
-        ],
-    }
-    return body, caller, reads
 
 
 def _required(request: Request, name: str) -> str:
@@ -306,13 +190,23 @@ async def get_values(request: Request) -> JSONResponse:
         raise DomainError.invalid("to", "must be after from")
     if end - start > MAX_SPAN:
         raise DomainError.invalid("to", "at most 366 days after from")
+    found = await service.meter_values(hub, token, gsrn, start, end)
+    zone = hub.settings.zone
     return JSONResponse(
-        await _answer(
-            hub,
-            token,
-            lambda conn, token: _values(hub, conn, token, gsrn, start, end),
-            one_metering_point=True,
-        )
+        {
+            "meteringPointId": gsrn,
+            "from": start.isoformat(),
+            "to": end.isoformat(),
+            "unit": "kWh",
+            "periods": [
+                {"from": local_time(i.start, zone), "to": local_time(i.end, zone)}
+                for i in found.intervals
+            ],
+            "values": [
+                {"start": local_time(start_ts, zone), "kwh": wh / 1000}
+                for start_ts, wh in found.values
+            ],
+        }
     )
 
 

@@ -19,11 +19,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
 from consenthub.domain.errors import Code, DomainError
-from consenthub.domain.parties import ApiScope, ScopeNotAllowed, allowed_scopes, grant_scopes
+from consenthub.domain.parties import ApiScope
 from consenthub.observability import TOKENS_ISSUED
 from consenthub.registry import PartyRecord, credentials_from
 from consenthub.services import Services
-from consenthub.token_service import store, tokens
+from consenthub.token_service import service
 from consenthub.web.requests import services
 from consenthub.web.responses import JSONResponse, NoStoreJSONResponse
 
@@ -108,14 +108,6 @@ async def _authenticate(hub: Services, request: Request, params: dict[str, str])
     return party
 
 
-def _issue(hub: Services, party: PartyRecord, scope: str | None) -> tokens.IssuedToken:
-    try:
-        scopes = grant_scopes(scope, party.roles)
-    except ScopeNotAllowed as exc:
-        raise DomainError(Code.SCOPE_INVALID, f"not allowed: {exc}") from None
-    return tokens.issue_access_token(hub.settings, hub.keys, party, scopes)
-
-
 @router.post(
     "/sts/Token",
     summary="Issue an access token (client credentials)",
@@ -133,7 +125,7 @@ async def token(request: Request) -> JSONResponse:
     hub = services(request)
     party = await _authenticate(hub, request, params)
     await hub.keys.ready()
-    issued = _issue(hub, party, params.get("scope"))
+    issued = service.issue(hub, party, params.get("scope"))
     TOKENS_ISSUED.inc()
     body: dict[str, Any] = {
         "access_token": issued.access_token,
@@ -148,25 +140,6 @@ async def token(request: Request) -> JSONResponse:
 token_route = next(r for r in router.routes if isinstance(r, APIRoute) and r.endpoint is token)
 
 
-def _claims_or_none(
-    hub: Services, token_value: str, *, check_expiry: bool
-) -> dict[str, Any] | None:
-    try:
-        return tokens.decode_access_token(
-            token_value, hub.settings, hub.keys, check_expiry=check_expiry
-        )
-    except tokens.InvalidToken:
-        return None
-
-
-def _revoke(hub: Services, party: PartyRecord, token_value: str) -> None:
-    claims = _claims_or_none(hub, token_value, check_expiry=False)
-    if claims is None or claims.get("client_id") != party.client_id:
-        return
-    with hub.database.write() as conn:
-        store.revoke(conn, claims, party.id)
-
-
 @router.post("/sts/revoke", summary="Revoke a token (RFC 7009)")
 async def revoke(request: Request) -> JSONResponse:
     params = await read_params(request)
@@ -176,24 +149,8 @@ async def revoke(request: Request) -> JSONResponse:
     if not token_value:
         raise DomainError(Code.TOKEN_REQUEST_INVALID, "token is required")
     # RFC 7009 §2.2: unknown, invalid or foreign tokens also answer 200.
-    await run_in_threadpool(_revoke, hub, party, token_value)
+    await run_in_threadpool(service.revoke, hub, party, token_value)
     return NoStoreJSONResponse({})
-
-
-def _introspect(hub: Services, party: PartyRecord, token_value: str) -> dict[str, Any]:
-    claims = _claims_or_none(hub, token_value, check_expiry=True)
-    if claims is None:
-        return {"active": False}
-    may_see = claims.get("client_id") == party.client_id or ApiScope.INTROSPECT in allowed_scopes(
-        party.roles
-    )
-    if not may_see:
-        return {"active": False}
-    with hub.database.read() as conn:
-        if store.live_party(conn, claims) is None:
-            return {"active": False}
-    shown = {key: value for key, value in claims.items() if key != "ref_token"}
-    return {"active": True, "token_type": "Bearer", **shown}
 
 
 @router.post("/sts/introspect", summary="Introspect a token (RFC 7662)")
@@ -204,8 +161,10 @@ async def introspect(request: Request) -> JSONResponse:
     token_value = params.get("token")
     if not token_value:
         raise DomainError(Code.TOKEN_REQUEST_INVALID, "token is required")
-    body = await run_in_threadpool(_introspect, hub, party, token_value)
-    return NoStoreJSONResponse(body)
+    claims = await run_in_threadpool(service.introspect, hub, party, token_value)
+    if claims is None:
+        return NoStoreJSONResponse({"active": False})
+    return NoStoreJSONResponse({"active": True, "token_type": "Bearer", **claims})
 
 
 @router.get("/.well-known/jwks.json", summary="The hub's public signing keys (RFC 7517)")
