@@ -30,7 +30,17 @@ test-sqlite: install
 test-postgresql: install
 	$(BIN)/pytest -q --db postgresql
 
-test: lint test-sqlite test-postgresql
+# `make test` first sets up what the suite needs (scripts/test-services.sh: Debian's
+# chromium, and a PostgreSQL server, started or installed when absent; an existing
+# CONSENTHUB_TEST_POSTGRES_URL is used as it is), then runs the three targets above
+# with CONSENTHUB_TEST_POSTGRES_URL set to the server it found.
+TEST_POSTGRES_URL_FILE := $(VENV)/.test-postgres-url
+
+test:
+	@mkdir -p $(VENV)
+	bash scripts/test-services.sh >$(TEST_POSTGRES_URL_FILE)
+	CONSENTHUB_TEST_POSTGRES_URL="$$(tail -n 1 $(TEST_POSTGRES_URL_FILE) 2>/dev/null)" \
+		$(MAKE) --no-print-directory lint test-sqlite test-postgresql
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache consenthub.db consenthub.db-* consenthub.key
