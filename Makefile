@@ -23,6 +23,7 @@ demo: install
 lint: install
 	$(BIN)/ruff check src tests
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 test-sqlite: install
 	$(BIN)/pytest -q --db sqlite

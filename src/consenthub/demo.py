@@ -24,11 +24,11 @@ from pathlib import Path
 import httpx
 from sqlalchemy import select
 
+from consenthub import registry
 from consenthub.config import Settings
 from consenthub.grants import create_grant
 from consenthub.imports.meter_values import import_meter_values
 from consenthub.imports.metering_points import import_metering_points
-from consenthub.registry import store as registry
 from consenthub.store.database import Database
 from consenthub.store.tables import EndUser, Grant, MeteringPoint
 

@@ -16,8 +16,7 @@ from authlib.integrations.starlette_client import OAuth
 from consenthub.config import Settings
 from consenthub.domain.clock import Clock, system_clock
 from consenthub.oidc import oauth_client
-from consenthub.registry import ClientAuthenticator
-from consenthub.registry.throttle import FailureThrottle
+from consenthub.registry import ClientAuthenticator, FailureThrottle
 from consenthub.signing import KeyRing, VerifiedTokens
 from consenthub.store.database import Database
 

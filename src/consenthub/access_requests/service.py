@@ -104,7 +104,7 @@ def open_for(hub: Services, internal_id: str, end_user_id: int) -> DecisionView:
         if not rules.may_be_decided(request.status):
             return DecisionView(request, [], {})
         offered = _offered(conn, request, end_user_id, today)
-        live = grants.store.live_grants(
+        live = grants.live_grants(
             conn,
             party_id=request.party_id,
             end_user_id=end_user_id,

@@ -18,10 +18,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from consenthub import registry, signing
 from consenthub.cli.imports import import_app
 from consenthub.config import Settings
-from consenthub.registry import store as registry
-from consenthub.signing import keys
 from consenthub.store import audit
 from consenthub.store.database import Database
 from consenthub.store.migrate import upgrade
@@ -75,7 +74,7 @@ def print_json(value: Any) -> None:
 def migrate(settings: Settings, database: Database) -> None:
     upgrade(database)
     with database.write() as conn:
-        keys.ensure_key(conn, settings.resolved_secret_key())
+        signing.ensure_key(conn, settings.resolved_secret_key())
 
 
 @db_app.command("upgrade")
@@ -218,7 +217,7 @@ def keys_rotate(
     delay = 0 if now else settings.signing_key_prepublish_seconds
     activates_at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=delay)
     with open_database(settings).write() as conn:
-        kid = keys.create_key(conn, settings.resolved_secret_key(), activates_at=activates_at)
+        kid = signing.create_key(conn, settings.resolved_secret_key(), activates_at=activates_at)
         audit.append(
             conn,
             actor="cli",

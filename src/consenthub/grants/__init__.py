@@ -4,7 +4,14 @@ point and creates the others."""
 
 from consenthub.grants.lifecycle import ApprovedPoint, Contract, approve
 from consenthub.grants.rules import LiveGrant, is_live, kept_end
-from consenthub.grants.store import EndUserGrant, NewGrant, create_grant, create_grants
+from consenthub.grants.service import end_by_end_user, end_user_grant
+from consenthub.grants.store import (
+    EndUserGrant,
+    NewGrant,
+    create_grant,
+    create_grants,
+    live_grants,
+)
 
 __all__ = [
     "ApprovedPoint",
@@ -15,6 +22,9 @@ __all__ = [
     "approve",
     "create_grant",
     "create_grants",
+    "end_by_end_user",
+    "end_user_grant",
     "is_live",
     "kept_end",
+    "live_grants",
 ]

@@ -17,12 +17,11 @@ from fastapi import Form, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
-from consenthub import access_requests
+from consenthub import access_requests, grants
 from consenthub.access_requests import AccessRequest, Answer, DecisionView
 from consenthub.domain.access import Decision, Process, Status
 from consenthub.domain.errors import Code, DomainError, FieldError
 from consenthub.domain.messages import N_
-from consenthub.grants import service as grants_service
 from consenthub.login import require_login
 from consenthub.portal import service
 from consenthub.web.pages import csrf_valid, page_router, render
@@ -196,9 +195,7 @@ async def confirm_end_grant(request: Request, grant_id: int) -> Response:
     user = require_login(request)
     if isinstance(user, RedirectResponse):
         return user
-    grant = await run_in_threadpool(
-        grants_service.end_user_grant, services(request), grant_id, user["id"]
-    )
+    grant = await run_in_threadpool(grants.end_user_grant, services(request), grant_id, user["id"])
     return render(request, "end_grant.html", grant=grant, today=services(request).today())
 
 
@@ -209,7 +206,7 @@ async def end_grant(request: Request, grant_id: int, csrf_token: str = Form(""))
     user = require_login(request)
     if isinstance(user, RedirectResponse):
         return user
-    await run_in_threadpool(grants_service.end_by_end_user, services(request), grant_id, user["id"])
+    await run_in_threadpool(grants.end_by_end_user, services(request), grant_id, user["id"])
     return RedirectResponse("/minside?notice=ended", status_code=303)
 
 

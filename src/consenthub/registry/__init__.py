@@ -1,5 +1,5 @@
 """Registered parties (SPEC §2): roles, return addresses, client credentials and their
-authentication (RFC 6749 §2.3.1)."""
+authentication (RFC 6749 §2.3.1). Others use it through these names."""
 
 from consenthub.registry.client_auth import (
     ClientAuthenticator,
@@ -10,17 +10,29 @@ from consenthub.registry.store import (
     NewCredentials,
     PartyRecord,
     RegistryError,
+    add_party,
+    ensure_return_url,
     find_by_gln,
+    list_parties,
+    return_domains,
     return_urls,
+    rotate_secret,
 )
+from consenthub.registry.throttle import FailureThrottle
 
 __all__ = [
     "ClientAuthenticator",
     "ClientCredentials",
+    "FailureThrottle",
     "NewCredentials",
     "PartyRecord",
     "RegistryError",
+    "add_party",
     "credentials_from",
+    "ensure_return_url",
     "find_by_gln",
+    "list_parties",
+    "return_domains",
     "return_urls",
+    "rotate_secret",
 ]
