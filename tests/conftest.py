@@ -9,25 +9,22 @@ and fails — never skips — when that server cannot be reached.
 from __future__ import annotations
 
 import os
-import socket
-import threading
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 from pydantic import SecretStr
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from consenthub.app import create_app
 from consenthub.config import Settings
+from consenthub.services import Services, build_services
 from consenthub.signing import keys
 from consenthub.store.database import Database
 from consenthub.store.migrate import upgrade
 from consenthub.store.tables import Base
+from tests.harness import LiveServer, MovableClock, free_port
 
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 TEST_SECRET_KEY = "test-secret-key-not-for-production"
@@ -99,51 +96,21 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
     )
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class LiveServer:
-    """A real uvicorn server on a loopback port, in a thread."""
-
-    def __init__(self, settings: Settings, database: Database) -> None:
-        self.port = free_port()
-        self.settings = settings.model_copy(update={"base_url": f"http://127.0.0.1:{self.port}"})
-        self.app = create_app(self.settings, database)
-        config = uvicorn.Config(
-            self.app,
-            host="127.0.0.1",
-            port=self.port,
-            log_config=None,
-            access_log=False,
-            lifespan="off",
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def __enter__(self) -> LiveServer:
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("test server did not start")
-            time.sleep(0.01)
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
+@pytest.fixture
+def clock() -> MovableClock:
+    return MovableClock()
 
 
 @pytest.fixture
-def live_server(settings: Settings, db: Database) -> Iterator[LiveServer]:
-    with LiveServer(settings, db) as server:
+def hub(settings: Settings, db: Database, clock: MovableClock) -> Services:
+    """The shared services on the test database, as a server, CLI or worker builds them:
+    for service-level tests, with no server and no login provider."""
+    return build_services(settings, db, clock=clock)
+
+
+@pytest.fixture
+def live_server(settings: Settings, db: Database, clock: MovableClock) -> Iterator[LiveServer]:
+    with LiveServer(settings, db, clock) as server:
         yield server
 
 
@@ -163,7 +130,9 @@ def oidc_issuer() -> Iterator[str]:
 
 
 @pytest.fixture
-def portal_server(settings: Settings, db: Database, oidc_issuer: str) -> Iterator[LiveServer]:
+def portal_server(
+    settings: Settings, db: Database, oidc_issuer: str, clock: MovableClock
+) -> Iterator[LiveServer]:
     portal_settings = settings.model_copy(
         update={
             "oidc_issuer": oidc_issuer,
@@ -171,5 +140,5 @@ def portal_server(settings: Settings, db: Database, oidc_issuer: str) -> Iterato
             "allow_synthetic_ids": True,
         }
     )
-    with LiveServer(portal_settings, db) as server:
+    with LiveServer(portal_settings, db, clock) as server:
         yield server

@@ -12,12 +12,14 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import free_port
+from tests.harness import ServerProcess, free_port
 
 
-def start_demo(workdir: Path, port: int, example_port: int) -> tuple[subprocess.Popen[str], str]:
+def start_demo(workdir: Path, port: int, example_port: int) -> tuple[ServerProcess, str]:
+    """``consenthub demo`` in ``workdir`` with no CONSENTHUB_ variables, as a newcomer runs
+    it: returns once it has printed its banner and answers."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("CONSENTHUB_")}
-    process = subprocess.Popen(
+    demo = ServerProcess(
         [
             sys.executable,
             "-m",
@@ -30,34 +32,23 @@ def start_demo(workdir: Path, port: int, example_port: int) -> tuple[subprocess.
             "--example-port",
             str(example_port),
         ],
-        cwd=workdir,
+        ready_url=f"http://127.0.0.1:{port}/healthz",
         env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
+        cwd=workdir,
+        output=subprocess.PIPE,
+        start_seconds=60,
     )
-    assert process.stdout is not None
+    stdout = demo.process.stdout
+    assert stdout is not None
     printed = ""
     deadline = time.monotonic() + 60
     while "then read data" not in printed:
-        line = process.stdout.readline()
-        if not line and process.poll() is not None:
+        line = stdout.readline()
+        if not line and demo.process.poll() is not None:
             raise AssertionError(f"demo exited early: {printed}")
         printed += line
         assert time.monotonic() < deadline, printed
-    url = f"http://127.0.0.1:{port}"
-    while True:
-        try:
-            if httpx.get(f"{url}/healthz").status_code == 200:
-                return process, printed
-        except httpx.TransportError:
-            time.sleep(0.1)
-        assert time.monotonic() < deadline
-
-
-def stop(process: subprocess.Popen[str]) -> None:
-    process.terminate()
-    process.wait(timeout=10)
+    return demo.wait_ready(), printed
 
 
 def test_demo_prints_working_credentials_and_serves_data(tmp_path: Path) -> None:
@@ -94,7 +85,7 @@ def test_demo_prints_working_credentials_and_serves_data(tmp_path: Path) -> None
         assert f"http://127.0.0.1:{example_port}" in printed, printed
         assert httpx.get(f"http://127.0.0.1:{example_port}/").status_code == 200
     finally:
-        stop(process)
+        process.stop()
     # Its children (login provider, example app) end with the demo.
     deadline = time.monotonic() + 10
     while True:
@@ -120,4 +111,4 @@ def test_demo_prints_working_credentials_and_serves_data(tmp_path: Path) -> None
         )
         assert new.status_code == 200
     finally:
-        stop(process)
+        process.stop()

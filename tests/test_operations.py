@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -14,37 +13,35 @@ import httpx
 import pytest
 
 from consenthub.store.database import Database
-from tests.conftest import TEST_SECRET_KEY, free_port
+from tests.conftest import TEST_SECRET_KEY
 from tests.factories import add_party, fnr
+from tests.harness import ServerProcess, free_port
 
 
-class ServerProcess:
+class HubProcess:
+    """``consenthub serve`` as its own process, with its JSON log in a file."""
+
     def __init__(self, database_url: str, log_path: Path) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        env = os.environ | {
-            "CONSENTHUB_DATABASE_URL": database_url,
-            "CONSENTHUB_SECRET_KEY": TEST_SECRET_KEY,
-            "CONSENTHUB_BASE_URL": self.url,
-        }
         self.log_path = log_path
         self.log = log_path.open("w")
-        self.process = subprocess.Popen(
+        self.server = ServerProcess(
             [sys.executable, "-m", "consenthub.cli.main", "serve", "--port", str(self.port)],
-            env=env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
+            ready_url=f"{self.url}/healthz",
+            env=os.environ
+            | {
+                "CONSENTHUB_DATABASE_URL": database_url,
+                "CONSENTHUB_SECRET_KEY": TEST_SECRET_KEY,
+                "CONSENTHUB_BASE_URL": self.url,
+            },
+            output=self.log,
         )
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{self.url}/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"server did not start: {log_path.read_text()}")
-            time.sleep(0.1)
+        try:
+            self.server.wait_ready()
+        except RuntimeError:
+            raise RuntimeError(f"server did not start: {log_path.read_text()}") from None
+        self.process = self.server.process
 
     def log_lines(self) -> list[dict[str, object]]:
         self.log.flush()
@@ -52,19 +49,18 @@ class ServerProcess:
         return [json.loads(line) for line in self.log_path.read_text().splitlines() if line]
 
     def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=10)
+        self.server.stop()
         self.log.close()
 
 
 @pytest.fixture
-def server(db: Database, database_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
-    process = ServerProcess(database_url, tmp_path / "server.log")
+def server(db: Database, database_url: str, tmp_path: Path) -> Iterator[HubProcess]:
+    process = HubProcess(database_url, tmp_path / "server.log")
     yield process
     process.stop()
 
 
-def test_health_readiness_docs_metrics(server: ServerProcess) -> None:
+def test_health_readiness_docs_metrics(server: HubProcess) -> None:
     assert httpx.get(f"{server.url}/healthz").json() == {"status": "ok"}
     ready = httpx.get(f"{server.url}/readyz")
     assert ready.status_code == 200
@@ -96,7 +92,7 @@ def test_health_readiness_docs_metrics(server: ServerProcess) -> None:
     )
 
 
-def test_korrelasjons_id_in_log_and_no_national_id(server: ServerProcess, db: Database) -> None:
+def test_korrelasjons_id_in_log_and_no_national_id(server: HubProcess, db: Database) -> None:
     creds = add_party(db)
     national_id = fnr(24, 12, 88)
     response = httpx.post(
@@ -129,7 +125,7 @@ def test_korrelasjons_id_in_log_and_no_national_id(server: ServerProcess, db: Da
 
 def test_not_ready_when_schema_missing(tmp_path: Path) -> None:
     empty = f"sqlite:///{tmp_path / 'empty.db'}"
-    process = ServerProcess(empty, tmp_path / "server.log")
+    process = HubProcess(empty, tmp_path / "server.log")
     try:
         ready = httpx.get(f"{process.url}/readyz")
         assert ready.status_code == 503
@@ -139,7 +135,7 @@ def test_not_ready_when_schema_missing(tmp_path: Path) -> None:
 
 
 def test_unexpected_failure_is_eh111_without_trace(
-    server: ServerProcess, db: Database, tmp_path: Path
+    server: HubProcess, db: Database, tmp_path: Path
 ) -> None:
     """A database that disappears under a running server: EH111 body, no stack trace."""
     from sqlalchemy import text

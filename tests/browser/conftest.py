@@ -13,21 +13,16 @@ import datetime as dt
 import importlib.util
 import re
 import sys
-import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-import uvicorn
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 
 from consenthub.store.database import Database
-from tests.conftest import LiveServer, free_port
 from tests.factories import (
     add_end_user,
     add_hourly_values,
@@ -38,7 +33,8 @@ from tests.factories import (
     gln,
     gsrn,
 )
-from tests.portal import register_person
+from tests.harness import LiveServer, ThreadedServer, free_port
+from tests.login_flow import register_person
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -130,34 +126,6 @@ def load_example_module() -> ModuleType:
     sys.modules[name] = module  # dataclasses look their module up while the class is made
     spec.loader.exec_module(module)
     return module
-
-
-class ThreadedServer:
-    """An ASGI app under uvicorn on a loopback port, in a thread."""
-
-    def __init__(self, app: Any, port: int) -> None:
-        self.port = port
-        self.server = uvicorn.Server(uvicorn.Config(
-            app, host="127.0.0.1", port=port, log_config=None, access_log=False,
-            lifespan="off"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def __enter__(self) -> ThreadedServer:
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("the example app did not start")
-            time.sleep(0.01)
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
 
 
 @dataclass(frozen=True)

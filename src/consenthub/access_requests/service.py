@@ -209,10 +209,12 @@ def cancel(hub: Services, internal_id: str, party_id: int, *, actor: str) -> Acc
         status = rules.effective_status(found.status, found.deadline, now)
         if status is Status.EXPIRED and found.status is Status.PENDING:
             _expire(conn, found, now)
-        if not rules.may_be_decided(status):
-            raise DomainError(Code.REQUEST_CLOSED, f"the request is {status.value}")
-        store.finish(conn, found, Status.CANCELLED, None, now=now, actor=actor)
-    return dataclasses.replace(found, status=Status.CANCELLED, decided_at=now)
+        elif rules.may_be_decided(status):
+            store.finish(conn, found, Status.CANCELLED, None, now=now, actor=actor)
+            status = Status.CANCELLED
+            return dataclasses.replace(found, status=status, decided_at=now)
+    # Raised after the transaction, so that a just recorded expiry is kept.
+    raise DomainError(Code.REQUEST_CLOSED, f"the request is {status.value}")
 
 
 def of_end_user(hub: Services, end_user_id: int) -> list[AccessRequest]:

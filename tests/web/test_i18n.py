@@ -23,7 +23,7 @@ from consenthub.config import Settings
 from consenthub.store.database import Database
 from consenthub.web.pages import LANGUAGE_COOKIE, LANGUAGES, TRANSLATIONS
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 POT = TRANSLATIONS / "messages.pot"
 TRANSLATED = ("nb", "nn", "fi")
 PLACEHOLDER = re.compile(r"%\((\w+)\)s")

@@ -15,8 +15,8 @@ from consenthub.store import audit
 from consenthub.store import database as store_database
 from consenthub.store.database import Database
 from consenthub.store.tables import AuditEvent, TokenRevocation
-from tests.conftest import LiveServer
 from tests.factories import add_party
+from tests.harness import LiveServer
 
 
 def test_concurrent_audit_appends_keep_one_chain(db: Database) -> None:

@@ -19,7 +19,6 @@ from consenthub.app import create_app
 from consenthub.config import Settings
 from consenthub.store.database import Database
 from consenthub.store.tables import AccessLogEntry, Grant, MeteringPoint, Party, SupplyPeriod
-from tests.conftest import LiveServer
 from tests.factories import (
     add_end_user,
     add_grant,
@@ -30,6 +29,7 @@ from tests.factories import (
     fnr,
     gsrn,
 )
+from tests.harness import LiveServer
 
 OSLO = ZoneInfo("Europe/Oslo")
 DAY0 = dt.date(2025, 1, 1)

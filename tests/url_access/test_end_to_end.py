@@ -16,7 +16,6 @@ from sqlalchemy import select
 from consenthub.store import audit
 from consenthub.store.database import Database
 from consenthub.store.tables import AuditEvent, Grant
-from tests.conftest import LiveServer
 from tests.factories import (
     add_end_user,
     add_grant,
@@ -27,7 +26,8 @@ from tests.factories import (
     gln,
     gsrn,
 )
-from tests.portal import csrf_of, login, register_person
+from tests.harness import LiveServer, MovableClock
+from tests.login_flow import csrf_of, login, register_person
 
 RETURN_URL = "https://app.example.no/callback"
 
@@ -153,6 +153,12 @@ def test_approval_updates_a_live_grant_and_creates_the_rest(
     end = (dt.date.today() + dt.timedelta(days=200)).isoformat()
     with httpx.Client() as client:
         page_path = start(client, portal_server, request_id)
+        # The page shows the access the party already has, and that it will not shrink.
+        page = client.get(f"{portal_server.url}{page_path}?lang=en").text
+        existing = page.split(f'id="has-{gsrn(11)}"')[1].split("</p>")[0]
+        assert "already has limited access here" in existing
+        assert "does not shorten it" in existing
+        assert f'id="has-{gsrn(12)}"' not in page
         decided = answer(
             client,
             portal_server,
@@ -449,6 +455,87 @@ def test_result_api_is_per_party(
     )
     assert response.status_code == 404
     assert response.json()["code"] == "CH4001"
+
+
+def bearer_of(server: LiveServer, party: Any) -> dict[str, str]:
+    token = httpx.post(
+        f"{server.url}/sts/Token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": party.party.client_id,
+            "client_secret": party.client_secret,
+        },
+    ).json()["access_token"]
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_a_request_past_its_deadline_is_eh088_everywhere_and_never_approved(
+    portal_server: LiveServer, db: Database, kari: dict[str, Any], clock: MovableClock
+) -> None:
+    """The deadline (CONSENTHUB_URL_REQUEST_DEADLINE_HOURS, 24 h) passes while the page is
+    open: the approval is refused with EH088, Min side lists the request as expired, and
+    the result API says expired with EH088; no worker has run."""
+    party = add_party(db, seed=1, return_urls=[RETURN_URL])
+    request_id = str(uuid.uuid4())
+    with httpx.Client() as client:
+        page_path = start(client, portal_server, request_id)
+        page = client.get(f"{portal_server.url}{page_path}")
+        clock.advance(hours=24)
+        late = client.post(
+            f"{portal_server.url}{page_path}",
+            data={
+                "csrf_token": csrf_of(page.text),
+                "action": "approve",
+                "metering_point": gsrn(11),
+            },
+            follow_redirects=False,
+        )
+        assert late.status_code == 303
+        assert decode_response(portal_server, late.headers["location"])["error"]["code"] == (
+            "EH088"
+        )
+        # Opened again later, the link goes straight back to the party with the outcome.
+        clock.advance(days=30)
+        reopened = client.get(f"{portal_server.url}{page_path}", follow_redirects=False)
+        assert decode_response(portal_server, reopened.headers["location"])["error"]["code"] == (
+            "EH088"
+        )
+        minside = client.get(f"{portal_server.url}/minside?lang=en").text
+    pending, history = (
+        minside.split('id="pending"')[1].split('id="active"')[0],
+        minside.split('id="history"')[1],
+    )
+    assert "Strømappen AS" not in pending
+    assert "expired" in history.split('id="log"')[0]
+    result = httpx.get(
+        f"{portal_server.url}/api/v1/third-party-access/requests/{request_id}",
+        headers=bearer_of(portal_server, party),
+    ).json()
+    assert result["status"] == "expired"
+    assert result["error"]["code"] == "EH088"
+    with db.read() as conn:
+        assert conn.execute(select(Grant.id)).first() is None
+
+
+def test_an_unanswered_request_shows_expired_without_any_worker(
+    portal_server: LiveServer, db: Database, kari: dict[str, Any], clock: MovableClock
+) -> None:
+    party = add_party(db, seed=1, return_urls=[RETURN_URL])
+    request_id = str(uuid.uuid4())
+    with httpx.Client() as client:
+        start(client, portal_server, request_id)
+    url = f"{portal_server.url}/api/v1/third-party-access/requests/{request_id}"
+    assert httpx.get(url, headers=bearer_of(portal_server, party)).json()["status"] == "pending"
+    clock.advance(hours=24)
+    result = httpx.get(url, headers=bearer_of(portal_server, party)).json()
+    assert result["status"] == "expired"
+    assert result["error"] == {"code": "EH088", "message": result["error"]["message"]}
+    claims = jwt.decode(
+        result["response"],
+        KeySet.import_key_set(httpx.get(f"{portal_server.url}/.well-known/jwks.json").json()),
+        algorithms=["ES256"],
+    ).claims
+    assert claims["error"]["code"] == "EH088"
 
 
 def test_login_next_is_never_an_outside_address() -> None:

@@ -6,7 +6,7 @@ import re
 
 import httpx
 
-from tests.conftest import LiveServer
+from tests.harness import LiveServer
 
 
 def csrf_of(page: str) -> str:

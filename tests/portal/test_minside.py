@@ -11,7 +11,6 @@ from sqlalchemy import select
 
 from consenthub.store.database import Database
 from consenthub.store.tables import Grant
-from tests.conftest import LiveServer
 from tests.factories import (
     add_end_user,
     add_grant,
@@ -21,7 +20,8 @@ from tests.factories import (
     fnr,
     gsrn,
 )
-from tests.portal import csrf_of, login, register_person
+from tests.harness import LiveServer
+from tests.login_flow import csrf_of, login, register_person
 
 
 @pytest.fixture
@@ -98,6 +98,27 @@ def test_end_grant(portal_server: LiveServer, db: Database, people: dict[str, An
         ).scalar_one()
     assert valid_to is not None
     assert valid_to <= dt.date.today() + dt.timedelta(days=1)
+
+
+def test_ending_asks_first_and_says_what_the_party_keeps(
+    portal_server: LiveServer, db: Database, people: dict[str, Any]
+) -> None:
+    """"End" on Min side leads to a confirmation, not straight to the change."""
+    with httpx.Client() as client:
+        login(client, portal_server, "kari")
+        overview = client.get(f"{portal_server.url}/minside?lang=en").text
+        confirm_path = f"/minside/grants/{people['kari_grant']}/end"
+        assert f'href="{confirm_path}"' in overview
+        confirm = client.get(f"{portal_server.url}{confirm_path}?lang=en")
+        assert confirm.status_code == 200
+        assert gsrn(21) in confirm.text
+        assert "can still read your data up to today, but nothing from today on" in confirm.text
+        assert "Keep access" in confirm.text
+        foreign = client.get(f"{portal_server.url}/minside/grants/{people['ola_grant']}/end")
+        assert foreign.status_code == 404
+        assert gsrn(22) not in foreign.text
+    with db.read() as conn:
+        assert conn.execute(select(Grant.valid_to)).scalars().all() == [None, None]
 
 
 def test_cannot_end_someone_elses_grant(

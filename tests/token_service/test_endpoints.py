@@ -17,8 +17,9 @@ from consenthub.config import Settings
 from consenthub.signing import keys as keyring
 from consenthub.store.database import Database
 from consenthub.store.tables import ClientSecret, Party, TokenRevocation
-from tests.conftest import TEST_SECRET_KEY, LiveServer
+from tests.conftest import TEST_SECRET_KEY
 from tests.factories import add_party, gln
+from tests.harness import LiveServer
 
 SEED_ERROR_FIELDS = {"code", "message", "errorCategory", "statusCode", "korrelasjonsId"}
 FORM = "application/x-www-form-urlencoded"
