@@ -123,6 +123,7 @@ class ClientAuthenticator:
             or not self._verify(entry, credentials.client_secret)
         ):
             return None
+        # Found in the cache, the id is in normalised form: the throttle's key too.
         keys = (f"client:{credentials.client_id}", f"addr:{remote_addr}")
         if self._throttle.retry_after(*keys) is not None:
             return None
@@ -133,15 +134,18 @@ class ClientAuthenticator:
         challenge = (
             {"WWW-Authenticate": 'Basic realm="consenthub"'} if credentials.via_basic else {}
         )
-        keys = (f"client:{credentials.client_id}", f"addr:{remote_addr}")
+        try:
+            client_id: str | None = validate_uuid(credentials.client_id)
+        except InvalidIdentifier:
+            client_id = None
+        # The normalised id: the case variants of one id share one budget.
+        keys = (f"client:{client_id or credentials.client_id}", f"addr:{remote_addr}")
         wait = self._throttle.retry_after(*keys)
         if wait is not None:
             raise ApiError("CH1005", headers={"Retry-After": str(wait)})
-        try:
-            client_id = validate_uuid(credentials.client_id)
-        except InvalidIdentifier:
+        if client_id is None:
             self._throttle.record_failure(*keys)
-            raise ApiError("CH1003", "client_id must be a UUID", headers=challenge) from None
+            raise ApiError("CH1003", "client_id must be a UUID", headers=challenge)
         entry = self._cache.get(client_id)
         if (
             entry is None
