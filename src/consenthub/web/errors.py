@@ -112,4 +112,8 @@ _HTTP_CODES = {404: "CH2002", 405: "CH2003"}
 
 async def http_error_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    return error_response(request, ApiError(_HTTP_CODES.get(exc.status_code, "CH2001")))
+    # Kept: a 405 carries the ``Allow`` header RFC 9110 §15.5.6 requires.
+    return error_response(
+        request,
+        ApiError(_HTTP_CODES.get(exc.status_code, "CH2001"), headers=dict(exc.headers or {})),
+    )
