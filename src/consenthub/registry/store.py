@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import Connection, Row, insert, or_, select, update
+from sqlalchemy import ColumnElement, Connection, Row, String, insert, or_, select, update
 
 from consenthub.domain.identifiers import validate_gln, validate_orgnr
 from consenthub.domain.parties import Role
@@ -63,7 +63,32 @@ def _party_record(row: Row[Any]) -> PartyRecord:
     )
 
 
-def validate_return_url(url: str) -> str:
+def _column_length(column: ColumnElement[Any]) -> int:
+    """A ``String(n)`` column's ``n``: values are held to it here, so that SQLite (which
+    stores longer ones) and PostgreSQL (which refuses them) accept the same."""
+    assert isinstance(column.type, String)
+    assert column.type.length is not None
+    return column.type.length
+
+
+NAME_LENGTH = _column_length(Party.__table__.c.name)
+RETURN_URL_LENGTH = _column_length(PartyReturnUrl.__table__.c.url)
+RETURN_DOMAIN_LENGTH = _column_length(PartyReturnDomain.__table__.c.domain)
+WEBHOOK_URL_LENGTH = _column_length(Party.__table__.c.webhook_url)
+
+
+def _bounded(field: str, value: str, length: int) -> str:
+    """``value`` if it fits its column and holds no control character (PostgreSQL
+    refuses NUL)."""
+    if len(value) > length:
+        raise RegistryError(field, f"at most {length} characters")
+    if any(ord(char) < 32 or 127 <= ord(char) < 160 for char in value):
+        raise RegistryError(field, "must not contain control characters")
+    return value
+
+
+def validate_return_url(url: str, *, length: int = RETURN_URL_LENGTH) -> str:
+    _bounded("return_url", url, length)
     parts = urlsplit(url)
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise RegistryError("return_url", "must be an absolute http(s) URL")
@@ -75,7 +100,7 @@ def validate_return_url(url: str) -> str:
 
 
 def validate_return_domain(domain: str) -> str:
-    candidate = domain.strip().lower().rstrip(".")
+    candidate = _bounded("return_domain", domain.strip().lower().rstrip("."), RETURN_DOMAIN_LENGTH)
     labels = candidate.split(".")
     if (
         not candidate
@@ -112,6 +137,7 @@ def add_party(
     """Register a party and make its first client secret (returned once, stored hashed)."""
     if not name.strip():
         raise RegistryError("name", "is required")
+    _bounded("name", name.strip(), NAME_LENGTH)
     if gln is None and orgnr is None:
         raise RegistryError("gln", "a GLN or an organisation number is required")
     try:
@@ -127,7 +153,7 @@ def add_party(
     domains = [validate_return_domain(domain) for domain in return_domains]
     if webhook_url is not None:
         try:
-            validate_return_url(webhook_url)
+            validate_return_url(webhook_url, length=WEBHOOK_URL_LENGTH)
         except RegistryError as exc:
             raise RegistryError("webhook_url", exc.rule) from None
     if gln is not None and conn.execute(select(Party.id).where(Party.gln == gln)).first():
