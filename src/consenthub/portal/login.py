@@ -8,6 +8,7 @@ cookie or a URL: the session holds the internal end-user id.
 from __future__ import annotations
 
 import logging
+import unicodedata
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -24,7 +25,7 @@ from consenthub.domain.identifiers import (
 )
 from consenthub.portal.oidc import PROVIDER
 from consenthub.services import Services, services
-from consenthub.store.tables import EndUser
+from consenthub.store.tables import EndUser, string_length
 from consenthub.web.pages import N_, PageError, csrf_valid, first_supported
 
 log = logging.getLogger("consenthub.login")
@@ -87,6 +88,23 @@ async def login(request: Request) -> Response:
         ) from None
 
 
+_NAME_LENGTH = string_length(EndUser.__table__.c.name)
+
+
+def display_name(claim: object) -> str | None:
+    """The ``name`` claim fit to show and store: control characters and lone surrogates
+    (which PostgreSQL or the UTF-8 encoder refuse) become spaces, whitespace runs one
+    space, cut to the column's length; None when nothing is left. The provider is
+    trusted with who the person is, not with the shape of a display name."""
+    if not isinstance(claim, str):
+        return None
+    printable = "".join(
+        " " if unicodedata.category(char) in ("Cc", "Cs") else char for char in claim
+    )
+    name = " ".join(printable.split())[:_NAME_LENGTH].rstrip()
+    return name or None
+
+
 def _upsert_end_user(conn: Connection, national_id: str, kind: str, name: str | None) -> int:
     existing = conn.execute(
         select(EndUser.id).where(EndUser.national_id == national_id)
@@ -134,7 +152,7 @@ async def callback(request: Request) -> Response:
             N_("Login failed"),
             N_("Your login did not identify you with a national identity number."),
         ) from None
-    name = claims.get("name") if isinstance(claims.get("name"), str) else None
+    name = display_name(claims.get("name"))
 
     def store() -> int:
         with hub.database.write() as conn:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import ColumnElement, Connection, Row, String, insert, or_, select, update
+from sqlalchemy import Connection, Row, insert, or_, select, update
 
 from consenthub.domain.identifiers import validate_gln, validate_orgnr
 from consenthub.domain.parties import Role
@@ -19,6 +19,7 @@ from consenthub.store.tables import (
     PartyReturnDomain,
     PartyReturnUrl,
     new_uuid,
+    string_length,
 )
 from consenthub.token_service.client_secrets import generate_secret, hash_secret
 
@@ -63,18 +64,12 @@ def _party_record(row: Row[Any]) -> PartyRecord:
     )
 
 
-def _column_length(column: ColumnElement[Any]) -> int:
-    """A ``String(n)`` column's ``n``: values are held to it here, so that SQLite (which
-    stores longer ones) and PostgreSQL (which refuses them) accept the same."""
-    assert isinstance(column.type, String)
-    assert column.type.length is not None
-    return column.type.length
-
-
-NAME_LENGTH = _column_length(Party.__table__.c.name)
-RETURN_URL_LENGTH = _column_length(PartyReturnUrl.__table__.c.url)
-RETURN_DOMAIN_LENGTH = _column_length(PartyReturnDomain.__table__.c.domain)
-WEBHOOK_URL_LENGTH = _column_length(Party.__table__.c.webhook_url)
+# Values are held to their columns' lengths here, so that SQLite (which stores longer
+# ones) and PostgreSQL (which refuses them) accept the same.
+NAME_LENGTH = string_length(Party.__table__.c.name)
+RETURN_URL_LENGTH = string_length(PartyReturnUrl.__table__.c.url)
+RETURN_DOMAIN_LENGTH = string_length(PartyReturnDomain.__table__.c.domain)
+WEBHOOK_URL_LENGTH = string_length(Party.__table__.c.webhook_url)
 
 
 def _bounded(field: str, value: str, length: int) -> str:
