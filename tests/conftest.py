@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 from pydantic import SecretStr
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
@@ -25,6 +26,11 @@ from consenthub.store.database import Database
 from consenthub.store.migrate import upgrade
 from consenthub.store.tables import Base
 from tests.harness import LiveServer, MovableClock, free_port
+
+# Property tests share this machine with servers and browsers: a slow example is load, not
+# a failure, so Hypothesis judges results only, never time.
+hypothesis_settings.register_profile("consenthub", deadline=None)
+hypothesis_settings.load_profile("consenthub")
 
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 TEST_SECRET_KEY = "test-secret-key-not-for-production"

@@ -2,7 +2,11 @@
 
 National identity numbers must never reach a log. The code does not log
 them; as a second line of defence every record passes a filter that masks
-anything shaped like a fødselsnummer (11 digits) or a Finnish HETU.
+anything shaped like a fødselsnummer or D-number (a run of exactly 11 digits,
+whatever letters surround it) or a Finnish HETU (``DDMMYY``, century sign,
+``NNN``, check character), keeping the birth date: ``010190*****``. Longer
+digit runs (18-digit GSRNs, 13-digit GLNs) are not personal data and stay, and
+so do UUIDs (correlation ids), which operators search the logs for.
 """
 
 from __future__ import annotations
@@ -21,7 +25,13 @@ correlation_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "correlation_id", default=None
 )
 
-_NATIONAL_ID = re.compile(r"(?<!\d)(\d{6})(?:\d{5}|[-+A-Ya-y]\d{3}[0-9A-Ya-y])(?![\dA-Za-z])")
+_HEX = "[0-9A-Fa-f]"
+_UUID = f"{_HEX}{{8}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{12}}"
+# 11 digits that are not part of a longer run, or a HETU whatever follows it. Lower-case
+# signs and check characters too: masking more is safe.
+_FNR_OR_HETU = r"(?<!\d)(\d{6})(?:\d{5}(?!\d)|[-+A-FU-Ya-fu-y]\d{3}[0-9A-Ya-y])"
+# A UUID is matched first and kept whole: an 11-digit run may lie in its last group.
+_NATIONAL_ID = re.compile(f"{_UUID}|{_FNR_OR_HETU}")
 
 _STANDARD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
     "message",
@@ -31,8 +41,13 @@ _STANDARD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None)))
 }
 
 
+def _masked(match: re.Match[str]) -> str:
+    birth_date = match.group(1)
+    return match.group(0) if birth_date is None else f"{birth_date}*****"
+
+
 def mask_personal_ids(text: str) -> str:
-    return _NATIONAL_ID.sub(r"\1*****", text)
+    return _NATIONAL_ID.sub(_masked, text)
 
 
 class JsonFormatter(logging.Formatter):

@@ -34,6 +34,10 @@ from consenthub.web.responses import JSONResponse
 router = APIRouter(prefix="/api/v1", tags=["data"])
 
 MAX_SPAN = dt.timedelta(days=366)
+# Years a ``from``/``to`` may name, as written. Shifting such an instant to UTC or to
+# the hub's zone, or a day further, stays inside what ``datetime`` and epoch seconds
+# can hold (years 1..9999); no meter value lies before 1970 (docs/decisions.md).
+EARLIEST_YEAR, LATEST_YEAR = 1970, 9998
 MAX_PAGE = 10_000
 
 
@@ -150,17 +154,21 @@ async def get_metering_point(request: Request) -> JSONResponse:
 
 
 def parse_instant(name: str, value: str, zone: ZoneInfo) -> dt.datetime:
-    """``YYYY-MM-DD`` (local midnight in the hub's zone) or ISO 8601 with an offset."""
+    """``YYYY-MM-DD`` (local midnight in the hub's zone) or ISO 8601 with an offset,
+    in the years ``EARLIEST_YEAR`` to ``LATEST_YEAR``."""
     try:
         if len(value) == 10:
-            return dt.datetime.combine(dt.date.fromisoformat(value), dt.time(), tzinfo=zone)
-        instant = dt.datetime.fromisoformat(value)
+            instant = dt.datetime.combine(dt.date.fromisoformat(value), dt.time(), tzinfo=zone)
+        else:
+            instant = dt.datetime.fromisoformat(value)
     except ValueError:
         raise DomainError.invalid(
             name, "must be a date (YYYY-MM-DD) or an ISO 8601 date-time with offset"
         ) from None
     if instant.tzinfo is None:
         raise DomainError.invalid(name, "date-time needs a UTC offset")
+    if not EARLIEST_YEAR <= instant.year <= LATEST_YEAR:
+        raise DomainError.invalid(name, f"year must be from {EARLIEST_YEAR} to {LATEST_YEAR}")
     return instant
 
 

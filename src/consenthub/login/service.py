@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,20 @@ from consenthub.login import store
 from consenthub.services import Services
 
 log = logging.getLogger("consenthub.login")
+
+
+def display_name(claim: object) -> str | None:
+    """The ``name`` claim fit to show and store: control characters and lone surrogates
+    (which PostgreSQL or the UTF-8 encoder refuse) become spaces, whitespace runs one
+    space, cut to the column's length; None when nothing is left. The provider is
+    trusted with who the person is, not with the shape of a display name."""
+    if not isinstance(claim, str):
+        return None
+    printable = "".join(
+        " " if unicodedata.category(char) in ("Cc", "Cs") else char for char in claim
+    )
+    name = " ".join(printable.split())[: store.NAME_LENGTH].rstrip()
+    return name or None
 
 
 @dataclass(frozen=True)
@@ -44,7 +59,7 @@ def log_in(hub: Services, claims: dict[str, Any]) -> LoggedIn:
             Code.LOGIN_WITHOUT_NATIONAL_ID,
             N_("Your login did not identify you with a national identity number."),
         ) from None
-    name = claims.get("name") if isinstance(claims.get("name"), str) else None
+    name = display_name(claims.get("name"))
     with hub.database.write() as conn:
         end_user_id = store.upsert_end_user(conn, national_id, kind.value, name)
     return LoggedIn(end_user_id, name, mask_national_id(national_id))

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, insert, select, update
 
-from consenthub.store.tables import EndUser
+from consenthub.store.tables import EndUser, string_length
+
+NAME_LENGTH = string_length(EndUser.__table__.c.name)
 
 
 def upsert_end_user(conn: Connection, national_id: str, kind: str, name: str | None) -> int:

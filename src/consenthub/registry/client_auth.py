@@ -127,17 +127,20 @@ class ClientAuthenticator:
 
     def authenticate(self, credentials: ClientCredentials, remote_addr: str) -> PartyRecord:
         challenge = AuthScheme.BASIC if credentials.via_basic else None
-        keys = (f"client:{credentials.client_id}", f"addr:{remote_addr}")
+        try:
+            client_id: str | None = validate_uuid(credentials.client_id)
+        except InvalidIdentifier:
+            client_id = None
+        # The normalised id: the case variants of one id share one budget.
+        keys = (f"client:{client_id or credentials.client_id}", f"addr:{remote_addr}")
         wait = self._throttle.retry_after(*keys)
         if wait is not None:
             raise DomainError(Code.TOO_MANY_FAILURES, retry_after=wait)
-        try:
-            client_id = validate_uuid(credentials.client_id)
-        except InvalidIdentifier:
+        if client_id is None:
             self._throttle.record_failure(*keys)
             raise DomainError(
                 Code.CLIENT_AUTHENTICATION_FAILED, "client_id must be a UUID", challenge=challenge
-            ) from None
+            )
         entry = self._cache.get(client_id)
         if (
             entry is None

@@ -20,6 +20,7 @@ from consenthub.store.tables import (
     PartyReturnDomain,
     PartyReturnUrl,
     new_uuid,
+    string_length,
 )
 
 
@@ -63,7 +64,26 @@ def _party_record(row: Row[Any]) -> PartyRecord:
     )
 
 
-def validate_return_url(url: str) -> str:
+# Values are held to their columns' lengths here, so that SQLite (which stores longer
+# ones) and PostgreSQL (which refuses them) accept the same.
+NAME_LENGTH = string_length(Party.__table__.c.name)
+RETURN_URL_LENGTH = string_length(PartyReturnUrl.__table__.c.url)
+RETURN_DOMAIN_LENGTH = string_length(PartyReturnDomain.__table__.c.domain)
+WEBHOOK_URL_LENGTH = string_length(Party.__table__.c.webhook_url)
+
+
+def _bounded(field: str, value: str, length: int) -> str:
+    """``value`` if it fits its column and holds no control character (PostgreSQL
+    refuses NUL)."""
+    if len(value) > length:
+        raise RegistryError(field, f"at most {length} characters")
+    if any(ord(char) < 32 or 127 <= ord(char) < 160 for char in value):
+        raise RegistryError(field, "must not contain control characters")
+    return value
+
+
+def validate_return_url(url: str, *, length: int = RETURN_URL_LENGTH) -> str:
+    _bounded("return_url", url, length)
     parts = urlsplit(url)
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise RegistryError("return_url", "must be an absolute http(s) URL")
@@ -75,7 +95,7 @@ def validate_return_url(url: str) -> str:
 
 
 def validate_return_domain(domain: str) -> str:
-    candidate = domain.strip().lower().rstrip(".")
+    candidate = _bounded("return_domain", domain.strip().lower().rstrip("."), RETURN_DOMAIN_LENGTH)
     labels = candidate.split(".")
     if (
         not candidate
@@ -112,6 +132,7 @@ def add_party(
     """Register a party and make its first client secret (returned once, stored hashed)."""
     if not name.strip():
         raise RegistryError("name", "is required")
+    _bounded("name", name.strip(), NAME_LENGTH)
     if gln is None and orgnr is None:
         raise RegistryError("gln", "a GLN or an organisation number is required")
     try:
@@ -127,7 +148,7 @@ def add_party(
     domains = [validate_return_domain(domain) for domain in return_domains]
     if webhook_url is not None:
         try:
-            validate_return_url(webhook_url)
+            validate_return_url(webhook_url, length=WEBHOOK_URL_LENGTH)
         except RegistryError as exc:
             raise RegistryError("webhook_url", exc.rule) from None
     if gln is not None and conn.execute(select(Party.id).where(Party.gln == gln)).first():

@@ -16,6 +16,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    ColumnElement,
     Date,
     DateTime,
     ForeignKey,
@@ -69,6 +70,13 @@ class Base(DeclarativeBase):
 
 def new_uuid() -> str:
     return str(uuid.uuid4())
+
+
+def string_length(column: ColumnElement[Any]) -> int:
+    """A ``String(n)`` column's ``n``: the longest value both databases accept."""
+    assert isinstance(column.type, String)
+    assert column.type.length is not None
+    return column.type.length
 
 
 class Party(Base):

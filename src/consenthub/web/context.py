@@ -9,6 +9,7 @@ import time
 import uuid
 
 from prometheus_client import Counter, Histogram
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from consenthub.domain.errors import Code
@@ -18,10 +19,15 @@ from consenthub.web.responses import JSONResponse
 
 log = logging.getLogger("consenthub.http")
 
+# nginx's status for a request whose client hung up before the answer: counted in the
+# metrics like any status, but never sent (docs/decisions.md).
+CLIENT_CLOSED_REQUEST = 499
+
 
 class RequestContext:
     """Correlation id per request (``X-Correlation-ID``), metrics, and the last safety net:
-    an unexpected exception is logged with its trace and answered ``EH111``, never a trace."""
+    an unexpected exception is logged with its trace and answered ``EH111``, never a trace.
+    A client that hung up mid-request is logged at INFO and counted as ``499``."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -50,6 +56,13 @@ class RequestContext:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except ClientDisconnect:
+            # The client hung up before its request was read: no one to answer, no fault here.
+            log.info(
+                "client disconnected", extra={"method": scope["method"], "path": scope["path"]}
+            )
+            if not response_started:
+                status = CLIENT_CLOSED_REQUEST
         except Exception:
             log.exception("unhandled error", extra={"path": scope.get("path")})
             if not response_started:

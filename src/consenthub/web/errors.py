@@ -91,7 +91,9 @@ def response_headers(exc: DomainError) -> dict[str, str]:
     return headers
 
 
-def error_response(request: Request, exc: DomainError) -> JSONResponse:
+def error_response(
+    request: Request, exc: DomainError, headers: dict[str, str] | None = None
+) -> JSONResponse:
     language = preferred_language(request.headers.get("accept-language"))
     body = error_body(exc.code, language, exc.detail, exc.fields)
     log.info(
@@ -104,7 +106,9 @@ def error_response(request: Request, exc: DomainError) -> JSONResponse:
             "fields": [item.field for item in exc.fields] or None,
         },
     )
-    return JSONResponse(body, status_code=body["statusCode"], headers=response_headers(exc))
+    return JSONResponse(
+        body, status_code=body["statusCode"], headers=response_headers(exc) | (headers or {})
+    )
 
 
 def return_message_error(code: Code) -> dict[str, str]:
@@ -135,6 +139,9 @@ _HTTP_CODES = {404: Code.NOT_FOUND, 405: Code.METHOD_NOT_ALLOWED}
 
 async def http_error_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    # Kept: a 405 carries the ``Allow`` header RFC 9110 §15.5.6 requires.
     return error_response(
-        request, DomainError(_HTTP_CODES.get(exc.status_code, Code.INVALID_FIELDS))
+        request,
+        DomainError(_HTTP_CODES.get(exc.status_code, Code.INVALID_FIELDS)),
+        dict(exc.headers or {}),
     )
