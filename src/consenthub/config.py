@@ -67,6 +67,21 @@ class Settings(BaseSettings):
     session_max_age_seconds: int = Field(3600, ge=60)
     default_language: str = Field("nb", pattern="^(nb|nn|en|fi)$")
 
+    # Due work and events (SPEC §10): `consenthub worker`.
+    webhook_allow_private: bool = Field(
+        False, description="Deliver webhooks to loopback and private addresses (development)"
+    )
+    webhook_timeout_seconds: float = Field(10.0, gt=0, le=60)
+    webhook_secret_overlap_hours: float = Field(24.0, ge=0)
+    worker_poll_seconds: float = Field(
+        1.0, gt=0, le=60, description="Longest wait for due work when nothing wakes the worker"
+    )
+    worker_lease_seconds: int = Field(60, ge=5, le=3600)
+    retention_years: int = Field(3, ge=1, description="How long meter values are kept")
+    extended_retention_years: int = Field(
+        10, ge=1, description="How long while a live grant asks for extended storage"
+    )
+
     # URL-initiated access (BRS-NO-624).
     third_party_response_ttl_seconds: int = Field(600, ge=60, le=86400)
     url_request_deadline_hours: int = Field(24, ge=1)

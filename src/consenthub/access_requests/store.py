@@ -11,9 +11,10 @@ from typing import Any
 from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from consenthub.domain.access import Process, Scope, Status
+from consenthub.domain.access import EventType, Process, Scope, Status
 from consenthub.domain.errors import Code
 from consenthub.grants import Contract
+from consenthub.outbox import Event, enqueue_webhooks
 from consenthub.store import audit
 from consenthub.store.tables import (
     AccessRequest as AccessRequestRow,
@@ -27,6 +28,13 @@ from consenthub.store.tables import (
 
 # Where the outcome is kept in ``details`` (the name predates the other processes).
 _OUTCOME = "response"
+_EVENTS = {
+    Status.APPROVED: EventType.ACCESS_REQUEST_APPROVED,
+    Status.REJECTED: EventType.ACCESS_REQUEST_REJECTED,
+    Status.EXPIRED: EventType.ACCESS_REQUEST_EXPIRED,
+    Status.CANCELLED: EventType.ACCESS_REQUEST_CANCELLED,
+    Status.CLOSED: EventType.ACCESS_REQUEST_CLOSED,
+}
 
 
 @dataclass(frozen=True)
@@ -303,6 +311,15 @@ def finish(
         details=audit_details,
         at=now,
     )
+    data: dict[str, Any] = {
+        "id": request.id,
+        "requestId": request.request_id,
+        "process": request.process.value,
+        "status": status.value,
+    }
+    if outcome is not None and outcome.error is not None:
+        data["code"] = outcome.error.value
+    enqueue_webhooks(conn, request.party_id, [Event(_EVENTS[status], data)], now=now)
 
 
 def pending_past_deadline(conn: Connection, now: dt.datetime, limit: int) -> list[AccessRequest]:

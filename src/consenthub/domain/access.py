@@ -39,3 +39,25 @@ class Decision(StrEnum):
 
     APPROVE = "approve"
     REJECT = "reject"
+
+
+class EndReason(StrEnum):
+    """How a grant ended (the ``reason`` of ``grant.ended`` and of the grants API)."""
+
+    END_USER = "end_user"  # the person ended it in Min side
+    MOVED_OUT = "moved_out"  # the person moved out of the metering point
+    PARTY_REMOVED = "party_removed"  # the third party removed it (BRS-NO-622 remove)
+    EXPIRED = "expired"  # its end date came
+
+
+class EventType(StrEnum):
+    """What a party hears of its own requests and grants (SPEC §10), as webhook ``type``."""
+
+    ACCESS_REQUEST_APPROVED = "access_request.approved"
+    ACCESS_REQUEST_REJECTED = "access_request.rejected"
+    ACCESS_REQUEST_EXPIRED = "access_request.expired"
+    ACCESS_REQUEST_CANCELLED = "access_request.cancelled"
+    ACCESS_REQUEST_CLOSED = "access_request.closed"
+    GRANT_STARTED = "grant.started"
+    GRANT_CHANGED = "grant.changed"
+    GRANT_ENDED = "grant.ended"

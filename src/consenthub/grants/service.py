@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from consenthub.domain.access import EndReason
 from consenthub.domain.errors import Code, DomainError
 from consenthub.domain.messages import N_
 from consenthub.grants import store
@@ -27,6 +28,10 @@ def end_by_end_user(hub: Services, grant_id: int, end_user_id: int) -> store.End
         if found is None or not is_live(found.valid_to, found.revoked, today):
             raise DomainError(Code.GRANT_NOT_FOUND, N_("There is no such access to end."))
         store.end_grant(
-            conn, grant_id, end_today(found.valid_from, today), actor=f"end_user:{end_user_id}"
+            conn,
+            grant_id,
+            end_today(found.valid_from, today),
+            reason=EndReason.END_USER,
+            actor=f"end_user:{end_user_id}",
         )
     return found

@@ -12,8 +12,9 @@ from dataclasses import asdict, dataclass
 
 from sqlalchemy import Connection, insert, select, update
 
-from consenthub.domain.access import Scope
+from consenthub.domain.access import EndReason, EventType, Scope
 from consenthub.grants.rules import GrantChange, LiveGrant
+from consenthub.outbox import Event, enqueue_webhooks
 from consenthub.store import audit
 from consenthub.store.tables import Grant, MeteringPoint, Party
 
@@ -41,6 +42,36 @@ class EndUserGrant:
     valid_from: dt.date
     valid_to: dt.date | None
     revoked: bool
+
+
+def _gsrns(conn: Connection, metering_point_ids: Sequence[int]) -> dict[int, str]:
+    return {
+        row.id: row.gsrn
+        for row in conn.execute(
+            select(MeteringPoint.id, MeteringPoint.gsrn).where(
+                MeteringPoint.id.in_(set(metering_point_ids))
+            )
+        )
+    }
+
+
+def _grant_data(
+    grant_id: int,
+    gsrn: str,
+    scope: str,
+    valid_from: dt.date,
+    valid_to: dt.date | None,
+    **more: str | None,
+) -> dict[str, str | int | None]:
+    """What a party hears of one of its grants: ids and dates, never who the person is."""
+    return {
+        "grantId": grant_id,
+        "meteringPointId": gsrn,
+        "scope": scope,
+        "validFrom": valid_from.isoformat(),
+        "validTo": valid_to.isoformat() if valid_to else None,
+        **more,
+    }
 
 
 def create_grant(
@@ -94,6 +125,28 @@ def create_grants(conn: Connection, grants: Sequence[NewGrant], *, actor: str) -
         ],
         at=now,
     )
+    gsrns = _gsrns(conn, [grant.metering_point_id for grant in grants])
+    for party_id in {grant.party_id for grant in grants}:
+        enqueue_webhooks(
+            conn,
+            party_id,
+            [
+                Event(
+                    EventType.GRANT_STARTED,
+                    _grant_data(
+                        grant_id,
+                        gsrns[grant.metering_point_id],
+                        grant.scope,
+                        grant.valid_from,
+                        grant.valid_to,
+                        accessRequestId=grant.access_request_id,
+                    ),
+                )
+                for grant_id, grant in zip(ids, grants, strict=True)
+                if grant.party_id == party_id
+            ],
+            now=now,
+        )
     return ids
 
 
@@ -131,7 +184,7 @@ def live_grants(
 def change_grants(
     conn: Connection, changes: Sequence[GrantChange], *, access_request_id: str, actor: str
 ) -> None:
-    """Give live grants a new scope and end, with their audit events."""
+    """Give live grants a new scope and end, with their audit events and events."""
     for scope, valid_to in {(change.scope, change.valid_to) for change in changes}:
         ids = [
             change.grant_id
@@ -158,6 +211,45 @@ def change_grants(
             for change in changes
         ],
     )
+    _announce(conn, [change.grant_id for change in changes], EventType.GRANT_CHANGED)
+
+
+def _announce(
+    conn: Connection,
+    grant_ids: Sequence[int],
+    event_type: EventType,
+    reason: EndReason | None = None,
+) -> None:
+    """Tell each grant's party what became of it, as the grants now stand."""
+    rows = conn.execute(
+        select(
+            Grant.id,
+            Grant.party_id,
+            MeteringPoint.gsrn,
+            Grant.scope,
+            Grant.valid_from,
+            Grant.valid_to,
+        )
+        .join(MeteringPoint, MeteringPoint.id == Grant.metering_point_id)
+        .where(Grant.id.in_(grant_ids))
+        .order_by(Grant.id)
+    ).all()
+    more = {"reason": reason.value} if reason else {}
+    now = dt.datetime.now(dt.UTC)
+    for party_id in sorted({row.party_id for row in rows}):
+        enqueue_webhooks(
+            conn,
+            party_id,
+            [
+                Event(
+                    event_type,
+                    _grant_data(row.id, row.gsrn, row.scope, row.valid_from, row.valid_to, **more),
+                )
+                for row in rows
+                if row.party_id == party_id
+            ],
+            now=now,
+        )
 
 
 def end_user_grant(
@@ -196,12 +288,18 @@ def end_user_grant(
     )
 
 
-def end_grant(conn: Connection, grant_id: int, end: dt.date, *, actor: str) -> None:
-    conn.execute(update(Grant).where(Grant.id == grant_id).values(valid_to=end))
+def end_grant(
+    conn: Connection, grant_id: int, end: dt.date, *, reason: EndReason, actor: str
+) -> None:
+    """End a grant at ``end`` for ``reason``, with its audit event and its party's event."""
+    conn.execute(
+        update(Grant).where(Grant.id == grant_id).values(valid_to=end, ended_reason=reason.value)
+    )
     audit.append(
         conn,
         actor=actor,
         action="grant.ended",
         subject=f"grant:{grant_id}",
-        details={"valid_to": end.isoformat()},
+        details={"valid_to": end.isoformat(), "reason": reason.value},
     )
+    _announce(conn, [grant_id], EventType.GRANT_ENDED, reason)

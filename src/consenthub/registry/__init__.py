@@ -19,6 +19,13 @@ from consenthub.registry.store import (
     rotate_secret,
 )
 from consenthub.registry.throttle import FailureThrottle
+from consenthub.registry.webhooks import (
+    WebhookEndpoint,
+    rotate_webhook_secret,
+    set_webhook,
+    signing_secrets,
+    validate_webhook_url,
+)
 
 __all__ = [
     "ClientAuthenticator",
@@ -27,6 +34,7 @@ __all__ = [
     "NewCredentials",
     "PartyRecord",
     "RegistryError",
+    "WebhookEndpoint",
     "add_party",
     "credentials_from",
     "ensure_return_url",
@@ -35,4 +43,8 @@ __all__ = [
     "return_domains",
     "return_urls",
     "rotate_secret",
+    "rotate_webhook_secret",
+    "set_webhook",
+    "signing_secrets",
+    "validate_webhook_url",
 ]

@@ -8,12 +8,18 @@ Comparison is constant-time (``hmac.compare_digest``).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import secrets
 from collections.abc import Iterable
 
+from cryptography.fernet import Fernet
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
 SECRET_BYTES = 32
+WEBHOOK_SECRET_PREFIX = "whsec_"  # noqa: S105 - Standard Webhooks' prefix, not a secret
 
 
 def generate_secret() -> str:
@@ -31,3 +37,17 @@ def matches(key: bytes, secret: str, stored_hashes: Iterable[str]) -> bool:
     for stored in stored_hashes:
         found |= hmac.compare_digest(candidate, stored)
     return found
+
+
+def generate_webhook_secret() -> str:
+    """Standard Webhooks' form: ``whsec_`` and base64 of 256 random bits."""
+    return WEBHOOK_SECRET_PREFIX + base64.b64encode(secrets.token_bytes(SECRET_BYTES)).decode()
+
+
+def webhook_cipher(key: bytes) -> Fernet:
+    """Webhook secrets must be usable to sign, so they are encrypted at rest, not hashed:
+    Fernet under a key derived (HKDF) from the hub secret key."""
+    derived = HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=None, info=b"consenthub webhook secrets"
+    ).derive(key)
+    return Fernet(base64.urlsafe_b64encode(derived))

@@ -12,13 +12,19 @@ from sqlalchemy import Connection, Row, insert, or_, select, update
 
 from consenthub.domain.identifiers import validate_gln, validate_orgnr
 from consenthub.domain.parties import Role
-from consenthub.registry.secrets import generate_secret, hash_secret
+from consenthub.registry.secrets import (
+    generate_secret,
+    generate_webhook_secret,
+    hash_secret,
+    webhook_cipher,
+)
 from consenthub.store import audit
 from consenthub.store.tables import (
     ClientSecret,
     Party,
     PartyReturnDomain,
     PartyReturnUrl,
+    WebhookSecret,
     new_uuid,
     string_length,
 )
@@ -49,6 +55,8 @@ class PartyRecord:
 class NewCredentials:
     party: PartyRecord
     client_secret: str
+    # Shown once, when the party was registered with a webhook URL.
+    webhook_secret: str | None = None
 
 
 def _party_record(row: Row[Any]) -> PartyRecord:
@@ -182,6 +190,9 @@ def add_party(
             expires_at=None,
         )
     )
+    webhook_secret = (
+        add_webhook_secret(conn, secret_key, party_id, now) if webhook_url is not None else None
+    )
     record = get_party(conn, party_id)
     audit.append(
         conn,
@@ -190,7 +201,21 @@ def add_party(
         subject=f"party:{record.client_id}",
         details={"name": record.name, "gln": gln, "orgnr": orgnr, "roles": role_list},
     )
-    return NewCredentials(record, secret)
+    return NewCredentials(record, secret, webhook_secret)
+
+
+def add_webhook_secret(conn: Connection, secret_key: bytes, party_id: int, now: dt.datetime) -> str:
+    """A new webhook secret for the party, stored encrypted; returned once."""
+    secret = generate_webhook_secret()
+    conn.execute(
+        insert(WebhookSecret).values(
+            party_id=party_id,
+            secret=webhook_cipher(secret_key).encrypt(secret.encode()).decode(),
+            created_at=now,
+            expires_at=None,
+        )
+    )
+    return secret
 
 
 def get_party(conn: Connection, party_id: int) -> PartyRecord:

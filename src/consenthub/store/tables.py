@@ -89,6 +89,8 @@ class Party(Base):
     orgnr: Mapped[str | None] = mapped_column(String(9))
     roles: Mapped[list[str]]
     webhook_url: Mapped[str | None] = mapped_column(String(2000))
+    # Set when the endpoint answered 410 Gone: no more deliveries until it is set again.
+    webhook_disabled_at: Mapped[dt.datetime | None]
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime]
 
@@ -244,6 +246,10 @@ class Grant(Base):
     created_at: Mapped[dt.datetime]
     # Withdrawn altogether (not merely ended): no more reads at all.
     revoked_at: Mapped[dt.datetime | None]
+    # How it ended (``grants.rules.EndReason``), set when ``valid_to`` is set by an ending.
+    ended_reason: Mapped[str | None] = mapped_column(String(32))
+    # BRS-NO-622 "extendedStorage": keep the metering point's values longer while it lasts.
+    extended_storage: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class TokenRevocation(Base):
@@ -276,6 +282,47 @@ class AccessLogEntry(Base):
     period_from: Mapped[dt.datetime | None]
     period_to: Mapped[dt.datetime | None]
     correlation_id: Mapped[str | None] = mapped_column(String(36))
+
+
+class WebhookSecret(Base):
+    """A party's webhook signing secret (Standard Webhooks ``whsec_``), encrypted at rest;
+    a rotated-out one keeps signing beside the new one until ``expires_at``."""
+
+    __tablename__ = "webhook_secrets"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    party_id: Mapped[int] = mapped_column(ForeignKey("parties.id", ondelete="CASCADE"), index=True)
+    # Fernet-encrypted with a key derived from the hub secret key.
+    secret: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime]
+    expires_at: Mapped[dt.datetime | None]
+
+
+class OutboxMessage(Base):
+    """Something to tell the outside (a webhook event, later a mail), written in the
+    transaction of the change it tells of and sent only by the worker. Delivered in
+    ``id`` order per party; a worker leases what it sends (``claimed_by``,
+    ``lease_until``), so a worker that dies leaves nothing half-done."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_open", "delivered_at", "failed_at", "due_at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    party_id: Mapped[int | None] = mapped_column(ForeignKey("parties.id"), index=True)
+    # The receiver's idempotency key: ``webhook-id`` (or a mail's Message-ID).
+    message_id: Mapped[str] = mapped_column(String(64), unique=True)
+    event_type: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[dt.datetime]
+    due_at: Mapped[dt.datetime]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[dt.datetime | None]
+    delivered_at: Mapped[dt.datetime | None]
+    failed_at: Mapped[dt.datetime | None]
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(String(500))
 
 
 class AuditEvent(Base):

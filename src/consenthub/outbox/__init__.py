@@ -1,0 +1,10 @@
+"""The transactional outbox (SPEC §10): what the hub tells the outside is written in the
+transaction of the change it tells of, and only the worker sends it."""
+
+from consenthub.outbox.store import (
+    Event,
+    OutboxEntry,
+    enqueue_webhooks,
+)
+
+__all__ = ["Event", "OutboxEntry", "enqueue_webhooks"]

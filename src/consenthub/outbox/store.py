@@ -1,0 +1,285 @@
+"""All SQL of the outbox: enqueue in the caller's transaction; claim, settle and list for
+the worker and the operator.
+
+A party's webhook messages are delivered in ``id`` order. A worker claims a party's run
+of due messages as a whole (its party row locked while it claims, skipped by others on
+PostgreSQL; SQLite has one writer), leases them until ``lease_until``, and settles each
+as it goes. A worker that dies leaves its lease to run out; the messages are then
+claimed again (at least once: the receiver deduplicates by ``webhook-id``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, and_, func, insert, or_, select, text, update
+
+from consenthub.domain.access import EventType
+from consenthub.store.tables import OutboxMessage, Party
+
+WEBHOOK = "webhook"
+# PostgreSQL NOTIFY channel that wakes workers when a message is committed.
+NOTIFY_CHANNEL = "consenthub_outbox"
+
+
+@dataclass(frozen=True)
+class Event:
+    type: EventType
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    id: int
+    channel: str
+    party_id: int | None
+    message_id: str
+    event_type: str
+    payload: dict[str, Any]
+    created_at: dt.datetime
+    due_at: dt.datetime
+    attempts: int
+    delivered_at: dt.datetime | None
+    failed_at: dt.datetime | None
+    last_status: int | None
+    last_error: str | None
+
+
+def _message_id() -> str:
+    # Standard Webhooks' message ids are opaque strings; the prefix says what it is.
+    return "msg_" + secrets.token_hex(16)
+
+
+def enqueue_webhooks(
+    conn: Connection, party_id: int, events: Sequence[Event], *, now: dt.datetime
+) -> int:
+    """Write ``events`` for the party's webhook, if it has an endpoint that is not
+    disabled; returns how many were written."""
+    if not events:
+        return 0
+    endpoint = conn.execute(
+        select(Party.webhook_url, Party.webhook_disabled_at).where(Party.id == party_id)
+    ).first()
+    if endpoint is None or endpoint.webhook_url is None or endpoint.webhook_disabled_at:
+        return 0
+    timestamp = now.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+    conn.execute(
+        insert(OutboxMessage),
+        [
+            {
+                "channel": WEBHOOK,
+                "party_id": party_id,
+                "message_id": _message_id(),
+                "event_type": event.type.value,
+                "payload": {"type": event.type.value, "timestamp": timestamp, "data": event.data},
+                "created_at": now,
+                "due_at": now,
+                "attempts": 0,
+            }
+            for event in events
+        ],
+    )
+    if conn.dialect.name == "postgresql":
+        # Delivered to listening workers when this transaction commits.
+        conn.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
+    return len(events)
+
+
+def _entry(row: Any) -> OutboxEntry:
+    return OutboxEntry(
+        row.id,
+        row.channel,
+        row.party_id,
+        row.message_id,
+        row.event_type,
+        row.payload,
+        row.created_at,
+        row.due_at,
+        row.attempts,
+        row.delivered_at,
+        row.failed_at,
+        row.last_status,
+        row.last_error,
+    )
+
+
+_OPEN = and_(OutboxMessage.delivered_at.is_(None), OutboxMessage.failed_at.is_(None))
+
+
+def claim(
+    conn: Connection,
+    *,
+    worker: str,
+    now: dt.datetime,
+    lease: dt.timedelta,
+    parties: int,
+    per_party: int,
+) -> dict[int, list[OutboxEntry]]:
+    """Lease the next due run of open messages of up to ``parties`` parties, in order: for
+    each party whose first open message is due and no one holds, its first ``per_party``
+    open messages that are due. Returns them by party."""
+    held = (
+        select(OutboxMessage.party_id)
+        .where(_OPEN, OutboxMessage.lease_until > now)
+        .scalar_subquery()
+    )
+    heads = (
+        select(OutboxMessage.party_id, func.min(OutboxMessage.id).label("head"))
+        .where(_OPEN, OutboxMessage.channel == WEBHOOK)
+        .group_by(OutboxMessage.party_id)
+        .subquery()
+    )
+    candidates = list(
+        conn.execute(
+            select(heads.c.party_id)
+            .join(OutboxMessage, OutboxMessage.id == heads.c.head)
+            .where(OutboxMessage.due_at <= now, heads.c.party_id.not_in(held))
+            .order_by(heads.c.head)
+            .limit(parties)
+        ).scalars()
+    )
+    claimed: dict[int, list[OutboxEntry]] = {}
+    for party_id in candidates:
+        # Another worker claiming this party now holds its row: skip it (PostgreSQL).
+        locked = conn.execute(
+            select(Party.id).where(Party.id == party_id).with_for_update(skip_locked=True)
+        ).first()
+        if locked is None:
+            continue
+        rows = conn.execute(
+            select(OutboxMessage)
+            .where(
+                _OPEN,
+                OutboxMessage.party_id == party_id,
+                or_(OutboxMessage.lease_until.is_(None), OutboxMessage.lease_until <= now),
+            )
+            .order_by(OutboxMessage.id)
+            .limit(per_party)
+        ).all()
+        # Only a run from the party's first open message keeps the order; and only due ones.
+        run = []
+        for row in rows:
+            if row.due_at > now:
+                break
+            run.append(row)
+        if (
+            not run
+            or conn.execute(
+                select(func.count())
+                .select_from(OutboxMessage)
+                .where(_OPEN, OutboxMessage.party_id == party_id, OutboxMessage.id < run[0].id)
+            ).scalar_one()
+        ):
+            continue
+        conn.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_([row.id for row in run]))
+            .values(claimed_by=worker, lease_until=now + lease)
+        )
+        claimed[party_id] = [_entry(row) for row in run]
+    return claimed
+
+
+def delivered(conn: Connection, message_id: int, *, status: int, now: dt.datetime) -> None:
+    conn.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == message_id)
+        .values(
+            delivered_at=now,
+            attempts=OutboxMessage.attempts + 1,
+            last_status=status,
+            last_error=None,
+            lease_until=None,
+        )
+    )
+
+
+def retry_later(
+    conn: Connection,
+    message_id: int,
+    *,
+    due_at: dt.datetime,
+    status: int | None,
+    error: str,
+) -> None:
+    """A failed attempt: counted, its reason kept, tried again at ``due_at``."""
+    conn.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == message_id)
+        .values(
+            due_at=due_at,
+            attempts=OutboxMessage.attempts + 1,
+            last_status=status,
+            last_error=error[:500],
+            lease_until=None,
+            claimed_by=None,
+        )
+    )
+
+
+def give_up(
+    conn: Connection, message_id: int, *, status: int | None, error: str, now: dt.datetime
+) -> None:
+    conn.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == message_id)
+        .values(
+            failed_at=now,
+            attempts=OutboxMessage.attempts + 1,
+            last_status=status,
+            last_error=error[:500],
+            lease_until=None,
+        )
+    )
+
+
+def release(conn: Connection, message_ids: Sequence[int]) -> None:
+    """Give back claimed messages not attempted (after an earlier one of the party failed,
+    or on shutdown), so they keep their place in the order."""
+    if message_ids:
+        conn.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(message_ids), OutboxMessage.delivered_at.is_(None))
+            .values(lease_until=None, claimed_by=None)
+        )
+
+
+def disable_endpoint(conn: Connection, party_id: int, *, now: dt.datetime) -> None:
+    """410 Gone: no more deliveries to this endpoint until it is set again; its open
+    messages fail."""
+    conn.execute(update(Party).where(Party.id == party_id).values(webhook_disabled_at=now))
+    conn.execute(
+        update(OutboxMessage)
+        .where(_OPEN, OutboxMessage.party_id == party_id)
+        .values(failed_at=now, last_error="endpoint disabled: it answered 410 Gone")
+    )
+
+
+def next_due(conn: Connection) -> dt.datetime | None:
+    """When the next open message falls due (to sleep until then at most)."""
+    due: dt.datetime | None = conn.execute(
+        select(func.min(OutboxMessage.due_at)).where(_OPEN)
+    ).scalar_one()
+    return None if due is None else due.replace(tzinfo=dt.UTC)
+
+
+def entries(conn: Connection, *, failed_only: bool = False, limit: int = 100) -> list[OutboxEntry]:
+    """The newest messages first, for the operator."""
+    query = select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(limit)
+    if failed_only:
+        query = query.where(OutboxMessage.failed_at.is_not(None))
+    return [_entry(row) for row in conn.execute(query).all()]
+
+
+def retry(conn: Connection, message_id: int, *, now: dt.datetime) -> bool:
+    """Send a failed message again, now; False when there is no such failed message."""
+    result = conn.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == message_id, OutboxMessage.failed_at.is_not(None))
+        .values(failed_at=None, due_at=now, lease_until=None, claimed_by=None)
+    )
+    return bool(result.rowcount)
