@@ -10,14 +10,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import socket
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 import httpx
 import uvicorn
@@ -28,12 +29,32 @@ from consenthub.domain.clock import system_clock
 from consenthub.store.database import Database
 
 START_SECONDS = 10
+Result = TypeVar("Result")
 
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+class EventLoopThread:
+    """One event loop in a thread of its own for a test's async objects (an HTTP client
+    keeps its connections on the loop it was first used on). In a thread because the
+    browser tests' Playwright keeps an event loop running in the main thread."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    def run(self, work: Coroutine[Any, Any, Result]) -> Result:
+        return asyncio.run_coroutine_threadsafe(work, self.loop).result()
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=START_SECONDS)
+        self.loop.close()
 
 
 class MovableClock:

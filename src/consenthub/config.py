@@ -74,7 +74,7 @@ class Settings(BaseSettings):
     webhook_timeout_seconds: float = Field(10.0, gt=0, le=60)
     webhook_secret_overlap_hours: float = Field(24.0, ge=0)
     worker_poll_seconds: float = Field(
-        1.0, gt=0, le=60, description="Longest wait for due work when nothing wakes the worker"
+        0.25, gt=0, le=60, description="Longest wait for due work when nothing wakes the worker"
     )
     worker_lease_seconds: int = Field(60, ge=5, le=3600)
     retention_years: int = Field(3, ge=1, description="How long meter values are kept")

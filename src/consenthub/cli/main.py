@@ -6,8 +6,10 @@ exit code 2; ``--json`` gives machine-readable output where a script reads it.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import os
+import signal
 import sys
 from typing import Annotated, Any, NoReturn
 
@@ -290,6 +292,38 @@ def serve(
         proxy_headers=True,
         server_header=False,
     )
+
+
+@app.command("worker")
+def worker(
+    once: Annotated[
+        bool, typer.Option("--once", help="Run the due work and deliver what is due, then exit")
+    ] = False,
+) -> None:
+    """Deliver webhooks and run the due work until stopped (SIGTERM or Ctrl-C)."""
+    from consenthub.observability import configure_logging
+    from consenthub.services import build_services
+    from consenthub.worker import Worker
+
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    hub = build_services(settings, open_database(settings))
+
+    async def run() -> None:
+        runner = Worker(hub)
+        try:
+            if once:
+                await runner.run_once()
+                return
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(signum, stop.set)
+            await runner.run_forever(stop)
+        finally:
+            await runner.close()
+
+    asyncio.run(run())
 
 
 @app.command("demo")

@@ -21,10 +21,12 @@ from consenthub.registry.store import (
 from consenthub.registry.throttle import FailureThrottle
 from consenthub.registry.webhooks import (
     WebhookEndpoint,
+    WebhookTarget,
     rotate_webhook_secret,
     set_webhook,
     signing_secrets,
     validate_webhook_url,
+    webhook_target,
 )
 
 __all__ = [
@@ -35,6 +37,7 @@ __all__ = [
     "PartyRecord",
     "RegistryError",
     "WebhookEndpoint",
+    "WebhookTarget",
     "add_party",
     "credentials_from",
     "ensure_return_url",
@@ -47,4 +50,5 @@ __all__ = [
     "set_webhook",
     "signing_secrets",
     "validate_webhook_url",
+    "webhook_target",
 ]

@@ -130,3 +130,22 @@ def signing_secrets(
     ).scalars()
     fernet = webhook_cipher(secret_key)
     return [fernet.decrypt(stored.encode()).decode() for stored in rows]
+
+
+@dataclass(frozen=True)
+class WebhookTarget:
+    url: str
+    secrets: list[str]
+
+
+def webhook_target(
+    conn: Connection, secret_key: bytes, party_id: int, now: dt.datetime
+) -> WebhookTarget | None:
+    """Where the party's events go now and the secrets that sign them; None when it has
+    no endpoint or the endpoint is disabled."""
+    row = conn.execute(
+        select(Party.webhook_url, Party.webhook_disabled_at).where(Party.id == party_id)
+    ).first()
+    if row is None or row.webhook_url is None or row.webhook_disabled_at is not None:
+        return None
+    return WebhookTarget(row.webhook_url, signing_secrets(conn, secret_key, party_id, now))

@@ -1,0 +1,105 @@
+"""Sending one webhook (Standard Webhooks): signed, never redirected, never to a private
+address unless configured, with a timeout per attempt."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import ipaddress
+import socket
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import httpx
+import orjson
+from standardwebhooks import Webhook
+
+from consenthub import outbox
+from consenthub.outbox import Attempt, OutboxEntry
+
+USER_AGENT = "consenthub-webhooks/1"
+
+
+@dataclass(frozen=True)
+class Delivery:
+    attempt: Attempt
+    # Why it failed, for the delivery log (never the body: it is the party's data).
+    error: str | None = None
+
+
+def signature(secrets: Sequence[str], message_id: str, sent_at: dt.datetime, body: str) -> str:
+    """``webhook-signature``: one ``v1,…`` per secret that signs now, space-separated, so a
+    receiver verifies with either secret during a rotation."""
+    return " ".join(Webhook(secret).sign(message_id, sent_at, body) for secret in secrets)
+
+
+def _forbidden(address: str) -> bool:
+    ip = ipaddress.ip_address(address)
+    return not ip.is_global or ip.is_multicast
+
+
+class WebhookSender:
+    """One HTTP client (connections kept alive per endpoint) for the worker's lifetime."""
+
+    def __init__(self, *, timeout: float, allow_private: bool) -> None:
+        self._allow_private = allow_private
+        self._client = httpx.AsyncClient(
+            follow_redirects=False,
+            timeout=timeout,
+            limits=httpx.Limits(max_connections=200, max_keepalive_connections=100),
+        )
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+    async def _address_refused(self, url: str) -> str | None:
+        """Why ``url`` may not be called, or None. A webhook URL is the party's to choose,
+        so without ``CONSENTHUB_WEBHOOK_ALLOW_PRIVATE`` it may not reach the hub's own
+        network (loopback, private, link-local and other non-global addresses)."""
+        if self._allow_private:
+            return None
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(
+                host,
+                parts.port or (443 if parts.scheme == "https" else 80),
+                type=socket.SOCK_STREAM,
+            )
+        except OSError as exc:
+            return f"cannot resolve {host}: {exc.strerror or exc}"
+        refused = sorted({str(info[4][0]) for info in infos if _forbidden(str(info[4][0]))})
+        if refused:
+            return f"{host} resolves to a non-public address ({', '.join(refused)})"
+        return None
+
+    async def send(self, url: str, message: OutboxEntry, secrets: Sequence[str]) -> Delivery:
+        if not secrets:
+            return Delivery(Attempt(None), "the party has no webhook secret")
+        refused = await self._address_refused(url)
+        if refused:
+            return Delivery(Attempt(None), refused)
+        body = orjson.dumps(message.payload).decode()
+        # The signature's timestamp is the moment of sending, by the wall clock the
+        # receiver checks it against (Standard Webhooks: within five minutes).
+        sent_at = dt.datetime.fromtimestamp(int(time.time()), dt.UTC)
+        headers = {
+            "content-type": "application/json",
+            "user-agent": USER_AGENT,
+            "webhook-id": message.message_id,
+            "webhook-timestamp": str(int(sent_at.timestamp())),
+            "webhook-signature": signature(secrets, message.message_id, sent_at, body),
+        }
+        try:
+            response = await self._client.post(url, content=body, headers=headers)
+        except httpx.HTTPError as exc:
+            return Delivery(Attempt(None), f"{type(exc).__name__}: {exc}"[:500])
+        retry_after = outbox.parse_retry_after(
+            response.headers.get("retry-after"), dt.datetime.now(dt.UTC)
+        )
+        error = None if response.is_success else f"HTTP {response.status_code}"
+        if response.is_redirect:
+            error = f"HTTP {response.status_code}: redirects are not followed"
+        return Delivery(Attempt(response.status_code, retry_after), error)
