@@ -33,7 +33,8 @@ class Received:
 class Receiver:
     """Records every delivery; answers the planned statuses first, then 204."""
 
-    secret: str | None = None
+    # The parties' secrets: a delivery verifies when any of them signed it.
+    secrets: list[str] = field(default_factory=list)
     planned: deque[tuple[int, dict[str, str]]] = field(default_factory=deque)
     received: list[Received] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -51,13 +52,9 @@ class Receiver:
 
     async def endpoint(self, request: Request) -> Response:
         body = await request.body()
-        verified = False
-        if self.secret is not None:
-            try:
-                Webhook(self.secret).verify(body, dict(request.headers))
-                verified = True
-            except WebhookVerificationError:
-                verified = False
+        verified = any(
+            self._verifies(secret, body, dict(request.headers)) for secret in self.secrets
+        )
         payload = json.loads(body)
         with self.lock:
             status, headers = self.planned.popleft() if self.planned else (204, {})
@@ -71,6 +68,14 @@ class Receiver:
                 )
             )
         return Response(status_code=status, headers=headers)
+
+    @staticmethod
+    def _verifies(secret: str, body: bytes, headers: dict[str, str]) -> bool:
+        try:
+            Webhook(secret).verify(body, headers)
+        except WebhookVerificationError:
+            return False
+        return True
 
     async def elsewhere(self, _request: Request) -> Response:
         raise AssertionError("a redirect was followed")

@@ -38,8 +38,13 @@ from tests.login_flow import register_person
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
 ]
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
@@ -55,9 +60,11 @@ OFF_MACHINE = re.compile(r"^(?!https?://(127\.0\.0\.1|localhost)[:/])[a-z]+://")
 @pytest.fixture(scope="session")
 def chromium_executable() -> Path:
     if not CHROMIUM.exists():
-        pytest.fail(f"The browser tests need Debian's Chromium at {CHROMIUM} "
-                    "(apt-get install chromium); Playwright cannot download browsers here.",
-                    pytrace=False)
+        pytest.fail(
+            f"The browser tests need Debian's Chromium at {CHROMIUM} "
+            "(apt-get install chromium); Playwright cannot download browsers here.",
+            pytrace=False,
+        )
     return CHROMIUM
 
 
@@ -70,7 +77,8 @@ def playwright_session() -> Iterator[Playwright]:
 @pytest.fixture(scope="session")
 def browser(playwright_session: Playwright, chromium_executable: Path) -> Iterator[Browser]:
     browser = playwright_session.chromium.launch(
-        executable_path=str(chromium_executable), headless=True, args=CHROMIUM_ARGS)
+        executable_path=str(chromium_executable), headless=True, args=CHROMIUM_ARGS
+    )
     yield browser
     browser.close()
 
@@ -141,13 +149,16 @@ def example_app(portal_server: LiveServer, db: Database) -> Iterator[ExampleApp]
     """The example third-party app, registered at the hub with its callback as return URL."""
     port = free_port()
     app_url = f"http://127.0.0.1:{port}"
-    created = add_party(db, name=PARTY_NAME, seed=PARTY_SEED,
-                        return_urls=[f"{app_url}/callback"])
+    created = add_party(db, name=PARTY_NAME, seed=PARTY_SEED, return_urls=[f"{app_url}/callback"])
     module = load_example_module()
-    config = module.Config(hub_url=portal_server.url, gln=gln(PARTY_SEED),
-                           client_id=created.party.client_id,
-                           client_secret=created.client_secret, app_url=app_url,
-                           hub_timezone=portal_server.settings.hub_timezone)
+    config = module.Config(
+        hub_url=portal_server.url,
+        gln=gln(PARTY_SEED),
+        client_id=created.party.client_id,
+        client_secret=created.client_secret,
+        app_url=app_url,
+        hub_timezone=portal_server.settings.hub_timezone,
+    )
     with ThreadedServer(module.create_app(config), port):
         yield ExampleApp(app_url, portal_server, gln(PARTY_SEED), created.party.id)
 
@@ -157,7 +168,7 @@ class MeteringPointFixture:
     gsrn: str
     move_in: dt.date
     wh_first: int  # yesterday's values are wh_first, wh_first + 1, ... Wh per hour
-    hours: int     # hours in yesterday (23 or 25 on DST days)
+    hours: int  # hours in yesterday (23 or 25 on DST days)
 
     @property
     def total_kwh(self) -> str:

@@ -23,8 +23,10 @@ from tests.browser.conftest import (
 APPROVE = "button[name=action][value=approve]"
 REJECT = "button[name=action][value=reject]"
 REQUEST_HEADING = "%(party)s asks for access to your electricity data"
-FULL_SCOPE_TEXT = ("Full access: your meter values, the address and other details of the "
-                   "metering point, and your contract details such as when you moved in.")
+FULL_SCOPE_TEXT = (
+    "Full access: your meter values, the address and other details of the "
+    "metering point, and your contract details such as when you moved in."
+)
 
 
 def hub_text(page: Page, msgid: str, **params: str) -> str:
@@ -53,8 +55,7 @@ def tab_to(page: Page, target: Locator, limit: int = 60) -> int:
 
 def overflow(page: Page) -> str | None:
     """Why the page scrolls sideways (wider than the viewport), or None."""
-    scroll, inner = page.evaluate(
-        "[document.documentElement.scrollWidth, window.innerWidth]")
+    scroll, inner = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
     return f"{page.url} is {scroll}px wide in a {inner}px viewport" if scroll > inner else None
 
 
@@ -69,8 +70,9 @@ def expect_request_page(page: Page) -> None:
 
 
 @pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
-def test_approve_one_of_two_metering_points(page: Page, example_app: ExampleApp, kari: Person,
-                                            oidc_issuer: str, shot: Shot) -> None:
+def test_approve_one_of_two_metering_points(
+    page: Page, example_app: ExampleApp, kari: Person, oidc_issuer: str, shot: Shot
+) -> None:
     chosen, other = kari.points[1], kari.points[0]
     open_request_page(page, example_app, oidc_issuer, kari.sub, shot)
     expect_request_page(page)
@@ -93,9 +95,9 @@ def test_approve_one_of_two_metering_points(page: Page, example_app: ExampleApp,
     assert_fits_width(page)
 
 
-def test_reject_shows_eh088_then_a_new_request_works(page: Page, example_app: ExampleApp,
-                                                     kari: Person, oidc_issuer: str,
-                                                     shot: Shot) -> None:
+def test_reject_shows_eh088_then_a_new_request_works(
+    page: Page, example_app: ExampleApp, kari: Person, oidc_issuer: str, shot: Shot
+) -> None:
     open_request_page(page, example_app, oidc_issuer, kari.sub, shot)
     shot(page, "hub-request")
     # Rejected from the keyboard: focus the button, activate it with Space.
@@ -117,12 +119,12 @@ def test_reject_shows_eh088_then_a_new_request_works(page: Page, example_app: Ex
     page.click(APPROVE)
     wait_for_app_result(page, example_app, shot)
     expect(page.get_by_role("status")).to_contain_text("Verified")
-    expect(page.locator(f"#mp-{kari.points[1].gsrn} .total")).to_have_text(
-        kari.points[1].total_kwh)
+    expect(page.locator(f"#mp-{kari.points[1].gsrn} .total")).to_have_text(kari.points[1].total_kwh)
 
 
-def test_no_metering_points_shows_eh106(page: Page, example_app: ExampleApp, nora: str,
-                                        oidc_issuer: str, shot: Shot) -> None:
+def test_no_metering_points_shows_eh106(
+    page: Page, example_app: ExampleApp, nora: str, oidc_issuer: str, shot: Shot
+) -> None:
     open_request_page(page, example_app, oidc_issuer, nora, shot)
     expect(page.locator("h1")).to_have_text(hub_text(page, "You have no metering points"))
     expect(page.locator("input[name=metering_point]")).to_have_count(0)
@@ -134,9 +136,9 @@ def test_no_metering_points_shows_eh106(page: Page, example_app: ExampleApp, nor
     expect(page.locator("code")).to_have_text("EH106")
 
 
-def test_language_switch_and_keyboard_only_approval(page: Page, example_app: ExampleApp,
-                                                    kari: Person, oidc_issuer: str,
-                                                    shot: Shot) -> None:
+def test_language_switch_and_keyboard_only_approval(
+    page: Page, example_app: ExampleApp, kari: Person, oidc_issuer: str, shot: Shot
+) -> None:
     open_request_page(page, example_app, oidc_issuer, kari.sub, shot)
     shot(page, "hub-request")
     headings: dict[str, str] = {}
@@ -145,7 +147,8 @@ def test_language_switch_and_keyboard_only_approval(page: Page, example_app: Exa
         page.wait_for_url(f"**?lang={language}")
         expect(page.locator("html")).to_have_attribute("lang", language)
         expect(page.locator(f"nav a[hreflang={language}]")).to_have_attribute(
-            "aria-current", "true")
+            "aria-current", "true"
+        )
         expect_request_page(page)  # the texts of that language's catalog
         headings[language] = page.locator("h1").inner_text()
         shot(page, f"hub-request-{language}")
@@ -169,13 +172,13 @@ def test_language_switch_and_keyboard_only_approval(page: Page, example_app: Exa
 
     wait_for_app_result(page, example_app, shot)
     expect(page.get_by_role("status")).to_contain_text("Verified")
-    expect(page.locator(f"#mp-{kari.points[0].gsrn} .total")).to_have_text(
-        kari.points[0].total_kwh)
+    expect(page.locator(f"#mp-{kari.points[0].gsrn} .total")).to_have_text(kari.points[0].total_kwh)
 
 
 @pytest.mark.parametrize("viewport", [PHONE], ids=["phone"])
-def test_portal_lists_the_grant_and_ends_it(page: Page, example_app: ExampleApp, kari: Person,
-                                            oidc_issuer: str, shot: Shot) -> None:
+def test_portal_lists_the_grant_and_ends_it(
+    page: Page, example_app: ExampleApp, kari: Person, oidc_issuer: str, shot: Shot
+) -> None:
     point = kari.points[0]
     open_request_page(page, example_app, oidc_issuer, kari.sub, shot)
     shot(page, "hub-request")
@@ -213,9 +216,9 @@ def test_portal_lists_the_grant_and_ends_it(page: Page, example_app: ExampleApp,
     shot(page, "minside-ended")
 
 
-def test_login_denied_at_provider_shows_the_hub_error_page(page: Page, example_app: ExampleApp,
-                                                           kari: Person, oidc_issuer: str,
-                                                           shot: Shot) -> None:
+def test_login_denied_at_provider_shows_the_hub_error_page(
+    page: Page, example_app: ExampleApp, kari: Person, oidc_issuer: str, shot: Shot
+) -> None:
     page.goto(example_app.url + "/")
     shot(page, "app-start")
     page.get_by_role("button", name="Connect your meter data").click()
@@ -226,4 +229,3 @@ def test_login_denied_at_provider_shows_the_hub_error_page(page: Page, example_a
     shot(page, "hub-login-denied")
     expect(page.get_by_role("alert")).to_be_visible()
     expect(page.locator("h1")).to_have_text(hub_text(page, "Login failed"))
-

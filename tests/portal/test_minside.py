@@ -103,7 +103,7 @@ def test_end_grant(portal_server: LiveServer, db: Database, people: dict[str, An
 def test_ending_asks_first_and_says_what_the_party_keeps(
     portal_server: LiveServer, db: Database, people: dict[str, Any]
 ) -> None:
-    """"End" on Min side leads to a confirmation, not straight to the change."""
+    """ "End" on Min side leads to a confirmation, not straight to the change."""
     with httpx.Client() as client:
         login(client, portal_server, "kari")
         overview = client.get(f"{portal_server.url}/minside?lang=en").text

@@ -50,11 +50,15 @@ def test_events_appended_together_keep_the_chain_in_their_order(db: Database) ->
     assert rows[1].prev_hash == first
 
 
-def test_concurrent_token_requests_each_get_their_own_token(live_server: LiveServer,
-                                                            db: Database) -> None:
+def test_concurrent_token_requests_each_get_their_own_token(
+    live_server: LiveServer, db: Database
+) -> None:
     creds = add_party(db)
-    form = {"grant_type": "client_credentials", "client_id": creds.party.client_id,
-            "client_secret": creds.client_secret}
+    form = {
+        "grant_type": "client_credentials",
+        "client_id": creds.party.client_id,
+        "client_secret": creds.client_secret,
+    }
 
     def fetch(_: int) -> dict[str, object]:
         response = httpx.post(f"{live_server.url}/sts/Token", data=form)
@@ -69,12 +73,14 @@ def test_concurrent_token_requests_each_get_their_own_token(live_server: LiveSer
     assert len({c["jti"] for c in claims}) == 40
 
 
-def test_concurrent_revocations_of_one_token_record_it_once(live_server: LiveServer,
-                                                            db: Database) -> None:
+def test_concurrent_revocations_of_one_token_record_it_once(
+    live_server: LiveServer, db: Database
+) -> None:
     creds = add_party(db)
     form = {"client_id": creds.party.client_id, "client_secret": creds.client_secret}
-    token = httpx.post(f"{live_server.url}/sts/Token",
-                       data=form | {"grant_type": "client_credentials"}).json()["access_token"]
+    token = httpx.post(
+        f"{live_server.url}/sts/Token", data=form | {"grant_type": "client_credentials"}
+    ).json()["access_token"]
 
     def revoke(_: int) -> int:
         return httpx.post(f"{live_server.url}/sts/revoke", data=form | {"token": token}).status_code

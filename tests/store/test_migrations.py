@@ -36,10 +36,28 @@ def test_0002_keeps_revocations_and_drops_token_records(db: Database) -> None:
                 "INSERT INTO tokens (ref_token, jti, party_id, scope, issued_at, expires_at, "
                 "revoked_at) VALUES (:ref, :jti, :party, 'data:read', :at, :exp, :revoked)"
             )
-            conn.execute(insert, {"ref": "live-ref", "jti": "j1", "party": party_id,
-                                  "at": expires, "exp": expires, "revoked": None})
-            conn.execute(insert, {"ref": "revoked-ref", "jti": "j2", "party": party_id,
-                                  "at": expires, "exp": expires, "revoked": expires})
+            conn.execute(
+                insert,
+                {
+                    "ref": "live-ref",
+                    "jti": "j1",
+                    "party": party_id,
+                    "at": expires,
+                    "exp": expires,
+                    "revoked": None,
+                },
+            )
+            conn.execute(
+                insert,
+                {
+                    "ref": "revoked-ref",
+                    "jti": "j2",
+                    "party": party_id,
+                    "at": expires,
+                    "exp": expires,
+                    "revoked": expires,
+                },
+            )
     finally:
         upgrade(db)
     with db.read() as conn:

@@ -74,15 +74,19 @@ def problems_in(language: str) -> list[str]:
             problems.append(f"fuzzy (check it, then remove the flag): {msgid!r}")
         if language == "en":
             if msgstr and msgstr != msgid:
-                problems.append(f"English differs from the msgid (change the msgid instead): "
-                                f"{msgid!r} -> {msgstr!r}")
+                problems.append(
+                    f"English differs from the msgid (change the msgid instead): "
+                    f"{msgid!r} -> {msgstr!r}"
+                )
             continue
         if not msgstr:
             problems.append(f"not translated: {msgid!r}")
             continue
         if placeholders(msgstr) != placeholders(msgid):
-            problems.append(f"placeholders {sorted(placeholders(msgstr))} instead of "
-                            f"{sorted(placeholders(msgid))}: {msgid!r} -> {msgstr!r}")
+            problems.append(
+                f"placeholders {sorted(placeholders(msgstr))} instead of "
+                f"{sorted(placeholders(msgid))}: {msgid!r} -> {msgstr!r}"
+            )
             continue
         # Newstyle gettext always %-formats the result: a stray % must be written %%.
         try:
@@ -100,7 +104,8 @@ def test_catalog_is_complete(language: str) -> None:
     problems = problems_in(language)
     assert not problems, (
         f"{shown(catalog_path(language))} has {len(problems)} problem(s) "
-        f"({HOW_TO_FIX}):\n  " + "\n  ".join(problems))
+        f"({HOW_TO_FIX}):\n  " + "\n  ".join(problems)
+    )
 
 
 def test_every_language_has_a_catalog() -> None:
@@ -113,10 +118,19 @@ def test_template_is_current(tmp_path: Path) -> None:
     """Extracting again gives the msgids of the committed messages.pot."""
     fresh = tmp_path / "messages.pot"
     # The same command as `make translations` (babel.cfg patterns are relative to the source dir).
-    CommandLineInterface().run([
-        "pybabel", "extract", "-F", str(ROOT / "babel.cfg"), "-k", "N_",
-        "-o", str(fresh), str(ROOT / "src" / "consenthub"),
-    ])
+    CommandLineInterface().run(
+        [
+            "pybabel",
+            "extract",
+            "-F",
+            str(ROOT / "babel.cfg"),
+            "-k",
+            "N_",
+            "-o",
+            str(fresh),
+            str(ROOT / "src" / "consenthub"),
+        ]
+    )
     extracted = msgids(read_catalog(fresh))
     committed = msgids(read_catalog(POT))
     assert len(extracted) > 50, "extraction found almost nothing: check babel.cfg"
@@ -125,7 +139,8 @@ def test_template_is_current(tmp_path: Path) -> None:
     assert (new, gone) == ([], []), (
         f"{shown(POT)} is out of date ({HOW_TO_FIX}).\n"
         f"  in the code but not in messages.pot: {new}\n"
-        f"  in messages.pot but no longer in the code: {gone}")
+        f"  in messages.pot but no longer in the code: {gone}"
+    )
 
 
 # --- pages in each language -------------------------------------------------
@@ -145,12 +160,12 @@ def client(settings: Settings, db: Database) -> Iterator[TestClient]:
 
 def assert_language(page: str, language: str, msgid: str = BAD_LINK_TITLE) -> None:
     assert f'<html lang="{language}">' in page
-    assert str(escape(translated(language, msgid))) in page, (
-        f"{msgid!r} is not shown in {language}")
+    assert str(escape(translated(language, msgid))) in page, f"{msgid!r} is not shown in {language}"
     for other in LANGUAGES:
         if other != language:
             assert str(escape(translated(other, msgid))) not in page, (
-                f"the {language} page shows {msgid!r} in {other}")
+                f"the {language} page shows {msgid!r} in {other}"
+            )
 
 
 def test_the_languages_differ() -> None:
@@ -169,8 +184,7 @@ def test_page_in_chosen_language(client: TestClient, language: str) -> None:
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
-def test_message_parameters_are_filled_after_translation(client: TestClient,
-                                                         language: str) -> None:
+def test_message_parameters_are_filled_after_translation(client: TestClient, language: str) -> None:
     response = client.get(f"{REPEATED}&lang={language}")
     assert response.status_code == 400
     expected = translated(language, REPEATED_MESSAGE) % {"name": "client_id"}
@@ -190,28 +204,35 @@ def test_chosen_language_is_remembered(client: TestClient) -> None:
     assert_language(client.get(BAD_LINK).text, "nn")
 
 
-@pytest.mark.parametrize(("header", "language"), [
-    ("nn-NO,nn;q=0.9", "nn"),
-    ("fi", "fi"),
-    ("fi-FI,fi;q=0.9,en;q=0.8", "fi"),
-    ("en-GB,en;q=0.9,nb;q=0.5", "en"),
-    ("de-DE,de;q=0.9,nn;q=0.5", "nn"),
-    ("no", "nb"),
-])
+@pytest.mark.parametrize(
+    ("header", "language"),
+    [
+        ("nn-NO,nn;q=0.9", "nn"),
+        ("fi", "fi"),
+        ("fi-FI,fi;q=0.9,en;q=0.8", "fi"),
+        ("en-GB,en;q=0.9,nb;q=0.5", "en"),
+        ("de-DE,de;q=0.9,nn;q=0.5", "nn"),
+        ("no", "nb"),
+    ],
+)
 def test_browser_language(client: TestClient, header: str, language: str) -> None:
     response = client.get(BAD_LINK, headers={"Accept-Language": header})
     assert_language(response.text, language)
     assert LANGUAGE_COOKIE not in response.cookies
 
 
-@pytest.mark.parametrize(("query", "header"), [
-    ("&lang=de", None),
-    ("&lang=de", "sv-SE,sv;q=0.9,de;q=0.5"),
-    ("", "sv-SE,sv;q=0.9,de;q=0.5"),
-    ("", None),
-])
-def test_unsupported_language_falls_back_to_default(client: TestClient, settings: Settings,
-                                                    query: str, header: str | None) -> None:
+@pytest.mark.parametrize(
+    ("query", "header"),
+    [
+        ("&lang=de", None),
+        ("&lang=de", "sv-SE,sv;q=0.9,de;q=0.5"),
+        ("", "sv-SE,sv;q=0.9,de;q=0.5"),
+        ("", None),
+    ],
+)
+def test_unsupported_language_falls_back_to_default(
+    client: TestClient, settings: Settings, query: str, header: str | None
+) -> None:
     assert settings.default_language == "nb"
     headers = {"Accept-Language": header} if header else {}
     response = client.get(f"{BAD_LINK}{query}", headers=headers)
@@ -222,6 +243,5 @@ def test_unsupported_language_falls_back_to_default(client: TestClient, settings
 def test_fallback_is_the_configured_default(settings: Settings, db: Database) -> None:
     finnish = settings.model_copy(update={"default_language": "fi"})
     with TestClient(create_app(finnish, db)) as test_client:
-        response = test_client.get(f"{BAD_LINK}&lang=de",
-                                   headers={"Accept-Language": "sv"})
+        response = test_client.get(f"{BAD_LINK}&lang=de", headers={"Accept-Language": "sv"})
     assert_language(response.text, "fi")

@@ -64,7 +64,7 @@ def subscribe(db: Database, hub: Services, client_id: str, url: str) -> str:
 def party(db: Database, hub: Services, receiver: tuple[Receiver, str]) -> tuple[int, Receiver]:
     """A third party subscribed to the receiver, and a person's metering point."""
     created = add_party(db, seed=1)
-    receiver[0].secret = subscribe(db, hub, created.party.client_id, receiver[1])
+    receiver[0].secrets.append(subscribe(db, hub, created.party.client_id, receiver[1]))
     return created.party.id, receiver[0]
 
 
@@ -264,7 +264,7 @@ def test_two_workers_at_once_send_each_message_once(
     target, url = receiver
     parties = [add_party(db, seed=10 + index, name=f"Part {index}") for index in range(6)]
     for created in parties:
-        target.secret = subscribe(db, hub, created.party.client_id, url)
+        target.secrets.append(subscribe(db, hub, created.party.client_id, url))
     person = add_end_user(db, fnr(5, 5, 80))
     for index in range(60):
         point = add_metering_point(db, 500 + index)
