@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.concurrency import run_in_threadpool
@@ -31,11 +35,35 @@ from consenthub.web.errors import (
     validation_error_handler,
 )
 from consenthub.web.responses import JSONResponse
+from consenthub.worker import Worker
 
 STATIC = Path(__file__).parent / "web" / "static"
 # Every process, each with its routers, its directly served routes and (where end users
 # decide its requests in Min side) its decision flow.
 PROCESSES = (token_service, data_api, url_access, login, portal)
+
+
+def _lifespan(app: FastAPI) -> AbstractAsyncContextManager[None]:
+    """With ``CONSENTHUB_WORKER_IN_SERVER`` (the demo), the worker runs in the server's
+    event loop; a deployment runs ``consenthub worker`` processes instead."""
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        hub = app.state.services
+        if not hub.settings.worker_in_server:
+            yield
+            return
+        runner = Worker(hub)
+        stop = asyncio.Event()
+        task = asyncio.create_task(runner.run_forever(stop))
+        try:
+            yield
+        finally:
+            stop.set()
+            await task
+            await runner.close()
+
+    return lifespan(app)
 
 
 def create_app(
@@ -51,6 +79,7 @@ def create_app(
         description="Consent and third-party access service for data hubs. "
         "Token service (seed 004), data API (SPEC §8).",
         default_response_class=JSONResponse,
+        lifespan=_lifespan,
     )
     app.state.services = build_services(settings, database, clock=clock)
     app.state.decision_flows = {

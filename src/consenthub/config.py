@@ -77,6 +77,9 @@ class Settings(BaseSettings):
         0.25, gt=0, le=60, description="Longest wait for due work when nothing wakes the worker"
     )
     worker_lease_seconds: int = Field(60, ge=5, le=3600)
+    worker_in_server: bool = Field(
+        False, description="Run the worker inside the server process (the demo)"
+    )
     retention_years: int = Field(3, ge=1, description="How long meter values are kept")
     extended_retention_years: int = Field(
         10, ge=1, description="How long while a live grant asks for extended storage"

@@ -6,14 +6,17 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import random
+import time
 import uuid
 from collections.abc import Iterator
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from consenthub import access_requests, grants, registry
 from consenthub.access_requests import NewAccessRequest
+from consenthub.app import create_app
 from consenthub.config import Settings
 from consenthub.domain.access import Process, Scope
 from consenthub.outbox.rules import RETRY_DELAYS
@@ -338,3 +341,20 @@ def test_a_party_without_a_webhook_gets_no_outbox_rows(db: Database, hub: Servic
     created = add_party(db, seed=3)
     new_grants(db, created.party.id, 2)
     assert outbox_rows(db) == []
+
+
+def test_the_worker_runs_inside_the_server_when_asked(
+    settings: Settings, db: Database, hub: Services, party: tuple[int, Receiver]
+) -> None:
+    """The demo's one process: the server's lifespan runs the worker beside it."""
+    party_id, receiver = party
+    new_grants(db, party_id, 1)
+    in_server = settings.model_copy(
+        update={"worker_in_server": True, "webhook_allow_private": True}
+    )
+    with TestClient(create_app(in_server, db)):
+        deadline = time.monotonic() + 10
+        while not receiver.accepted():
+            assert time.monotonic() < deadline, "the server's worker delivered nothing"
+            time.sleep(0.05)
+    assert [item.type for item in receiver.accepted()] == ["grant.started"]

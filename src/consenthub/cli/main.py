@@ -340,6 +340,10 @@ def demo(
     # The demo persons carry synthetic (Tenor) identity numbers.
     os.environ.setdefault("CONSENTHUB_ALLOW_SYNTHETIC_IDS", "true")
     os.environ.setdefault("CONSENTHUB_BASE_URL", f"http://{host}:{port}")
+    # One process for the newcomer: webhooks and due work run inside the server, and
+    # may call the example app and other local receivers.
+    os.environ.setdefault("CONSENTHUB_WORKER_IN_SERVER", "true")
+    os.environ.setdefault("CONSENTHUB_WEBHOOK_ALLOW_PRIVATE", "true")
     own_provider = "CONSENTHUB_OIDC_ISSUER" not in os.environ
     if own_provider:
         os.environ["CONSENTHUB_OIDC_ISSUER"] = f"http://127.0.0.1:{login_port}"
