@@ -20,7 +20,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 
-from consenthub import __version__, data_api, login, portal, token_service, url_access
+from consenthub import (
+    __version__,
+    access_updates,
+    data_api,
+    login,
+    portal,
+    token_service,
+    url_access,
+)
 from consenthub.config import Settings
 from consenthub.domain.clock import Clock, system_clock
 from consenthub.domain.errors import DomainError
@@ -40,7 +48,7 @@ from consenthub.worker import Worker
 STATIC = Path(__file__).parent / "web" / "static"
 # Every process, each with its routers, its directly served routes and (where end users
 # decide its requests in Min side) its decision flow.
-PROCESSES = (token_service, data_api, url_access, login, portal)
+PROCESSES = (token_service, data_api, url_access, access_updates, login, portal)
 
 
 def _lifespan(app: FastAPI) -> AbstractAsyncContextManager[None]:

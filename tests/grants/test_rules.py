@@ -33,12 +33,23 @@ def test_an_approval_changes_the_live_grant_and_creates_the_others() -> None:
         8: rules.LiveGrant(80, 8, Scope.FULL, dt.date(2024, 1, 1), dt.date(2026, 4, 1)),
     }
     end = dt.date(2026, 12, 1)
-    plan = rules.plan_approval([7, 8, 9], live, Scope.FULL, end)
+    plan = rules.plan_approval([7, 8, 9], live, Scope.FULL, {7: end, 8: end, 9: end})
     assert plan.create == [9]
     assert plan.change == [
         rules.GrantChange(70, 7, Scope.FULL, None),
         rules.GrantChange(80, 8, Scope.FULL, end),
     ]
+
+
+def test_extended_storage_once_asked_stays() -> None:
+    live = {
+        7: rules.LiveGrant(70, 7, Scope.FULL, dt.date(2024, 1, 1), None, extended_storage=True),
+        8: rules.LiveGrant(80, 8, Scope.FULL, dt.date(2024, 1, 1), None),
+    }
+    plan = rules.plan_approval([7, 8], live, Scope.FULL, {}, extended=frozenset({8}))
+    assert [change.extended_storage for change in plan.change] == [True, True]
+    plan = rules.plan_approval([7, 8], live, Scope.FULL, {})
+    assert [change.extended_storage for change in plan.change] == [True, False]
 
 
 def test_ending_a_grant_ends_it_today_never_before_its_start() -> None:

@@ -3,6 +3,7 @@ party's question to an end user, decided in Min side, that becomes grants, and t
 expire or be cancelled. Processes use it through these names."""
 
 from consenthub.access_requests.service import (
+    ITEMS,
     Answer,
     Decided,
     DecisionView,
@@ -12,6 +13,7 @@ from consenthub.access_requests.service import (
     expire_due,
     find,
     of_end_user,
+    of_party,
     open_for,
 )
 from consenthub.access_requests.store import (
@@ -19,9 +21,12 @@ from consenthub.access_requests.store import (
     NewAccessRequest,
     Outcome,
     OwnedMeteringPoint,
+    pending_metering_points,
 )
+from consenthub.access_requests.store import insert_requests as open_requests
 
 __all__ = [
+    "ITEMS",
     "AccessRequest",
     "Answer",
     "Decided",
@@ -35,5 +40,8 @@ __all__ = [
     "expire_due",
     "find",
     "of_end_user",
+    "of_party",
     "open_for",
+    "open_requests",
+    "pending_metering_points",
 ]

@@ -25,6 +25,13 @@ from consenthub.services import Services
 
 # How many expired requests one transaction of ``expire_due`` records.
 EXPIRY_BATCH = 500
+# In a request's details: what it asks per metering point, by GSRN (BRS-NO-622:
+# ``{"end": "YYYY-MM-DD" | None, "extendedStorage": bool}``).
+ITEMS = "items"
+
+
+def _date(text: str | None) -> dt.date | None:
+    return dt.date.fromisoformat(text) if text else None
 
 
 @dataclass(frozen=True)
@@ -154,12 +161,19 @@ def decide(hub: Services, internal_id: str, end_user_id: int, answer: Answer) ->
             if problems:
                 raise DomainError(Code.INVALID_FIELDS, fields=problems)
             scope = rules.lowered_scope(found.scope, answer.scope)
+            asked = found.details.get(ITEMS, {})
             contracts = grants.approve(
                 conn,
                 party_id=found.party_id,
                 end_user_id=end_user_id,
                 points=[
-                    grants.ApprovedPoint(by_gsrn[gsrn].id, gsrn, by_gsrn[gsrn].move_in)
+                    grants.ApprovedPoint(
+                        by_gsrn[gsrn].id,
+                        gsrn,
+                        by_gsrn[gsrn].move_in,
+                        _date(asked.get(gsrn, {}).get("end")),
+                        bool(asked.get(gsrn, {}).get("extendedStorage")),
+                    )
                     for gsrn in chosen
                 ],
                 scope=scope,
@@ -168,7 +182,8 @@ def decide(hub: Services, internal_id: str, end_user_id: int, answer: Answer) ->
                 today=today,
                 actor=actor,
             )
-            outcome = Outcome(scope=scope, contracts=tuple(contracts))
+            declined = tuple(point.gsrn for point in offered if point.gsrn not in chosen)
+            outcome = Outcome(scope=scope, contracts=tuple(contracts), declined=declined)
             store.finish(conn, found, Status.APPROVED, outcome, now=now, actor=actor)
             status = Status.APPROVED
         else:
@@ -215,6 +230,27 @@ def cancel(hub: Services, internal_id: str, party_id: int, *, actor: str) -> Acc
             return dataclasses.replace(found, status=status, decided_at=now)
     # Raised after the transaction, so that a just recorded expiry is kept.
     raise DomainError(Code.REQUEST_CLOSED, f"the request is {status.value}")
+
+
+def of_party(
+    hub: Services,
+    party_id: int,
+    processes: Sequence[Process],
+    *,
+    status: Status | None,
+    after: tuple[dt.datetime, str] | None,
+    limit: int,
+) -> tuple[list[AccessRequest], tuple[dt.datetime, str] | None]:
+    """A page of the party's requests of these processes with their effective status,
+    oldest first, and the cursor of the next page (None on the last)."""
+    now = hub.now()
+    with hub.database.read() as conn:
+        found = store.of_party(
+            conn, party_id, processes, status=status, now=now, after=after, limit=limit + 1
+        )
+    page = [_effective(request, now) for request in found[:limit]]
+    more = len(found) > limit
+    return page, (page[-1].created_at, page[-1].id) if more and page else None
 
 
 def of_end_user(hub: Services, end_user_id: int) -> list[AccessRequest]:

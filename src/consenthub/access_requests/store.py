@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, and_, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from consenthub.domain.access import EventType, Process, Scope, Status
@@ -24,8 +24,12 @@ from consenthub.store.tables import (
     MeteringPoint,
     Party,
     SupplyPeriod,
+    new_uuid,
 )
 
+# Bind parameters per statement for lists of keys: well under SQLite's and PostgreSQL's
+# limits.
+_KEYS_PER_STATEMENT = 5000
 # Where the outcome is kept in ``details`` (the name predates the other processes).
 _OUTCOME = "response"
 _EVENTS = {
@@ -45,11 +49,13 @@ class Outcome:
     scope: Scope | None = None
     contracts: tuple[Contract, ...] = ()
     error: Code | None = None
+    # Metering points the request named that the person left out of an approval.
+    declined: tuple[str, ...] = ()
 
     def as_json(self) -> dict[str, Any]:
         if self.error is not None:
             return {"error": {"code": self.error.value}}
-        return {
+        stored: dict[str, Any] = {
             "scope": self.scope.value if self.scope else None,
             "contracts": [
                 {
@@ -60,6 +66,9 @@ class Outcome:
                 for contract in self.contracts
             ],
         }
+        if self.declined:
+            stored["declined"] = list(self.declined)
+        return stored
 
     @classmethod
     def from_json(cls, stored: dict[str, Any]) -> Outcome:
@@ -75,6 +84,7 @@ class Outcome:
                 )
                 for item in stored.get("contracts", [])
             ),
+            declined=tuple(stored.get("declined", ())),
         )
 
 
@@ -175,14 +185,7 @@ def insert_request(
             )
     except IntegrityError:
         return None
-    if new.metering_point_ids:
-        conn.execute(
-            insert(AccessRequestItem),
-            [
-                {"access_request_id": internal_id, "metering_point_id": metering_point_id}
-                for metering_point_id in new.metering_point_ids
-            ],
-        )
+    _insert_items(conn, [(internal_id, new)])
     audit.append(
         conn,
         actor=actor,
@@ -196,6 +199,93 @@ def insert_request(
         at=now,
     )
     return internal_id
+
+
+def _pending_key(party_id: int, metering_point_id: int) -> str:
+    return f"{party_id}:{metering_point_id}"
+
+
+def _insert_items(conn: Connection, requests: Sequence[tuple[str, NewAccessRequest]]) -> None:
+    """The metering points each request names, each holding the party's one pending key
+    on it (a second pending request of the party on it fails with ``IntegrityError``)."""
+    rows = [
+        {
+            "access_request_id": internal_id,
+            "metering_point_id": metering_point_id,
+            "pending_key": _pending_key(new.party_id, metering_point_id),
+        }
+        for internal_id, new in requests
+        for metering_point_id in new.metering_point_ids
+    ]
+    if rows:
+        conn.execute(insert(AccessRequestItem), rows)
+
+
+def insert_requests(
+    conn: Connection, news: Sequence[NewAccessRequest], *, now: dt.datetime, actor: str
+) -> list[str]:
+    """Many new pending requests at once, with one INSERT each for the requests, their
+    items and their audit events; returns their ids in order. A ``request_id`` used
+    before or a metering point with the party's request already pending raises
+    ``IntegrityError`` (the caller's transaction is then to be rolled back)."""
+    if not news:
+        return []
+    ids = [
+        str(internal_id)
+        for internal_id in conn.execute(
+            insert(AccessRequestRow).returning(AccessRequestRow.id, sort_by_parameter_order=True),
+            [
+                {
+                    "id": new_uuid(),
+                    "party_id": new.party_id,
+                    "request_id": new.request_id,
+                    "process": new.process.value,
+                    "scope": new.scope.value,
+                    "status": Status.PENDING.value,
+                    "deadline": new.deadline,
+                    "created_at": now,
+                    "details": new.details,
+                }
+                for new in news
+            ],
+        ).scalars()
+    ]
+    _insert_items(conn, list(zip(ids, news, strict=True)))
+    audit.append_many(
+        conn,
+        [
+            audit.Event(
+                actor,
+                "access_request.created",
+                f"access_request:{internal_id}",
+                {
+                    "process": new.process.value,
+                    "request_id": new.request_id,
+                    "scope": new.scope.value,
+                },
+            )
+            for internal_id, new in zip(ids, news, strict=True)
+        ],
+        at=now,
+    )
+    return ids
+
+
+def pending_metering_points(
+    conn: Connection, party_id: int, metering_point_ids: Sequence[int]
+) -> set[int]:
+    """Those of the metering points on which the party has a request pending."""
+    keys = [_pending_key(party_id, metering_point_id) for metering_point_id in metering_point_ids]
+    found: set[int] = set()
+    for start in range(0, len(keys), _KEYS_PER_STATEMENT):
+        found.update(
+            conn.execute(
+                select(AccessRequestItem.metering_point_id).where(
+                    AccessRequestItem.pending_key.in_(keys[start : start + _KEYS_PER_STATEMENT])
+                )
+            ).scalars()
+        )
+    return found
 
 
 def load(conn: Connection, internal_id: str, *, lock: bool = False) -> AccessRequest | None:
@@ -217,6 +307,48 @@ def find(
         )
     ).first()
     return None if row is None else _record(row)
+
+
+def of_party(
+    conn: Connection,
+    party_id: int,
+    processes: Sequence[Process],
+    *,
+    status: Status | None,
+    now: dt.datetime,
+    after: tuple[dt.datetime, str] | None,
+    limit: int,
+) -> list[AccessRequest]:
+    """The party's requests of these processes, oldest first, after the cursor
+    ``(created_at, id)``; ``status`` is judged as ``rules.effective_status`` judges it."""
+    query = _SELECT.where(
+        AccessRequestRow.party_id == party_id,
+        AccessRequestRow.process.in_([process.value for process in processes]),
+    )
+    past_deadline = and_(
+        AccessRequestRow.status == Status.PENDING.value, AccessRequestRow.deadline <= now
+    )
+    if status is Status.PENDING:
+        query = query.where(
+            AccessRequestRow.status == Status.PENDING.value,
+            or_(AccessRequestRow.deadline.is_(None), AccessRequestRow.deadline > now),
+        )
+    elif status is Status.EXPIRED:
+        query = query.where(or_(AccessRequestRow.status == Status.EXPIRED.value, past_deadline))
+    elif status is not None:
+        query = query.where(AccessRequestRow.status == status.value)
+    if after is not None:
+        created_at, internal_id = after
+        query = query.where(
+            or_(
+                AccessRequestRow.created_at > created_at,
+                and_(AccessRequestRow.created_at == created_at, AccessRequestRow.id > internal_id),
+            )
+        )
+    rows = conn.execute(
+        query.order_by(AccessRequestRow.created_at, AccessRequestRow.id).limit(limit)
+    ).all()
+    return [_record(row) for row in rows]
 
 
 def of_end_user(conn: Connection, end_user_id: int) -> list[AccessRequest]:
@@ -299,6 +431,11 @@ def finish(
         update(AccessRequestRow)
         .where(AccessRequestRow.id == request.id)
         .values(status=status.value, decided_at=now, details=details)
+    )
+    conn.execute(
+        update(AccessRequestItem)
+        .where(AccessRequestItem.access_request_id == request.id)
+        .values(pending_key=None)
     )
     audit_details: dict[str, Any] = {"request_id": request.request_id}
     if outcome is not None and outcome.error is not None:

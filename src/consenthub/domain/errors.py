@@ -51,6 +51,7 @@ class Code(StrEnum):
     METHOD_NOT_ALLOWED = "CH2003"
     FORM_EXPIRED = "CH2004"
     UNKNOWN_CHOICE = "CH2005"
+    TOO_LARGE = "CH2006"
     METERING_POINT_NOT_READABLE = "CH3001"
     ACCESS_REQUEST_UNKNOWN = "CH4001"
     LINK_INVALID = "CH4002"
@@ -59,6 +60,8 @@ class Code(StrEnum):
     REQUEST_EXPIRED = "CH4005"
     REQUEST_CLOSED = "CH4006"
     GRANT_NOT_FOUND = "CH4007"
+    EXTENDED_STORAGE_ONLY_TRUE = "CH4101"
+    CONTRACT_DATES_INVALID = "CH4102"
 
 
 class ErrorCategory(StrEnum):
@@ -356,6 +359,13 @@ _ENTRIES = (
         "Skjemaet ble sendt med et valg det ikke har",
         page_title=N_("Unknown choice"),
     ),
+    ErrorSpec(
+        Code.TOO_LARGE,
+        413,
+        ErrorCategory.VALIDATION,
+        "The request holds more than the documented maximum",
+        "Forespørselen inneholder mer enn det dokumenterte maksimum",
+    ),
     # Data API (SPEC §8).
     ErrorSpec(
         Code.METERING_POINT_NOT_READABLE,
@@ -411,6 +421,23 @@ _ENTRIES = (
         "The access request has already been answered or cancelled",
         "Forespørselen er allerede besvart eller trukket tilbake",
         page_title=N_("The request is closed"),
+    ),
+    # Message-initiated access updates (BRS-NO-622), consenthub's own rules.
+    ErrorSpec(
+        Code.EXTENDED_STORAGE_ONLY_TRUE,
+        422,
+        ErrorCategory.BUSINESS_RULE,
+        "extendedStorage may only be set to true",
+        "extendedStorage kan bare settes til true",
+    ),
+    ErrorSpec(
+        Code.CONTRACT_DATES_INVALID,
+        422,
+        ErrorCategory.BUSINESS_RULE,
+        "The start and end do not fit the action: an add takes no start, an update needs a "
+        "start or an end, and the end must come after the start",
+        "Start og slutt passer ikke handlingen: add tar ingen start, update trenger start eller "
+        "slutt, og slutt må komme etter start",
     ),
     # Grants (SPEC §2, §9).
     ErrorSpec(

@@ -6,23 +6,29 @@ from consenthub.grants.lifecycle import ApprovedPoint, Contract, approve
 from consenthub.grants.rules import LiveGrant, is_live, kept_end
 from consenthub.grants.service import end_by_end_user, end_user_grant
 from consenthub.grants.store import (
+    ContractDates,
     EndUserGrant,
     NewGrant,
+    change_dates,
     create_grant,
     create_grants,
+    end_grants,
     live_grants,
 )
 
 __all__ = [
     "ApprovedPoint",
     "Contract",
+    "ContractDates",
     "EndUserGrant",
     "LiveGrant",
     "NewGrant",
     "approve",
+    "change_dates",
     "create_grant",
     "create_grants",
     "end_by_end_user",
+    "end_grants",
     "end_user_grant",
     "is_live",
     "kept_end",

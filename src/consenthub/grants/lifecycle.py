@@ -16,11 +16,14 @@ from consenthub.grants.rules import plan_approval
 
 @dataclass(frozen=True)
 class ApprovedPoint:
-    """A metering point the person approved, with their move-in date on it."""
+    """A metering point the person approved, with their move-in date on it, and what the
+    request asked for it alone (BRS-NO-622: its own end, extended storage)."""
 
     id: int
     gsrn: str
     move_in: dt.date
+    end: dt.date | None = None
+    extended_storage: bool = False
 
 
 @dataclass(frozen=True)
@@ -55,7 +58,9 @@ def approve(
         metering_point_ids=[point.id for point in points],
         today=today,
     )
-    plan = plan_approval([point.id for point in points], live, scope, end)
+    ends = {point.id: point.end or end for point in points}
+    extended = frozenset(point.id for point in points if point.extended_storage)
+    plan = plan_approval([point.id for point in points], live, scope, ends, extended)
     by_id = {point.id: point for point in points}
     store.create_grants(
         conn,
@@ -66,8 +71,9 @@ def approve(
                 end_user_id,
                 scope.value,
                 by_id[metering_point_id].move_in,
-                end,
+                ends[metering_point_id],
                 access_request_id,
+                metering_point_id in extended,
             )
             for metering_point_id in plan.create
         ],
@@ -75,5 +81,7 @@ def approve(
     )
     if plan.change:
         store.change_grants(conn, plan.change, access_request_id=access_request_id, actor=actor)
-    ends = {change.metering_point_id: change.valid_to for change in plan.change}
-    return [Contract(point.gsrn, point.move_in, ends.get(point.id, end)) for point in points]
+    kept = {change.metering_point_id: change.valid_to for change in plan.change}
+    return [
+        Contract(point.gsrn, point.move_in, kept.get(point.id, ends[point.id])) for point in points
+    ]

@@ -19,6 +19,7 @@ class LiveGrant:
     scope: Scope
     valid_from: dt.date
     valid_to: dt.date | None
+    extended_storage: bool = False
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ class GrantChange:
     metering_point_id: int
     scope: Scope
     valid_to: dt.date | None
+    extended_storage: bool = False
 
 
 @dataclass(frozen=True)
@@ -63,10 +65,13 @@ def plan_approval(
     chosen: Sequence[int],
     live: Mapping[int, LiveGrant],
     scope: Scope,
-    end: dt.date | None,
+    ends: Mapping[int, dt.date | None],
+    extended: frozenset[int] = frozenset(),
 ) -> ApprovalPlan:
     """An approval updates the party's live grant on a metering point and creates a grant
-    on each of the others.
+    on each of the others; ``ends`` and ``extended`` are what the request asks per
+    metering point. Extended storage once asked stays (SPEC §5: it "may only be set to
+    true").
 
     Seed 001 (BRS-NO-622) rule 5: a party has at most one active contract on a metering
     point (``EH017``); so approving again changes the contract rather than adding one.
@@ -79,7 +84,13 @@ def plan_approval(
             create.append(metering_point_id)
         else:
             change.append(
-                GrantChange(grant.id, metering_point_id, scope, kept_end(grant.valid_to, end))
+                GrantChange(
+                    grant.id,
+                    metering_point_id,
+                    scope,
+                    kept_end(grant.valid_to, ends.get(metering_point_id)),
+                    grant.extended_storage or metering_point_id in extended,
+                )
             )
     return ApprovalPlan(create, change)
 

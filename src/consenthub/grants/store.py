@@ -10,7 +10,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from consenthub.domain.access import EndReason, EventType, Scope
 from consenthub.grants.rules import GrantChange, LiveGrant
@@ -28,6 +28,7 @@ class NewGrant:
     valid_from: dt.date
     valid_to: dt.date | None = None
     access_request_id: str | None = None
+    extended_storage: bool = False
 
 
 @dataclass(frozen=True)
@@ -163,7 +164,14 @@ def live_grants(
     if not metering_point_ids:
         return {}
     rows = conn.execute(
-        select(Grant.id, Grant.metering_point_id, Grant.scope, Grant.valid_from, Grant.valid_to)
+        select(
+            Grant.id,
+            Grant.metering_point_id,
+            Grant.scope,
+            Grant.valid_from,
+            Grant.valid_to,
+            Grant.extended_storage,
+        )
         .where(
             Grant.party_id == party_id,
             Grant.metering_point_id.in_(metering_point_ids),
@@ -175,7 +183,12 @@ def live_grants(
     ).all()
     return {
         row.metering_point_id: LiveGrant(
-            row.id, row.metering_point_id, Scope(row.scope), row.valid_from, row.valid_to
+            row.id,
+            row.metering_point_id,
+            Scope(row.scope),
+            row.valid_from,
+            row.valid_to,
+            row.extended_storage,
         )
         for row in rows
     }
@@ -185,16 +198,23 @@ def change_grants(
     conn: Connection, changes: Sequence[GrantChange], *, access_request_id: str, actor: str
 ) -> None:
     """Give live grants a new scope and end, with their audit events and events."""
-    for scope, valid_to in {(change.scope, change.valid_to) for change in changes}:
+    shapes = {(change.scope, change.valid_to, change.extended_storage) for change in changes}
+    for scope, valid_to, extended_storage in shapes:
         ids = [
             change.grant_id
             for change in changes
-            if (change.scope, change.valid_to) == (scope, valid_to)
+            if (change.scope, change.valid_to, change.extended_storage)
+            == (scope, valid_to, extended_storage)
         ]
         conn.execute(
             update(Grant)
             .where(Grant.id.in_(ids))
-            .values(scope=scope.value, valid_to=valid_to, access_request_id=access_request_id)
+            .values(
+                scope=scope.value,
+                valid_to=valid_to,
+                extended_storage=extended_storage,
+                access_request_id=access_request_id,
+            )
         )
     audit.append_many(
         conn,
@@ -303,3 +323,72 @@ def end_grant(
         details={"valid_to": end.isoformat(), "reason": reason.value},
     )
     _announce(conn, [grant_id], EventType.GRANT_ENDED, reason)
+
+
+@dataclass(frozen=True)
+class ContractDates:
+    grant_id: int
+    valid_from: dt.date
+    valid_to: dt.date | None
+
+
+def end_grants(
+    conn: Connection, grant_ids: Sequence[int], today: dt.date, *, reason: EndReason, actor: str
+) -> None:
+    """End grants today (one that has not started yet, at its start) for ``reason``, with
+    their audit events and their parties' events: two UPDATEs however many."""
+    if not grant_ids:
+        return
+    ids = list(grant_ids)
+    conn.execute(
+        update(Grant)
+        .where(Grant.id.in_(ids), Grant.valid_from <= today)
+        .values(valid_to=today, ended_reason=reason.value)
+    )
+    conn.execute(
+        update(Grant)
+        .where(Grant.id.in_(ids), Grant.valid_from > today)
+        .values(valid_to=Grant.valid_from, ended_reason=reason.value)
+    )
+    audit.append_many(
+        conn,
+        [
+            audit.Event(actor, "grant.ended", f"grant:{grant_id}", {"reason": reason.value})
+            for grant_id in ids
+        ],
+    )
+    _announce(conn, ids, EventType.GRANT_ENDED, reason)
+
+
+_CHANGE_DATES = (
+    update(Grant)
+    .where(Grant.id == bindparam("grant_id"))
+    .values(valid_from=bindparam("new_from"), valid_to=bindparam("new_to"))
+)
+
+
+def change_dates(conn: Connection, changes: Sequence[ContractDates], *, actor: str) -> None:
+    """New start and end of contracts (BRS-NO-622 ``update``), with their audit events and
+    their parties' ``grant.changed``: one statement, executed for all of them."""
+    if not changes:
+        return
+    conn.execute(
+        _CHANGE_DATES,
+        [{"grant_id": c.grant_id, "new_from": c.valid_from, "new_to": c.valid_to} for c in changes],
+    )
+    audit.append_many(
+        conn,
+        [
+            audit.Event(
+                actor,
+                "grant.updated",
+                f"grant:{change.grant_id}",
+                {
+                    "valid_from": change.valid_from.isoformat(),
+                    "valid_to": change.valid_to.isoformat() if change.valid_to else None,
+                },
+            )
+            for change in changes
+        ],
+    )
+    _announce(conn, [change.grant_id for change in changes], EventType.GRANT_CHANGED)

@@ -48,13 +48,17 @@ class DecisionFlow:
     closed: Respond
     # The answer when the decision failed unexpectedly (EH111).
     failed: Respond
+    # Template with what the request asks of one metering point, shown under it.
+    point_note: str | None = None
 
 
-async def _back_to_minside(_request: Request, _answered: AccessRequest) -> Response:
+async def back_to_minside(_request: Request, _answered: AccessRequest) -> Response:
+    """After an answer to a request that has no third party's page to return to."""
     return RedirectResponse("/minside?notice=answered", status_code=303)
 
 
-async def _closed_page(_request: Request, closed: AccessRequest) -> Response:
+async def closed_page(_request: Request, closed: AccessRequest) -> Response:
+    """A request no longer pending, said as a page: expired, or answered or withdrawn."""
     if closed.status is Status.EXPIRED:
         raise DomainError(
             Code.REQUEST_EXPIRED, N_("The request passed its deadline before it was answered.")
@@ -64,7 +68,7 @@ async def _closed_page(_request: Request, closed: AccessRequest) -> Response:
     )
 
 
-async def _failed_page(_request: Request, _failed: AccessRequest) -> Response:
+async def failed_page(_request: Request, _failed: AccessRequest) -> Response:
     raise DomainError(Code.EH111, N_("Something went wrong on our side. Try again later."))
 
 
@@ -75,9 +79,9 @@ def _flow(request: Request, process: Process) -> DecisionFlow:
         "decision/generic.html",
         lets_person_lower_scope=False,
         lets_person_choose_end=False,
-        answered=_back_to_minside,
-        closed=_closed_page,
-        failed=_failed_page,
+        answered=back_to_minside,
+        closed=closed_page,
+        failed=failed_page,
     )
 
 

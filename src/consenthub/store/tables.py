@@ -224,6 +224,24 @@ class AccessRequestItem(Base):
         ForeignKey("access_requests.id", ondelete="CASCADE")
     )
     metering_point_id: Mapped[int] = mapped_column(ForeignKey("metering_points.id"), index=True)
+    # ``"<party id>:<metering point id>"`` while the request is pending, else NULL: unique,
+    # so a party has at most one pending request per metering point, whoever races
+    # (BRS-NO-622 rule 7, EH098). NULLs do not collide on SQLite nor PostgreSQL.
+    pending_key: Mapped[str | None] = mapped_column(String(40), unique=True)
+
+
+class AccessUpdateMessage(Base):
+    """A BRS-NO-622 message as received, with the acknowledgement it was answered: the same
+    ``messageId`` again gets the same acknowledgement and changes nothing."""
+
+    __tablename__ = "access_update_messages"
+    __table_args__ = (UniqueConstraint("party_id", "message_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    party_id: Mapped[int] = mapped_column(ForeignKey("parties.id"))
+    message_id: Mapped[str] = mapped_column(String(36))
+    received_at: Mapped[dt.datetime]
+    acknowledgement: Mapped[dict[str, Any]] = mapped_column(JSON)
 
 
 class Grant(Base):

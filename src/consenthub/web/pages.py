@@ -9,6 +9,7 @@ browser's ``Accept-Language``, and the configured default. Catalogs are the
 
 from __future__ import annotations
 
+import datetime as dt
 import hmac
 import io
 import secrets
@@ -76,6 +77,7 @@ def environment(language: str) -> Environment:
 
     env.filters["label"] = label
     env.filters["date"] = lambda value: format_date(value, format="medium", locale=locale)
+    env.filters["isodate"] = dt.date.fromisoformat
     env.filters["datetime"] = lambda value, zone=None: format_datetime(
         value, format="short", tzinfo=zone, locale=locale
     )

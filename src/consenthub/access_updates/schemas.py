@@ -1,0 +1,110 @@
+"""Message 34 "UpdateThirdPartyAccess" as it arrives (seed 001, SPEC §5): read whole,
+each item checked for its form before any rule is judged."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from consenthub.access_updates.errors import MessageError
+from consenthub.access_updates.rules import Action
+from consenthub.domain.errors import Code
+from consenthub.domain.identifiers import InvalidIdentifier, validate_gsrn, validate_uuid
+
+MAX_ITEMS = 10_000
+MAX_BODY_BYTES = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Item:
+    metering_point_id: str
+    action: Action
+    start: dt.date | None
+    end: dt.date | None
+    extended_storage: bool | None
+
+
+@dataclass(frozen=True)
+class Message:
+    message_id: str | None
+    items: list[Item]
+
+
+def _date(where: str, value: Any) -> dt.date | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) != 10:
+        raise MessageError(where, "must be a date YYYY-MM-DD")
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise MessageError(where, "must be a date YYYY-MM-DD") from None
+
+
+def _item(index: int, raw: Any) -> Item:
+    where = f"items[{index}]"
+    if not isinstance(raw, dict):
+        raise MessageError(where, "must be an object")
+    unknown = sorted(set(raw) - {"meteringPointId", "action", "start", "end", "extendedStorage"})
+    if unknown:
+        raise MessageError(f"{where}.{unknown[0]}", "is not a field of an item")
+    if not isinstance(raw.get("meteringPointId"), str):
+        raise MessageError(f"{where}.meteringPointId", "must be a string of 18 digits")
+    try:
+        gsrn = validate_gsrn(raw["meteringPointId"])
+    except InvalidIdentifier as exc:
+        raise MessageError(f"{where}.meteringPointId", f"GSRN {exc.rule}") from None
+    if raw.get("action") not in tuple(Action):
+        raise MessageError(f"{where}.action", "must be add, remove or update")
+    action = Action(raw["action"])
+    extended = raw.get("extendedStorage")
+    if extended is not None and not isinstance(extended, bool):
+        raise MessageError(f"{where}.extendedStorage", "must be true or false")
+    return Item(
+        gsrn,
+        action,
+        _date(f"{where}.start", raw.get("start")),
+        _date(f"{where}.end", raw.get("end")),
+        extended,
+    )
+
+
+def parse_message(body: bytes) -> Message:
+    """The message, or a ``MessageError`` naming the first field that is wrong."""
+    if len(body) > MAX_BODY_BYTES:
+        raise MessageError("body", f"at most {MAX_BODY_BYTES} bytes", code=Code.TOO_LARGE)
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise MessageError("body", "must be a JSON object") from None
+    if not isinstance(document, dict):
+        raise MessageError("body", "must be a JSON object")
+    unknown = sorted(set(document) - {"messageId", "items"})
+    if unknown:
+        raise MessageError(unknown[0], "is not a field of the message")
+    message_id = document.get("messageId")
+    if message_id is not None:
+        try:
+            message_id = validate_uuid(str(message_id)) if isinstance(message_id, str) else None
+        except InvalidIdentifier:
+            message_id = None
+        if message_id is None:
+            raise MessageError("messageId", "must be a UUID")
+    raw_items = document.get("items")
+    if not isinstance(raw_items, list) or not raw_items:
+        raise MessageError("items", "must be a non-empty list")
+    if len(raw_items) > MAX_ITEMS:
+        raise MessageError("items", f"at most {MAX_ITEMS} items", code=Code.TOO_LARGE)
+    items = [_item(index, raw) for index, raw in enumerate(raw_items)]
+    seen: dict[str, int] = {}
+    for index, item in enumerate(items):
+        if item.metering_point_id in seen:
+            raise MessageError(
+                f"items[{index}].meteringPointId",
+                f"the same metering point as items[{seen[item.metering_point_id]}]",
+            )
+        seen[item.metering_point_id] = index
+    return Message(message_id, items)
