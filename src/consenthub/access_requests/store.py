@@ -118,6 +118,9 @@ class NewAccessRequest:
     details: dict[str, Any] = field(default_factory=dict)
     # The metering points asked for; none means "those the person has" (BRS-NO-624).
     metering_point_ids: tuple[int, ...] = ()
+    # The person it asks, when the process knows them (BRS-NO-622: the end user of the
+    # metering points); else the first person to open it.
+    end_user_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -179,6 +182,7 @@ def insert_request(
                         deadline=new.deadline,
                         created_at=now,
                         details=new.details,
+                        end_user_id=new.end_user_id,
                     )
                     .returning(AccessRequestRow.id)
                 ).scalar_one()
@@ -245,6 +249,7 @@ def insert_requests(
                     "deadline": new.deadline,
                     "created_at": now,
                     "details": new.details,
+                    "end_user_id": new.end_user_id,
                 }
                 for new in news
             ],

@@ -136,8 +136,9 @@ def _open_requests(
                 }
             },
             metering_point_ids=tuple(metering_point_id for metering_point_id, _ in items),
+            end_user_id=end_user_id,
         )
-        for items in adds.values()
+        for end_user_id, items in adds.items()
     ]
     access_requests.open_requests(conn, news, now=now, actor=actor)
     return {gsrn: new.request_id for new in news for gsrn in new.details[access_requests.ITEMS]}
