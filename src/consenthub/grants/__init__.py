@@ -12,6 +12,7 @@ from consenthub.grants.store import (
     change_dates,
     create_grant,
     create_grants,
+    end_at_move_out,
     end_grants,
     live_grants,
 )
@@ -27,6 +28,7 @@ __all__ = [
     "change_dates",
     "create_grant",
     "create_grants",
+    "end_at_move_out",
     "end_by_end_user",
     "end_grants",
     "end_user_grant",

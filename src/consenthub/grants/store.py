@@ -10,13 +10,13 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, Select, and_, bindparam, insert, or_, select, update
 
 from consenthub.domain.access import EndReason, EventType, Scope
 from consenthub.grants.rules import GrantChange, LiveGrant
 from consenthub.outbox import Event, enqueue_webhooks
 from consenthub.store import audit
-from consenthub.store.tables import Grant, MeteringPoint, Party
+from consenthub.store.tables import Grant, MeteringPoint, Party, SupplyPeriod
 
 
 @dataclass(frozen=True)
@@ -392,3 +392,58 @@ def change_dates(conn: Connection, changes: Sequence[ContractDates], *, actor: s
         ],
     )
     _announce(conn, [change.grant_id for change in changes], EventType.GRANT_CHANGED)
+
+
+_END_AT_MOVE_OUT = (
+    update(Grant)
+    .where(Grant.id == bindparam("grant_id"))
+    .values(valid_to=bindparam("move_out"), ended_reason=EndReason.MOVED_OUT.value)
+)
+
+
+def end_at_move_out(conn: Connection, metering_points: Select[int], *, actor: str) -> int:
+    """Contracts whose end user has moved out of the metering point end at the move-out
+    date, for every party, with their audit events and ``grant.ended`` (reason
+    ``moved_out``); returns how many. Only the metering points ``metering_points``
+    selects are looked at.
+
+    Seed 001: "Ved utflytting ... beholder tredjepart mulighet for å spørre på data som
+    er gyldig frem til utflyttingsdato" — the window ends at the move-out date, and the
+    next resident's data is never the party's.
+    """
+    rows = conn.execute(
+        select(Grant.id, SupplyPeriod.move_out)
+        .join(
+            SupplyPeriod,
+            and_(
+                SupplyPeriod.metering_point_id == Grant.metering_point_id,
+                SupplyPeriod.end_user_id == Grant.end_user_id,
+                SupplyPeriod.move_in <= Grant.valid_from,
+                SupplyPeriod.move_out.is_not(None),
+                SupplyPeriod.move_out > Grant.valid_from,
+            ),
+        )
+        .where(
+            Grant.metering_point_id.in_(metering_points),
+            Grant.revoked_at.is_(None),
+            or_(Grant.valid_to.is_(None), Grant.valid_to > SupplyPeriod.move_out),
+        )
+        .order_by(Grant.id)
+    ).all()
+    if not rows:
+        return 0
+    conn.execute(_END_AT_MOVE_OUT, [{"grant_id": row.id, "move_out": row.move_out} for row in rows])
+    audit.append_many(
+        conn,
+        [
+            audit.Event(
+                actor,
+                "grant.ended",
+                f"grant:{row.id}",
+                {"valid_to": row.move_out.isoformat(), "reason": EndReason.MOVED_OUT.value},
+            )
+            for row in rows
+        ],
+    )
+    _announce(conn, [row.id for row in rows], EventType.GRANT_ENDED, EndReason.MOVED_OUT)
+    return len(rows)

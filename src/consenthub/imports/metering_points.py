@@ -45,6 +45,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.schema import CreateTable
 from sqlalchemy.sql.expression import ColumnElement, Executable, FromClause
 
+from consenthub import grants
 from consenthub.domain.identifiers import (
     EndUserIdKind,
     InvalidIdentifier,
@@ -152,6 +153,13 @@ def import_metering_points(
         _check_overlaps(conn, problems)
         problems.raise_if_any()
         report = _write(conn, name, rows)
+        grants.end_at_move_out(
+            conn,
+            select(MeteringPoint.id).where(
+                MeteringPoint.gsrn.in_(select(_staging.c.gsrn).distinct())
+            ),
+            actor=actor,
+        )
         audit.append(
             conn,
             actor=actor,
