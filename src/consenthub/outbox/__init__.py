@@ -3,12 +3,15 @@ transaction of the change it tells of, and only the worker sends it."""
 
 from consenthub.outbox.rules import Attempt, Settlement, Verdict, parse_retry_after, settle
 from consenthub.outbox.store import (
+    MAIL,
     NOTIFY_CHANNEL,
     Event,
+    Mail,
     OutboxEntry,
     claim,
     delivered,
     disable_endpoint,
+    enqueue_mail,
     enqueue_webhooks,
     entries,
     give_up,
@@ -16,18 +19,22 @@ from consenthub.outbox.store import (
     release,
     retry,
     retry_later,
+    void,
 )
 
 __all__ = [
+    "MAIL",
     "NOTIFY_CHANNEL",
     "Attempt",
     "Event",
+    "Mail",
     "OutboxEntry",
     "Settlement",
     "Verdict",
     "claim",
     "delivered",
     "disable_endpoint",
+    "enqueue_mail",
     "enqueue_webhooks",
     "entries",
     "give_up",
@@ -37,4 +44,5 @@ __all__ = [
     "retry",
     "retry_later",
     "settle",
+    "void",
 ]

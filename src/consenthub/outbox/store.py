@@ -22,6 +22,7 @@ from consenthub.domain.access import EventType
 from consenthub.store.tables import OutboxMessage, Party
 
 WEBHOOK = "webhook"
+MAIL = "mail"
 # PostgreSQL NOTIFY channel that wakes workers when a message is committed.
 NOTIFY_CHANNEL = "consenthub_outbox"
 
@@ -89,6 +90,69 @@ def enqueue_webhooks(
     return len(events)
 
 
+@dataclass(frozen=True)
+class Mail:
+    """A mail to send: its template, recipient, language and what the template fills in."""
+
+    template: str
+    to_address: str
+    to_name: str | None
+    language: str
+    context: dict[str, Any]
+
+
+def enqueue_mail(
+    conn: Connection,
+    mail: Mail,
+    *,
+    event_type: str,
+    due_at: dt.datetime,
+    now: dt.datetime,
+    subject: str | None = None,
+    party_id: int | None = None,
+) -> str:
+    """Write a mail to be sent at ``due_at``, in the caller's transaction; returns its
+    Message-ID (``<msg_…@consenthub>``), the same on every attempt."""
+    message_id = _message_id()
+    conn.execute(
+        insert(OutboxMessage).values(
+            channel=MAIL,
+            party_id=party_id,
+            message_id=message_id,
+            event_type=event_type,
+            payload={
+                "template": mail.template,
+                "to": mail.to_address,
+                "name": mail.to_name,
+                "language": mail.language,
+                "context": mail.context,
+            },
+            created_at=now,
+            due_at=due_at,
+            attempts=0,
+            subject=subject,
+        )
+    )
+    if conn.dialect.name == "postgresql":
+        conn.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
+    return message_id
+
+
+def void(conn: Connection, subject: str, *, event_types: Sequence[str], now: dt.datetime) -> int:
+    """Withdraw the unsent messages about ``subject`` of these types (a reminder of a
+    request no longer open); returns how many."""
+    result = conn.execute(
+        update(OutboxMessage)
+        .where(
+            _OPEN,
+            OutboxMessage.subject == subject,
+            OutboxMessage.event_type.in_(list(event_types)),
+        )
+        .values(voided_at=now)
+    )
+    return int(result.rowcount)
+
+
 def _entry(row: Any) -> OutboxEntry:
     return OutboxEntry(
         row.id,
@@ -107,7 +171,11 @@ def _entry(row: Any) -> OutboxEntry:
     )
 
 
-_OPEN = and_(OutboxMessage.delivered_at.is_(None), OutboxMessage.failed_at.is_(None))
+_OPEN = and_(
+    OutboxMessage.delivered_at.is_(None),
+    OutboxMessage.failed_at.is_(None),
+    OutboxMessage.voided_at.is_(None),
+)
 
 
 def claim(

@@ -341,6 +341,11 @@ class OutboxMessage(Base):
     failed_at: Mapped[dt.datetime | None]
     last_status: Mapped[int | None] = mapped_column(Integer)
     last_error: Mapped[str | None] = mapped_column(String(500))
+    # What the message is about (e.g. ``access_request:<id>``), so that a change can void
+    # what is no longer to be sent (a reminder of a request just answered).
+    subject: Mapped[str | None] = mapped_column(String(64), index=True)
+    # Set when the message was withdrawn before it was sent; it is then never sent.
+    voided_at: Mapped[dt.datetime | None]
 
 
 class AuditEvent(Base):
