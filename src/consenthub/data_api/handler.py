@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import re
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -39,6 +40,9 @@ MAX_SPAN = dt.timedelta(days=366)
 # can hold (years 1..9999); no meter value lies before 1970 (docs/decisions.md).
 EARLIEST_YEAR, LATEST_YEAR = 1970, 9998
 MAX_PAGE = 10_000
+# A count as written: ASCII digits only (``str.isdigit`` also takes "²", which ``int``
+# refuses), and few enough that any such number fits the databases' 64-bit integers.
+_WHOLE_NUMBER = re.compile("[0-9]{1,18}")
 
 
 def _parameter(name: str, where: str, description: str, **schema: Any) -> dict[str, Any]:
@@ -111,12 +115,17 @@ def _valid_gsrn(value: str, field: str = "id") -> str:
         raise DomainError.invalid(field, f"GSRN {exc.rule}") from None
 
 
+def _whole_number(value: str) -> int | None:
+    return int(value) if _WHOLE_NUMBER.fullmatch(value) else None
+
+
 def _page_size(value: str | None) -> int:
     if value is None:
         return 1000
-    if not value.isdigit() or not 1 <= int(value) <= MAX_PAGE:
+    size = _whole_number(value)
+    if size is None or not 1 <= size <= MAX_PAGE:
         raise DomainError.invalid("limit", f"an integer from 1 to {MAX_PAGE}")
-    return int(value)
+    return size
 
 
 @router.get(
