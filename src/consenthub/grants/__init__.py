@@ -3,7 +3,14 @@ change, end — and the rule that an approval updates a party's live grant on a 
 point and creates the others."""
 
 from consenthub.grants.lifecycle import ApprovedPoint, Contract, approve
-from consenthub.grants.rules import LiveGrant, is_live, kept_end
+from consenthub.grants.rules import (
+    GrantStanding,
+    GrantStatus,
+    LiveGrant,
+    grant_standing,
+    is_live,
+    kept_end,
+)
 from consenthub.grants.service import end_by_end_user, end_user_grant
 from consenthub.grants.store import (
     EndUserGrant,
@@ -17,6 +24,8 @@ __all__ = [
     "ApprovedPoint",
     "Contract",
     "EndUserGrant",
+    "GrantStanding",
+    "GrantStatus",
     "LiveGrant",
     "NewGrant",
     "approve",
@@ -24,6 +33,7 @@ __all__ = [
     "create_grants",
     "end_by_end_user",
     "end_user_grant",
+    "grant_standing",
     "is_live",
     "kept_end",
     "live_grants",
