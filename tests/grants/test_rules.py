@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from consenthub.domain.access import Scope
-from consenthub.grants import rules
+from consenthub.domain.access import EndReason, Scope
+from consenthub.grants import GrantStatus, rules
 
 TODAY = dt.date(2026, 3, 2)
 
@@ -56,3 +56,54 @@ def test_ending_a_grant_ends_it_today_never_before_its_start() -> None:
     assert rules.end_today(dt.date(2024, 1, 1), TODAY) == TODAY
     later_start = TODAY + dt.timedelta(days=10)
     assert rules.end_today(later_start, TODAY) == later_start
+
+
+def standing(
+    valid_from: dt.date,
+    valid_to: dt.date | None,
+    reason: EndReason | None = None,
+    revoked: bool = False,
+) -> tuple[GrantStatus, EndReason | None]:
+    found = rules.grant_standing(valid_from, valid_to, reason, revoked, TODAY)
+    return found.status, found.ended_reason
+
+
+def test_a_grant_is_active_while_it_gives_access_and_says_nothing_of_an_end() -> None:
+    past, future = TODAY - dt.timedelta(days=30), TODAY + dt.timedelta(days=5)
+    assert standing(past, None) == (GrantStatus.ACTIVE, None)
+    assert standing(past, TODAY + dt.timedelta(days=1)) == (GrantStatus.ACTIVE, None)
+    # Not started yet, but it will give access: active, as ``is_live`` says.
+    assert standing(future, None) == (GrantStatus.ACTIVE, None)
+    # An ending recorded for a later date leaves it active until then.
+    assert standing(past, future, EndReason.MOVED_OUT) == (GrantStatus.ACTIVE, None)
+
+
+def test_a_grant_that_ran_to_its_end_date_has_expired() -> None:
+    past = TODAY - dt.timedelta(days=30)
+    for reason in (None, EndReason.EXPIRED):
+        assert standing(past, TODAY, reason) == (GrantStatus.EXPIRED, EndReason.EXPIRED)
+        assert standing(past, past, reason) == (GrantStatus.EXPIRED, EndReason.EXPIRED)
+
+
+def test_a_grant_ended_for_another_reason_has_ended_with_that_reason() -> None:
+    past = TODAY - dt.timedelta(days=30)
+    for reason in (EndReason.END_USER, EndReason.MOVED_OUT, EndReason.PARTY_REMOVED):
+        assert standing(past, TODAY, reason) == (GrantStatus.ENDED, reason)
+
+
+def test_a_grant_ended_before_it_started_is_never_active() -> None:
+    start = TODAY + dt.timedelta(days=5)
+    ended_early = rules.end_today(start, TODAY)
+    assert standing(start, ended_early, EndReason.END_USER) == (
+        GrantStatus.ENDED,
+        EndReason.END_USER,
+    )
+
+
+def test_a_withdrawn_grant_has_ended_as_revoked_whatever_else_it_records() -> None:
+    past = TODAY - dt.timedelta(days=30)
+    for valid_to, reason in [(None, None), (TODAY, EndReason.END_USER), (TODAY, None)]:
+        assert standing(past, valid_to, reason, revoked=True) == (
+            GrantStatus.ENDED,
+            EndReason.REVOKED,
+        )

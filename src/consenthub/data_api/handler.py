@@ -7,27 +7,35 @@ settlement-point flag, extended storage) and contract data (the end user's
 move-in / move-out dates inside the grant). An unknown metering point and one
 the caller has no grant for get the same 404, so existence does not leak.
 
-The endpoints take only the request and read their own parameters: they are
-served directly, without FastAPI's per-request machinery (``ConsentHub.serve_directly``),
-and describe their parameters to the OpenAPI document themselves.
+The metering-point endpoints take only the request and read their own parameters: they
+are served directly, without FastAPI's per-request machinery
+(``ConsentHub.serve_directly``), and describe their parameters to the OpenAPI document
+themselves. The grants API (``/api/v1/grants``) is no hot path: its routes are FastAPI's
+own, with the bearer check as a dependency and response models for the document.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
-from typing import Any
+import re
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse as StarletteJSONResponse
 from fastapi.routing import APIRoute
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 
 from consenthub.data_api import service, store
+from consenthub.domain.access import EndReason, Scope
 from consenthub.domain.errors import DomainError
 from consenthub.domain.identifiers import InvalidIdentifier, validate_gsrn
 from consenthub.domain.parties import ApiScope
 from consenthub.domain.windows import DateWindow
-from consenthub.token_service import signed
+from consenthub.grants import GrantStatus
+from consenthub.token_service import Caller, require, signed
 from consenthub.web.requests import services
 from consenthub.web.responses import JSONResponse
 
@@ -39,6 +47,12 @@ MAX_SPAN = dt.timedelta(days=366)
 # can hold (years 1..9999); no meter value lies before 1970 (docs/decisions.md).
 EARLIEST_YEAR, LATEST_YEAR = 1970, 9998
 MAX_PAGE = 10_000
+DEFAULT_GRANT_PAGE, MAX_GRANT_PAGE = 100, 1000
+# A count or a grant id as written: ASCII digits only (``str.isdigit`` also takes "²",
+# which ``int`` refuses), and few enough that any such number fits the databases'
+# 64-bit integers.
+_WHOLE_NUMBER = re.compile("[0-9]{1,18}")
+_GRANT_ID_PATTERN = f"^{_WHOLE_NUMBER.pattern}$"
 
 
 def _parameter(name: str, where: str, description: str, **schema: Any) -> dict[str, Any]:
@@ -111,12 +125,17 @@ def _valid_gsrn(value: str, field: str = "id") -> str:
         raise DomainError.invalid(field, f"GSRN {exc.rule}") from None
 
 
-def _page_size(value: str | None) -> int:
+def _whole_number(value: str) -> int | None:
+    return int(value) if _WHOLE_NUMBER.fullmatch(value) else None
+
+
+def _page_size(value: str | None, *, default: int = 1000, maximum: int = MAX_PAGE) -> int:
     if value is None:
-        return 1000
-    if not value.isdigit() or not 1 <= int(value) <= MAX_PAGE:
-        raise DomainError.invalid("limit", f"an integer from 1 to {MAX_PAGE}")
-    return int(value)
+        return default
+    size = _whole_number(value)
+    if size is None or not 1 <= size <= maximum:
+        raise DomainError.invalid("limit", f"an integer from 1 to {maximum}")
+    return size
 
 
 @router.get(
@@ -218,6 +237,159 @@ async def get_values(request: Request) -> JSONResponse:
     )
 
 
+# FastAPI puts a response model in the OpenAPI document only for a response class it
+# knows as JSON, which the house ``JSONResponse`` (orjson, a plain ``Response``) is not.
+grants_router = APIRouter(
+    prefix="/api/v1/grants", tags=["data"], default_response_class=StarletteJSONResponse
+)
+DataReader = Annotated[Caller, Depends(require(ApiScope.DATA_READ))]
+
+
+class GrantItem(BaseModel):
+    """One of the caller's grants (SPEC §8): ids, dates, terms and status, never who
+    granted it."""
+
+    model_config = ConfigDict(validate_by_name=True)
+
+    id: int
+    metering_point_id: str = Field(alias="meteringPointId", description="GSRN")
+    scope: Scope
+    valid_from: dt.date = Field(alias="validFrom")
+    valid_to: dt.date | None = Field(
+        alias="validTo", description="Exclusive; null while it runs without end"
+    )
+    status: GrantStatus
+    ended_reason: EndReason | None = Field(
+        alias="endedReason", description="How it ended; null while it is Active"
+    )
+    extended_storage: bool = Field(
+        alias="extendedStorage",
+        description="BRS-NO-622 extendedStorage: values kept longer while the grant lasts",
+    )
+    access_request_id: str | None = Field(
+        alias="accessRequestId",
+        description="The hub's id of the access request that started or last changed it "
+        "(the `id` of that request's webhook events); null when no request did",
+    )
+    created: dt.datetime = Field(description="When the hub recorded the grant")
+
+
+class GrantList(BaseModel):
+    grants: list[GrantItem]
+    next: str | None = Field(
+        default=None,
+        # Issue 15: the last page carries no cursor at all.
+        exclude_if=lambda cursor: cursor is None,
+        description="Present only when more grants follow: pass it as `after` for the "
+        "next page. It is the id of the page's last grant.",
+    )
+
+
+_GRANT_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "`CH2001`: a parameter is invalid; `errors` names it"},
+    401: {"description": "`CH1101`/`CH1102`: no token, or one that is invalid or revoked"},
+    403: {"description": "`CH1103`: the token lacks `data:read`"},
+}
+
+
+def _grant_item(found: service.ReportedGrant) -> GrantItem:
+    grant = found.grant
+    return GrantItem(
+        id=grant.id,
+        metering_point_id=grant.gsrn,
+        scope=grant.scope,
+        valid_from=grant.valid_from,
+        valid_to=grant.valid_to,
+        status=found.status,
+        ended_reason=found.ended_reason,
+        extended_storage=grant.extended_storage,
+        access_request_id=grant.access_request_id,
+        created=grant.created_at,
+    )
+
+
+def _grant_id(value: str, field: str) -> int:
+    grant_id = _whole_number(value)
+    if grant_id is None:
+        raise DomainError.invalid(field, "a grant id: digits only, at most 18")
+    return grant_id
+
+
+def _status(value: str | None) -> GrantStatus | None:
+    if value is None:
+        return None
+    try:
+        return GrantStatus(value)
+    except ValueError:
+        raise DomainError.invalid(
+            "status", "one of " + ", ".join(status.value for status in GrantStatus)
+        ) from None
+
+
+@grants_router.get(
+    "",
+    summary="The caller's grants from every process, with status",
+    response_model=GrantList,
+    responses=_GRANT_ERRORS,
+    openapi_extra=_openapi(
+        _parameter(
+            "status",
+            "query",
+            "Only grants of this status",
+            enum=[status.value for status in GrantStatus],
+        ),
+        _parameter(
+            "after",
+            "query",
+            "Cursor: the `next` of the previous page (a grant id; the page holds the "
+            "grants with larger ids)",
+            pattern=_GRANT_ID_PATTERN,
+        ),
+        _parameter(
+            "limit",
+            "query",
+            f"Page size, 1 to {MAX_GRANT_PAGE}",
+            type="integer",
+            minimum=1,
+            maximum=MAX_GRANT_PAGE,
+            default=DEFAULT_GRANT_PAGE,
+        ),
+    ),
+)
+async def list_grants(request: Request, caller: DataReader) -> GrantList:
+    query = request.query_params
+    status = _status(query.get("status"))
+    cursor = query.get("after")
+    after = None if cursor is None else _grant_id(cursor, "after")
+    limit = _page_size(query.get("limit"), default=DEFAULT_GRANT_PAGE, maximum=MAX_GRANT_PAGE)
+    page = await run_in_threadpool(
+        functools.partial(
+            service.party_grants, services(request), caller, status=status, after=after, limit=limit
+        )
+    )
+    return GrantList(
+        grants=[_grant_item(found) for found in page.grants],
+        next=None if page.next_cursor is None else str(page.next_cursor),
+    )
+
+
+@grants_router.get(
+    "/{id}",
+    summary="One of the caller's grants, with status",
+    response_model=GrantItem,
+    responses=_GRANT_ERRORS
+    | {404: {"description": "`CH3002`: the caller has no grant with this id"}},
+    openapi_extra=_openapi(
+        _parameter("id", "path", "Grant id", examples=["42"], pattern=_GRANT_ID_PATTERN)
+    ),
+)
+async def get_grant(request: Request, caller: DataReader) -> GrantItem:
+    grant_id = _grant_id(request.path_params["id"], "id")
+    found = await run_in_threadpool(service.party_grant, services(request), caller, grant_id)
+    return _grant_item(found)
+
+
 # Served without FastAPI's routing and dependency injection: see the module docstring.
+# The grants API is not among them: it uses both.
 DIRECT_ROUTES = tuple(route for route in router.routes if isinstance(route, APIRoute))
-ROUTERS = (router,)
+ROUTERS = (router, grants_router)

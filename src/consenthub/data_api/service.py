@@ -5,6 +5,9 @@ A read of one metering point is one ``Database.reads_and_one_write`` (its log en
 are one statement); a list page may log thousands of entries and runs in one
 transaction (``Database.transact``). The token's liveness is asked inside the same
 transaction, by its own statement or as part of the first one.
+
+The grants API (a party's own grants and how each stands) reads no end-user data, so it
+writes no access-log entry; its token is checked by the route (``require``) before.
 """
 
 from __future__ import annotations
@@ -17,9 +20,11 @@ from typing import TypeVar
 from sqlalchemy import Connection
 
 from consenthub.data_api import store
-from consenthub.data_api.store import MeteringPointAccess
+from consenthub.data_api.store import MeteringPointAccess, PartyGrant
+from consenthub.domain.access import EndReason
 from consenthub.domain.errors import Code, DomainError
 from consenthub.domain.windows import DateWindow, Interval, to_intervals
+from consenthub.grants import GrantStatus, grant_standing
 from consenthub.observability import DATA_READS, correlation_id
 from consenthub.services import Services
 from consenthub.token_service import Caller, SignedToken, caller_of, live
@@ -121,3 +126,55 @@ async def meter_values(
         return MeterValues(access, intervals, values), caller, reads
 
     return await hub.database.reads_and_one_write(_logged(read))
+
+
+@dataclass(frozen=True)
+class ReportedGrant:
+    """One of the caller's grants with its status and how it ended (SPEC §8)."""
+
+    grant: PartyGrant
+    status: GrantStatus
+    ended_reason: EndReason | None
+
+
+@dataclass(frozen=True)
+class GrantPage:
+    grants: list[ReportedGrant]
+    # The id of the page's last grant when more follow; None on the last page.
+    next_cursor: int | None
+
+
+def _reported(grant: PartyGrant, today: dt.date) -> ReportedGrant:
+    standing = grant_standing(
+        grant.valid_from, grant.valid_to, grant.ended_reason, grant.revoked, today
+    )
+    return ReportedGrant(grant, standing.status, standing.ended_reason)
+
+
+def party_grants(
+    hub: Services,
+    caller: Caller,
+    *,
+    status: GrantStatus | None,
+    after: int | None,
+    limit: int,
+) -> GrantPage:
+    """A page of the caller's grants from every process, by id after ``after``, with
+    only those of ``status`` when it is given: so that a party that missed an event can
+    reconcile."""
+    today = hub.today()
+    with hub.database.read() as conn:
+        found, next_cursor = store.party_grants(
+            conn, caller.party_id, today, status=status, after=after, limit=limit
+        )
+    return GrantPage([_reported(grant, today) for grant in found], next_cursor)
+
+
+def party_grant(hub: Services, caller: Caller, grant_id: int) -> ReportedGrant:
+    """One of the caller's grants; an unknown id and another party's grant answer alike,
+    so that ids cannot be probed."""
+    with hub.database.read() as conn:
+        found = store.party_grant(conn, caller.party_id, grant_id)
+    if found is None:
+        raise DomainError(Code.GRANT_UNKNOWN)
+    return _reported(found, hub.today())

@@ -1,4 +1,5 @@
-"""Queries of the data API: grants with supply periods, meter values, the access log.
+"""Queries of the data API: grants with supply periods, meter values, the access log, and
+a party's own grants (the grants API).
 
 Every lookup starts from the caller's party id and an indexed key (grants by
 ``(party_id, metering_point_id)``, values by ``(metering_point_id, start_ts)``),
@@ -12,9 +13,22 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, insert, select
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Connection,
+    and_,
+    bindparam,
+    insert,
+    literal,
+    not_,
+    or_,
+    select,
+)
 
+from consenthub.domain.access import EndReason, Scope
 from consenthub.domain.windows import DateWindow, Interval, merge, readable_windows
+from consenthub.grants import GrantStatus
 from consenthub.store.prepared import Prepared, as_date, db_instant
 from consenthub.store.tables import (
     AccessLogEntry,
@@ -297,3 +311,110 @@ def log_reads(
     rows = [asdict(read) | shared for read in reads]
     for start in range(0, len(rows), _LOG_ROWS_PER_STATEMENT):
         conn.execute(insert(AccessLogEntry).values(rows[start : start + _LOG_ROWS_PER_STATEMENT]))
+
+
+@dataclass(frozen=True)
+class PartyGrant:
+    """One of a party's grants as the party may see it: ids, dates and terms, never who
+    granted it."""
+
+    id: int
+    gsrn: str
+    scope: Scope
+    valid_from: dt.date
+    valid_to: dt.date | None
+    ended_reason: EndReason | None
+    revoked: bool
+    extended_storage: bool
+    access_request_id: str | None
+    created_at: dt.datetime
+
+
+_PARTY_GRANTS = select(
+    Grant.id,
+    MeteringPoint.gsrn,
+    Grant.scope,
+    Grant.valid_from,
+    Grant.valid_to,
+    Grant.ended_reason,
+    Grant.revoked_at,
+    Grant.extended_storage,
+    Grant.access_request_id,
+    Grant.created_at,
+).join(MeteringPoint, MeteringPoint.id == Grant.metering_point_id)
+
+
+def _bound_id(value: int) -> ColumnElement[int]:
+    """A grant id as asked, bound as a 64-bit integer: ``grants.id`` is 32 bits on
+    PostgreSQL, which refuses a larger number bound as its type, but such a number is
+    only an id that no grant has."""
+    return literal(value, BigInteger)
+
+
+def _party_grant(row: Any) -> PartyGrant:
+    return PartyGrant(
+        row.id,
+        row.gsrn,
+        Scope(row.scope),
+        row.valid_from,
+        row.valid_to,
+        EndReason(row.ended_reason) if row.ended_reason else None,
+        row.revoked_at is not None,
+        bool(row.extended_storage),
+        row.access_request_id,
+        row.created_at,
+    )
+
+
+def _has_status(status: GrantStatus, today: dt.date) -> ColumnElement[bool]:
+    """``grants.grant_standing``'s status as a condition, so that the database cuts a
+    filtered page; tests/data_api/test_grants_api.py keeps the two in step. None of the
+    parts is ever NULL, so their negations are exact."""
+    withdrawn = Grant.revoked_at.is_not(None)
+    active = and_(
+        not_(withdrawn),
+        or_(
+            Grant.valid_to.is_(None),
+            and_(Grant.valid_to > today, Grant.valid_to > Grant.valid_from),
+        ),
+    )
+    ran_to_its_end = or_(
+        Grant.ended_reason.is_(None), Grant.ended_reason == EndReason.EXPIRED.value
+    )
+    expired = and_(not_(withdrawn), not_(active), ran_to_its_end)
+    return {
+        GrantStatus.ACTIVE: active,
+        GrantStatus.EXPIRED: expired,
+        GrantStatus.ENDED: not_(or_(active, expired)),
+    }[status]
+
+
+def party_grants(
+    conn: Connection,
+    party_id: int,
+    today: dt.date,
+    *,
+    status: GrantStatus | None,
+    after: int | None,
+    limit: int,
+) -> tuple[list[PartyGrant], int | None]:
+    """One page of the party's grants of every process, by id after ``after``, and the
+    id to continue after when more follow (``None`` on the last page)."""
+    query = _PARTY_GRANTS.where(Grant.party_id == party_id)
+    if status is not None:
+        query = query.where(_has_status(status, today))
+    if after is not None:
+        query = query.where(Grant.id > _bound_id(after))
+    # One row more than the page says whether another page follows, so the last page
+    # carries no cursor (issue 15), even when it is exactly full.
+    rows = conn.execute(query.order_by(Grant.id).limit(limit + 1)).all()
+    page = [_party_grant(row) for row in rows[:limit]]
+    return page, (page[-1].id if len(rows) > limit else None)
+
+
+def party_grant(conn: Connection, party_id: int, grant_id: int) -> PartyGrant | None:
+    """The party's grant ``grant_id``; None for an unknown id and another party's alike."""
+    row = conn.execute(
+        _PARTY_GRANTS.where(Grant.id == _bound_id(grant_id), Grant.party_id == party_id)
+    ).first()
+    return None if row is None else _party_grant(row)

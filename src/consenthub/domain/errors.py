@@ -53,6 +53,7 @@ class Code(StrEnum):
     UNKNOWN_CHOICE = "CH2005"
     TOO_LARGE = "CH2006"
     METERING_POINT_NOT_READABLE = "CH3001"
+    GRANT_UNKNOWN = "CH3002"
     ACCESS_REQUEST_UNKNOWN = "CH4001"
     LINK_INVALID = "CH4002"
     REQUEST_NOT_FOUND = "CH4003"
@@ -373,6 +374,13 @@ _ENTRIES = (
         ErrorCategory.NOT_FOUND,
         "The metering point does not exist or the caller has no grant for it",
         "Målepunktet finnes ikke, eller kalleren har ingen tilgang til det",
+    ),
+    ErrorSpec(
+        Code.GRANT_UNKNOWN,
+        404,
+        ErrorCategory.NOT_FOUND,
+        "The caller has no grant with this id",
+        "Kalleren har ingen tilgang med denne id-en",
     ),
     # Access requests (SPEC §4-§7).
     ErrorSpec(

@@ -3,7 +3,14 @@ change, end — and the rule that an approval updates a party's live grant on a 
 point and creates the others."""
 
 from consenthub.grants.lifecycle import ApprovedPoint, Contract, approve
-from consenthub.grants.rules import LiveGrant, is_live, kept_end
+from consenthub.grants.rules import (
+    GrantStanding,
+    GrantStatus,
+    LiveGrant,
+    grant_standing,
+    is_live,
+    kept_end,
+)
 from consenthub.grants.service import end_by_end_user, end_user_grant
 from consenthub.grants.store import (
     ContractDates,
@@ -22,6 +29,8 @@ __all__ = [
     "Contract",
     "ContractDates",
     "EndUserGrant",
+    "GrantStanding",
+    "GrantStatus",
     "LiveGrant",
     "NewGrant",
     "approve",
@@ -32,6 +41,7 @@ __all__ = [
     "end_by_end_user",
     "end_grants",
     "end_user_grant",
+    "grant_standing",
     "is_live",
     "kept_end",
     "live_grants",

@@ -6,8 +6,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 
-from consenthub.domain.access import Scope
+from consenthub.domain.access import EndReason, Scope
 
 
 @dataclass(frozen=True)
@@ -102,3 +103,51 @@ def end_today(valid_from: dt.date, today: dt.date) -> dt.date:
     Seed 001 (BRS-NO-622): "remove ends the contract immediately (end = today)"; SPEC §5.
     """
     return max(today, valid_from)
+
+
+class GrantStatus(StrEnum):
+    """A grant as its party sees it in the grants API (SPEC §8), spelt as SPEC writes it."""
+
+    ACTIVE = "Active"
+    ENDED = "Ended"
+    EXPIRED = "Expired"
+
+
+@dataclass(frozen=True)
+class GrantStanding:
+    """A grant's status and how it ended (``None`` while it is active)."""
+
+    status: GrantStatus
+    ended_reason: EndReason | None
+
+
+def grant_standing(
+    valid_from: dt.date,
+    valid_to: dt.date | None,
+    ended_reason: EndReason | None,
+    revoked: bool,
+    today: dt.date,
+) -> GrantStanding:
+    """SPEC §8: status ``Active``, ``Ended`` or ``Expired``, and how each ended.
+
+    - ``Active`` while the grant is live (``is_live``: not withdrawn, its end after
+      today) and its window is not empty. A grant ended before it started keeps
+      ``valid_to == valid_from`` (``end_today``), a window no day fits in: it never
+      gives access, so it is not shown as active until its start comes.
+    - ``Ended`` with ``revoked`` when it was withdrawn (``revoked_at``), whatever else
+      it records: the party may read nothing more, not even inside its window.
+    - ``Expired`` when it ran to its end date (no reason recorded, or ``expired``).
+    - ``Ended`` with the recorded reason otherwise (the end user, a move-out, the
+      party's removal).
+
+    An ending recorded for a date still to come leaves the grant ``Active`` until
+    then: the party keeps access up to its end (seed 001, BRS-NO-622), which
+    ``validTo`` shows.
+    """
+    if revoked:
+        return GrantStanding(GrantStatus.ENDED, EndReason.REVOKED)
+    if is_live(valid_to, revoked, today) and (valid_to is None or valid_to > valid_from):
+        return GrantStanding(GrantStatus.ACTIVE, None)
+    if ended_reason is None or ended_reason is EndReason.EXPIRED:
+        return GrantStanding(GrantStatus.EXPIRED, EndReason.EXPIRED)
+    return GrantStanding(GrantStatus.ENDED, ended_reason)
