@@ -2,9 +2,21 @@
 transaction of the change it tells of, and only the worker sends it."""
 
 from consenthub.outbox.store import (
+    DeliveryLogEntry,
     Event,
     OutboxEntry,
     enqueue_webhooks,
+    entries,
+    find_entry,
+    retry,
 )
 
-__all__ = ["Event", "OutboxEntry", "enqueue_webhooks"]
+__all__ = [
+    "DeliveryLogEntry",
+    "Event",
+    "OutboxEntry",
+    "enqueue_webhooks",
+    "entries",
+    "find_entry",
+    "retry",
+]
