@@ -335,19 +335,82 @@ def next_due(conn: Connection) -> dt.datetime | None:
     return None if due is None else due.replace(tzinfo=dt.UTC)
 
 
-def entries(conn: Connection, *, failed_only: bool = False, limit: int = 100) -> list[OutboxEntry]:
-    """The newest messages first, for the operator."""
-    query = select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(limit)
+@dataclass(frozen=True)
+class DeliveryLogEntry(OutboxEntry):
+    """A webhook message as the operator sees it: with the party it is for, and whether
+    that party's endpoint is disabled (it answered 410 Gone)."""
+
+    party_client_id: str | None
+    party_name: str | None
+    endpoint_disabled_at: dt.datetime | None
+
+    @property
+    def status(self) -> str:
+        if self.delivered_at is not None:
+            return "delivered"
+        return "pending" if self.failed_at is None else "failed"
+
+    @property
+    def status_at(self) -> dt.datetime:
+        """When it was delivered or given up on; for a pending one, when it is next due."""
+        return self.delivered_at or self.failed_at or self.due_at
+
+
+_DELIVERY_LOG = select(
+    OutboxMessage,
+    Party.client_id.label("party_client_id"),
+    Party.name.label("party_name"),
+    Party.webhook_disabled_at.label("endpoint_disabled_at"),
+).outerjoin(Party, Party.id == OutboxMessage.party_id)
+
+
+def _delivery_log_entry(row: Any) -> DeliveryLogEntry:
+    return DeliveryLogEntry(
+        **vars(_entry(row)),
+        party_client_id=row.party_client_id,
+        party_name=row.party_name,
+        endpoint_disabled_at=row.endpoint_disabled_at,
+    )
+
+
+def entries(
+    conn: Connection, *, failed_only: bool = False, limit: int = 100
+) -> list[DeliveryLogEntry]:
+    """The newest webhook messages first, for the operator."""
+    query = (
+        _DELIVERY_LOG.where(OutboxMessage.channel == WEBHOOK)
+        .order_by(OutboxMessage.id.desc())
+        .limit(limit)
+    )
     if failed_only:
         query = query.where(OutboxMessage.failed_at.is_not(None))
-    return [_entry(row) for row in conn.execute(query).all()]
+    return [_delivery_log_entry(row) for row in conn.execute(query).all()]
+
+
+def find_entry(conn: Connection, message_id: int) -> DeliveryLogEntry | None:
+    """One webhook message by its ``id``, for the operator."""
+    row = conn.execute(
+        _DELIVERY_LOG.where(OutboxMessage.id == message_id, OutboxMessage.channel == WEBHOOK)
+    ).first()
+    return None if row is None else _delivery_log_entry(row)
 
 
 def retry(conn: Connection, message_id: int, *, now: dt.datetime) -> bool:
-    """Send a failed message again, now; False when there is no such failed message."""
+    """Send a failed message again, now; False when there is no such failed message, or
+    its party's endpoint is disabled (nothing goes to an endpoint that answered 410 Gone
+    until it is set again)."""
+    endpoint_disabled = (
+        select(Party.id)
+        .where(Party.id == OutboxMessage.party_id, Party.webhook_disabled_at.is_not(None))
+        .exists()
+    )
     result = conn.execute(
         update(OutboxMessage)
-        .where(OutboxMessage.id == message_id, OutboxMessage.failed_at.is_not(None))
+        .where(
+            OutboxMessage.id == message_id,
+            OutboxMessage.failed_at.is_not(None),
+            ~endpoint_disabled,
+        )
         .values(failed_at=None, due_at=now, lease_until=None, claimed_by=None)
     )
     return bool(result.rowcount)
