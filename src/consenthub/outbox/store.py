@@ -138,19 +138,19 @@ def enqueue_mail(
     return message_id
 
 
-def void(conn: Connection, subject: str, *, event_types: Sequence[str], now: dt.datetime) -> int:
-    """Withdraw the unsent messages about ``subject`` of these types (a reminder of a
-    request no longer open); returns how many."""
-    result = conn.execute(
-        update(OutboxMessage)
-        .where(
-            _OPEN,
-            OutboxMessage.subject == subject,
-            OutboxMessage.event_type.in_(list(event_types)),
-        )
-        .values(voided_at=now)
-    )
-    return int(result.rowcount)
+def void(
+    conn: Connection,
+    subject: str,
+    *,
+    now: dt.datetime,
+    event_types: Sequence[str] | None = None,
+) -> int:
+    """Withdraw the unsent messages about ``subject`` (of these types, or all): a reminder
+    of a request no longer open is never sent. Returns how many."""
+    query = update(OutboxMessage).where(_OPEN, OutboxMessage.subject == subject)
+    if event_types is not None:
+        query = query.where(OutboxMessage.event_type.in_(list(event_types)))
+    return int(conn.execute(query.values(voided_at=now)).rowcount)
 
 
 def _entry(row: Any) -> OutboxEntry:
