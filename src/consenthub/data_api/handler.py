@@ -389,6 +389,25 @@ async def get_grant(request: Request, caller: DataReader) -> GrantItem:
     return _grant_item(found)
 
 
+@grants_router.post(
+    "/{id}/end",
+    summary="End one of the caller's live grants today",
+    description="The party ends its own grant (e.g. a seller ends a DH-831 authorization): "
+    "it ends today, the data valid up to today stays readable, `endedReason` is "
+    "`party_removed`, and the end user sees it in Min side.",
+    response_model=GrantItem,
+    responses=_GRANT_ERRORS
+    | {404: {"description": "`CH3002`: the caller has no live grant with this id"}},
+    openapi_extra=_openapi(
+        _parameter("id", "path", "Grant id", examples=["42"], pattern=_GRANT_ID_PATTERN)
+    ),
+)
+async def end_grant(request: Request, caller: DataReader) -> GrantItem:
+    grant_id = _grant_id(request.path_params["id"], "id")
+    ended = await run_in_threadpool(service.end_party_grant, services(request), caller, grant_id)
+    return _grant_item(ended)
+
+
 # Served without FastAPI's routing and dependency injection: see the module docstring.
 # The grants API is not among them: it uses both.
 DIRECT_ROUTES = tuple(route for route in router.routes if isinstance(route, APIRoute))
