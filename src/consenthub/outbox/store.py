@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, insert, or_, select, text, update
+from sqlalchemy import Connection, and_, func, insert, select, text, update
 
 from consenthub.domain.access import EventType
 from consenthub.store.tables import OutboxMessage, Party
@@ -210,52 +210,62 @@ def claim(
             .limit(parties)
         ).scalars()
     )
+    if not candidates:
+        return {}
+    # Another worker claiming a party now holds its row: skipped (PostgreSQL; SQLite has
+    # one writer). In id order, as every worker locks them.
+    locked = list(
+        conn.execute(
+            select(Party.id)
+            .where(Party.id.in_(candidates))
+            .order_by(Party.id)
+            .with_for_update(skip_locked=True)
+        ).scalars()
+    )
+    if not locked:
+        return {}
+    numbered = (
+        select(
+            OutboxMessage,
+            func.row_number()
+            .over(partition_by=OutboxMessage.party_id, order_by=OutboxMessage.id)
+            .label("position"),
+        )
+        .where(_OPEN, OutboxMessage.party_id.in_(locked))
+        .subquery()
+    )
+    rows = conn.execute(
+        select(numbered)
+        .where(numbered.c.position <= per_party)
+        .order_by(numbered.c.party_id, numbered.c.id)
+    ).all()
     claimed: dict[int, list[OutboxEntry]] = {}
-    for party_id in candidates:
-        # Another worker claiming this party now holds its row: skip it (PostgreSQL).
-        locked = conn.execute(
-            select(Party.id).where(Party.id == party_id).with_for_update(skip_locked=True)
-        ).first()
-        if locked is None:
+    stopped: set[int] = set()
+    for row in rows:
+        # A run starts at the party's first open message and ends before one not due or
+        # held by another worker: only such a run keeps the party's order.
+        if row.party_id in stopped:
             continue
-        rows = conn.execute(
-            select(OutboxMessage)
-            .where(
-                _OPEN,
-                OutboxMessage.party_id == party_id,
-                or_(OutboxMessage.lease_until.is_(None), OutboxMessage.lease_until <= now),
-            )
-            .order_by(OutboxMessage.id)
-            .limit(per_party)
-        ).all()
-        # Only a run from the party's first open message keeps the order; and only due ones.
-        run = []
-        for row in rows:
-            if row.due_at > now:
-                break
-            run.append(row)
-        if (
-            not run
-            or conn.execute(
-                select(func.count())
-                .select_from(OutboxMessage)
-                .where(_OPEN, OutboxMessage.party_id == party_id, OutboxMessage.id < run[0].id)
-            ).scalar_one()
-        ):
+        if row.due_at > now or (row.lease_until is not None and row.lease_until > now):
+            stopped.add(row.party_id)
             continue
+        claimed.setdefault(row.party_id, []).append(_entry(row))
+    if claimed:
         conn.execute(
             update(OutboxMessage)
-            .where(OutboxMessage.id.in_([row.id for row in run]))
+            .where(OutboxMessage.id.in_([e.id for run in claimed.values() for e in run]))
             .values(claimed_by=worker, lease_until=now + lease)
         )
-        claimed[party_id] = [_entry(row) for row in run]
     return claimed
 
 
-def delivered(conn: Connection, message_id: int, *, status: int, now: dt.datetime) -> None:
+def delivered(
+    conn: Connection, message_ids: Sequence[int], *, status: int, now: dt.datetime
+) -> None:
+    """Messages the receiver accepted with ``status``: one statement for all of them."""
     conn.execute(
         update(OutboxMessage)
-        .where(OutboxMessage.id == message_id)
+        .where(OutboxMessage.id.in_(list(message_ids)))
         .values(
             delivered_at=now,
             attempts=OutboxMessage.attempts + 1,

@@ -118,11 +118,12 @@ class Worker:
 
     def _record(self, conn: Connection, run: _PartyRun, outcomes: Sequence[_Outcome]) -> None:
         now = self.hub.now()
+        delivered: dict[int, list[int]] = {}
         for outcome in outcomes:
             message, delivery, settlement = outcome.message, outcome.delivery, outcome.settlement
             status = delivery.attempt.status
             if settlement.verdict is Verdict.DELIVERED:
-                outbox.delivered(conn, message.id, status=status or 200, now=now)
+                delivered.setdefault(status or 200, []).append(message.id)
             elif settlement.verdict is Verdict.RETRY:
                 assert settlement.due_at is not None
                 outbox.retry_later(
@@ -142,6 +143,8 @@ class Worker:
                     "webhook given up",
                     extra={"party_id": run.party_id, "message_id": message.message_id},
                 )
+        for status, message_ids in delivered.items():
+            outbox.delivered(conn, message_ids, status=status, now=now)
         attempted = {outcome.message.id for outcome in outcomes}
         outbox.release(conn, [m.id for m in run.messages if m.id not in attempted])
 
