@@ -11,6 +11,7 @@ from consenthub.grants.store import (
     create_grant,
     create_grants,
     live_grants,
+    mark_expired,
 )
 
 __all__ = [
@@ -27,4 +28,5 @@ __all__ = [
     "is_live",
     "kept_end",
     "live_grants",
+    "mark_expired",
 ]
