@@ -26,6 +26,7 @@ from consenthub.store.database import Database
 from consenthub.store.migrate import upgrade
 from consenthub.store.tables import Base
 from tests.harness import LiveServer, MovableClock, free_port
+from tests.webhook_receiver import Receiver
 
 # Property tests share this machine with servers and browsers: a slow example is load, not
 # a failure, so Hypothesis judges results only, never time.
@@ -150,3 +151,11 @@ def portal_server(
     )
     with LiveServer(portal_settings, db, clock) as server:
         yield server
+
+
+@pytest.fixture
+def receiver() -> Iterator[tuple[Receiver, str]]:
+    """A real webhook receiver on loopback and its URL (``tests/webhook_receiver.py``)."""
+    receiver = Receiver()
+    with receiver.server() as server:
+        yield receiver, f"{server.url}/hook"

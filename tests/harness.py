@@ -164,3 +164,16 @@ class ServerProcess:
     def stop(self) -> None:
         self.process.terminate()
         self.process.wait(timeout=10)
+
+
+def bearer(server: ThreadedServer, client_id: str, client_secret: str) -> dict[str, str]:
+    """The ``Authorization`` header of a fresh client-credentials token from ``server``."""
+    token = httpx.post(
+        f"{server.url}/sts/Token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": client_id,
+            "client_secret": client_secret,
+        },
+    ).json()["access_token"]
+    return {"Authorization": f"Bearer {token}"}

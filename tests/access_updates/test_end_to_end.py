@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterator
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
-import pytest
 
 from consenthub import registry
 from consenthub.config import Settings
@@ -28,27 +26,12 @@ from tests.factories import (
     fnr,
     gsrn,
 )
-from tests.harness import EventLoopThread, LiveServer, MovableClock
+from tests.harness import EventLoopThread, LiveServer, MovableClock, bearer
 from tests.login_flow import csrf_of, login, register_person
 from tests.webhook_receiver import Receiver
 
 OSLO = ZoneInfo("Europe/Oslo")
 MOVE_IN = dt.date(2022, 8, 1)
-
-
-@pytest.fixture
-def receiver() -> Iterator[tuple[Receiver, str]]:
-    receiver = Receiver()
-    with receiver.server() as server:
-        yield receiver, f"{server.url}/hook"
-
-
-def bearer(server: LiveServer, client_id: str, secret: str) -> dict[str, str]:
-    token = httpx.post(
-        f"{server.url}/sts/Token",
-        data={"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret},
-    ).json()["access_token"]
-    return {"Authorization": f"Bearer {token}"}
 
 
 def test_a_message_answered_in_min_side_reaches_the_party_everywhere(

@@ -6,12 +6,10 @@ the seller hearing grant.ended; and DH-851 cancelling."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
-import pytest
 from sqlalchemy import select
 
 from consenthub import registry
@@ -29,27 +27,12 @@ from tests.factories import (
     add_supply,
     gsrn,
 )
-from tests.harness import EventLoopThread, LiveServer, MovableClock
+from tests.harness import EventLoopThread, LiveServer, MovableClock, bearer
 from tests.login_flow import csrf_of, login, register_person
 from tests.webhook_receiver import Receiver
 
 HETU = "131052-308T"
 OSLO = ZoneInfo("Europe/Oslo")
-
-
-@pytest.fixture
-def receiver() -> Iterator[tuple[Receiver, str]]:
-    receiver = Receiver()
-    with receiver.server() as server:
-        yield receiver, f"{server.url}/hook"
-
-
-def bearer(server: LiveServer, client_id: str, secret: str) -> dict[str, str]:
-    token = httpx.post(
-        f"{server.url}/sts/Token",
-        data={"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret},
-    ).json()["access_token"]
-    return {"Authorization": f"Bearer {token}"}
 
 
 def test_a_seller_asks_the_customer_answers_and_ends_it(

@@ -26,7 +26,7 @@ from tests.factories import (
     gln,
     gsrn,
 )
-from tests.harness import LiveServer, MovableClock
+from tests.harness import LiveServer, MovableClock, bearer
 from tests.login_flow import csrf_of, login, register_person
 
 RETURN_URL = "https://app.example.no/callback"
@@ -457,18 +457,6 @@ def test_result_api_is_per_party(
     assert response.json()["code"] == "CH4001"
 
 
-def bearer_of(server: LiveServer, party: Any) -> dict[str, str]:
-    token = httpx.post(
-        f"{server.url}/sts/Token",
-        data={
-            "grant_type": "client_credentials",
-            "client_id": party.party.client_id,
-            "client_secret": party.client_secret,
-        },
-    ).json()["access_token"]
-    return {"Authorization": f"Bearer {token}"}
-
-
 def test_a_request_past_its_deadline_is_eh088_everywhere_and_never_approved(
     portal_server: LiveServer, db: Database, kari: dict[str, Any], clock: MovableClock
 ) -> None:
@@ -509,7 +497,7 @@ def test_a_request_past_its_deadline_is_eh088_everywhere_and_never_approved(
     assert "expired" in history.split('id="log"')[0]
     result = httpx.get(
         f"{portal_server.url}/api/v1/third-party-access/requests/{request_id}",
-        headers=bearer_of(portal_server, party),
+        headers=bearer(portal_server, party.party.client_id, party.client_secret),
     ).json()
     assert result["status"] == "expired"
     assert result["error"]["code"] == "EH088"
@@ -525,9 +513,16 @@ def test_an_unanswered_request_shows_expired_without_any_worker(
     with httpx.Client() as client:
         start(client, portal_server, request_id)
     url = f"{portal_server.url}/api/v1/third-party-access/requests/{request_id}"
-    assert httpx.get(url, headers=bearer_of(portal_server, party)).json()["status"] == "pending"
+    assert (
+        httpx.get(
+            url, headers=bearer(portal_server, party.party.client_id, party.client_secret)
+        ).json()["status"]
+        == "pending"
+    )
     clock.advance(hours=24)
-    result = httpx.get(url, headers=bearer_of(portal_server, party)).json()
+    result = httpx.get(
+        url, headers=bearer(portal_server, party.party.client_id, party.client_secret)
+    ).json()
     assert result["status"] == "expired"
     assert result["error"] == {"code": "EH088", "message": result["error"]["message"]}
     claims = jwt.decode(

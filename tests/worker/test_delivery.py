@@ -47,13 +47,6 @@ def background() -> Iterator[EventLoopThread]:
     loop.close()
 
 
-@pytest.fixture
-def receiver() -> Iterator[tuple[Receiver, str]]:
-    receiver = Receiver()
-    with receiver.server() as server:
-        yield receiver, f"{server.url}/hook"
-
-
 def subscribe(db: Database, hub: Services, client_id: str, url: str) -> str:
     with db.write() as conn:
         endpoint = registry.set_webhook(

@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import func, select
@@ -29,13 +28,6 @@ PARTIES = 20
 EVENTS_PER_PARTY = 50
 KILL_AFTER = 300
 DEADLINE_SECONDS = 90
-
-
-@pytest.fixture
-def receiver() -> Iterator[tuple[Receiver, str]]:
-    receiver = Receiver()
-    with receiver.server() as server:
-        yield receiver, f"{server.url}/hook"
 
 
 def start_worker(database_url: str) -> subprocess.Popen[bytes]:

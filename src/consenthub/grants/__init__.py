@@ -21,6 +21,7 @@ from consenthub.grants.store import (
     create_grants,
     end_at_move_out,
     end_grants,
+    end_user_grants,
     live_grants,
     mark_expired,
 )
@@ -42,6 +43,7 @@ __all__ = [
     "end_by_end_user",
     "end_grants",
     "end_user_grant",
+    "end_user_grants",
     "grant_standing",
     "is_live",
     "kept_end",

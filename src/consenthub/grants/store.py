@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from sqlalchemy import Connection, Select, and_, bindparam, insert, or_, select, update
 
@@ -272,30 +273,23 @@ def _announce(
         )
 
 
-def end_user_grant(
-    conn: Connection, grant_id: int, end_user_id: int, *, lock: bool = False
-) -> EndUserGrant | None:
-    """One of the end user's own grants; None for anyone else's."""
-    query = (
-        select(
-            Grant.id,
-            Party.name,
-            MeteringPoint.gsrn,
-            MeteringPoint.address,
-            Grant.scope,
-            Grant.valid_from,
-            Grant.valid_to,
-            Grant.revoked_at,
-        )
-        .join(Party, Party.id == Grant.party_id)
-        .join(MeteringPoint, MeteringPoint.id == Grant.metering_point_id)
-        .where(Grant.id == grant_id, Grant.end_user_id == end_user_id)
+_END_USER_GRANTS = (
+    select(
+        Grant.id,
+        Party.name,
+        MeteringPoint.gsrn,
+        MeteringPoint.address,
+        Grant.scope,
+        Grant.valid_from,
+        Grant.valid_to,
+        Grant.revoked_at,
     )
-    if lock:
-        query = query.with_for_update(of=Grant)
-    row = conn.execute(query).first()
-    if row is None:
-        return None
+    .join(Party, Party.id == Grant.party_id)
+    .join(MeteringPoint, MeteringPoint.id == Grant.metering_point_id)
+)
+
+
+def _end_user_grant(row: Any) -> EndUserGrant:
     return EndUserGrant(
         row.id,
         row.name,
@@ -306,6 +300,27 @@ def end_user_grant(
         row.valid_to,
         row.revoked_at is not None,
     )
+
+
+def end_user_grant(
+    conn: Connection, grant_id: int, end_user_id: int, *, lock: bool = False
+) -> EndUserGrant | None:
+    """One of the end user's own grants; None for anyone else's."""
+    query = _END_USER_GRANTS.where(Grant.id == grant_id, Grant.end_user_id == end_user_id)
+    if lock:
+        query = query.with_for_update(of=Grant)
+    row = conn.execute(query).first()
+    return None if row is None else _end_user_grant(row)
+
+
+def end_user_grants(conn: Connection, end_user_id: int) -> list[EndUserGrant]:
+    """All of the end user's grants, by party, metering point and start."""
+    rows = conn.execute(
+        _END_USER_GRANTS.where(Grant.end_user_id == end_user_id).order_by(
+            Party.name, MeteringPoint.gsrn, Grant.valid_from
+        )
+    ).all()
+    return [_end_user_grant(row) for row in rows]
 
 
 def end_grant(

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from consenthub import access_requests
 from consenthub.access_requests import AccessRequest
 from consenthub.domain.access import Status
-from consenthub.grants import EndUserGrant, is_live
+from consenthub.grants import EndUserGrant, end_user_grants, is_live
 from consenthub.portal import store
 from consenthub.portal.store import LogLine
 from consenthub.services import Services
@@ -31,7 +31,7 @@ def overview(hub: Services, end_user_id: int) -> Overview:
     requests = access_requests.of_end_user(hub, end_user_id)
     today = hub.today()
     with hub.database.read() as conn:
-        grants = store.grants_of(conn, end_user_id)
+        grants = end_user_grants(conn, end_user_id)
         log = store.access_log(conn, end_user_id, ACCESS_LOG_LIMIT)
     return Overview(
         pending=[request for request in requests if request.status is Status.PENDING],

@@ -1,4 +1,4 @@
-"""All SQL of Min side beyond the shared lifecycles: the person's grants and access log."""
+"""All SQL of Min side beyond the shared lifecycles: the person's access log."""
 
 from __future__ import annotations
 
@@ -7,9 +7,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, select
 
-from consenthub.domain.access import Scope
-from consenthub.grants import EndUserGrant
-from consenthub.store.tables import AccessLogEntry, Grant, MeteringPoint, Party
+from consenthub.store.tables import AccessLogEntry, MeteringPoint, Party
 
 
 @dataclass(frozen=True)
@@ -20,38 +18,6 @@ class LogLine:
     what: str
     period_from: dt.datetime | None
     period_to: dt.datetime | None
-
-
-def grants_of(conn: Connection, end_user_id: int) -> list[EndUserGrant]:
-    rows = conn.execute(
-        select(
-            Grant.id,
-            Party.name,
-            MeteringPoint.gsrn,
-            MeteringPoint.address,
-            Grant.scope,
-            Grant.valid_from,
-            Grant.valid_to,
-            Grant.revoked_at,
-        )
-        .join(Party, Party.id == Grant.party_id)
-        .join(MeteringPoint, MeteringPoint.id == Grant.metering_point_id)
-        .where(Grant.end_user_id == end_user_id)
-        .order_by(Party.name, MeteringPoint.gsrn, Grant.valid_from)
-    ).all()
-    return [
-        EndUserGrant(
-            g.id,
-            g.name,
-            g.gsrn,
-            g.address,
-            Scope(g.scope),
-            g.valid_from,
-            g.valid_to,
-            g.revoked_at is not None,
-        )
-        for g in rows
-    ]
 
 
 def access_log(conn: Connection, end_user_id: int, limit: int) -> list[LogLine]:
