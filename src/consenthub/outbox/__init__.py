@@ -1,20 +1,30 @@
 """The transactional outbox (SPEC §10): what the hub tells the outside is written in the
 transaction of the change it tells of, and only the worker sends it."""
 
-from consenthub.outbox.rules import Attempt, Settlement, Verdict, parse_retry_after, settle
+from consenthub.mail import Mail
+from consenthub.outbox.rules import (
+    Attempt,
+    MailAttempt,
+    Settlement,
+    Verdict,
+    parse_retry_after,
+    settle,
+    settle_mail,
+)
 from consenthub.outbox.store import (
     MAIL,
     NOTIFY_CHANNEL,
     Event,
-    Mail,
     OutboxEntry,
     claim,
+    claim_mail,
     delivered,
     disable_endpoint,
     enqueue_mail,
     enqueue_webhooks,
     entries,
     give_up,
+    mail_of,
     next_due,
     release,
     retry,
@@ -28,21 +38,25 @@ __all__ = [
     "Attempt",
     "Event",
     "Mail",
+    "MailAttempt",
     "OutboxEntry",
     "Settlement",
     "Verdict",
     "claim",
+    "claim_mail",
     "delivered",
     "disable_endpoint",
     "enqueue_mail",
     "enqueue_webhooks",
     "entries",
     "give_up",
+    "mail_of",
     "next_due",
     "parse_retry_after",
     "release",
     "retry",
     "retry_later",
     "settle",
+    "settle_mail",
     "void",
 ]
