@@ -19,6 +19,13 @@ N) is timed as well, for scale.
 
 Each repetition uses a party that holds no grants yet, so every approval
 creates its grants (a second approval by the same party would update them).
+
+The outbox's cost (SPEC §10), interleaved with both: the same N-point post by a
+party subscribed to a webhook (``registry.set_webhook``), so that the approval
+also writes its outbox rows in its transaction — one ``access_request.approved``
+and N ``grant.started`` (and, on PostgreSQL, a NOTIFY). No worker runs here, so
+nothing is sent; after the run the harness checks that exactly those rows were
+written for the subscribed parties and none for the others.
 """
 
 from __future__ import annotations
@@ -36,27 +43,33 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from sqlalchemy import insert
+from sqlalchemy import func, insert, select
 
 from bench import databases, hub, ids
 from bench.loads import Context, HarnessError, log
 from bench.procs import Server, cpu_seconds, free_port
 from bench.results import Figure, Findings, Section, ratio
-from consenthub.registry import store as registry
-from consenthub.store.tables import EndUser, MeteringPoint, SupplyPeriod
+from consenthub import registry
+from consenthub.store.database import Database
+from consenthub.store.tables import EndUser, MeteringPoint, OutboxMessage, Party, SupplyPeriod
 
 RETURN_URL = "https://bench.example.no/callback"
 OIDC_CLIENT_SECRET = "bench-oidc-client-secret"  # noqa: S105 - the local provider accepts any
 MOVE_IN = dt.date(2020, 1, 1)
 PERSON = "bench-person"
 REQUEST_PATH = "/minside/requests/"
+# Subscribed parties' endpoint: never called (no worker runs in this benchmark).
+WEBHOOK_URL = "https://bench.example.no/webhook"
+OUTBOX_GOAL = 1.10  # the issue: the outbox insert adds at most 10 % to the approval
 
 
 @dataclass
 class Case:
-    """One kind of post: how many of the end user's metering points it approves."""
+    """One kind of post: how many of the end user's metering points it approves, and
+    whether the approving party is subscribed to a webhook (the post writes outbox rows)."""
 
     approved: int
+    webhook: bool = False
     post_ms: list[float] = field(default_factory=list)
     page_ms: list[float] = field(default_factory=list)
     cpu_ms: list[float] = field(default_factory=list)
@@ -68,7 +81,8 @@ class Case:
         return round(statistics.quantiles(self.post_ms, n=10, method="inclusive")[8], 2)
 
     def as_json(self) -> dict[str, Any]:
-        return {"approved": self.approved, "post_ms_median": self.median(),
+        return {"approved": self.approved, "webhook": self.webhook,
+                "post_ms_median": self.median(),
                 "post_ms_p90": self.p90(), "page_get_ms_median":
                     round(statistics.median(self.page_ms), 2),
                 "cpu_ms_per_post_mean": round(statistics.fmean(self.cpu_ms), 2),
@@ -82,6 +96,8 @@ class Outcome:
     owned: int
     many: Case
     one: Case
+    hooked: Case
+    outbox_rows: int = 0
     peak_rss_mb: float = 0.0
 
 
@@ -102,10 +118,11 @@ def _provider(context: Context) -> Server:
     return server
 
 
-def _set_up(url: str, secret_key: str, owned: int, parties: int) -> tuple[str, list[str],
-                                                                         list[str]]:
+def _set_up(url: str, secret_key: str, owned: int, parties: int,
+            hooked: int) -> tuple[str, list[str], list[str], list[str]]:
     """The end user with ``owned`` metering points; ``parties`` third parties with the bench
-    return address. Returns the end user's national id, the GSRNs, the parties' GLNs."""
+    return address, and ``hooked`` more subscribed to a webhook. Returns the end user's
+    national id, the GSRNs, the parties' GLNs and the subscribed parties' GLNs."""
     database = hub.migrate(url, secret_key)
     national_id = next(ids.synthetic_fodselsnummer())
     gsrns = [ids.gsrn(500_000 + n) for n in range(owned)]
@@ -123,17 +140,38 @@ def _set_up(url: str, secret_key: str, owned: int, parties: int) -> tuple[str, l
                 conn.execute(insert(SupplyPeriod).values(
                     metering_point_id=mp_id, end_user_id=end_user,
                     move_in=MOVE_IN))
-            glns = []
-            for n in range(parties):
+            glns, hooked_glns = [], []
+            for n in range(parties + hooked):
                 created = registry.add_party(
                     conn, secret_key.encode(), name=f"Bench third party {n}",
                     roles=["third_party"], gln=ids.gln(2000 + n), return_urls=[RETURN_URL],
                     actor="bench")
                 assert created.party.gln is not None
-                glns.append(created.party.gln)
+                if n < parties:
+                    glns.append(created.party.gln)
+                    continue
+                registry.set_webhook(conn, secret_key.encode(), created.party.client_id,
+                                     WEBHOOK_URL, now=dt.datetime.now(dt.UTC), actor="bench")
+                hooked_glns.append(created.party.gln)
     finally:
         database.dispose()
-    return national_id, gsrns, glns
+    return national_id, gsrns, glns, hooked_glns
+
+
+def _outbox_rows(url: str, hooked: list[str]) -> tuple[dict[str, int], int]:
+    """Outbox rows written per subscribed party (by GLN), and for all other parties."""
+    database = Database(url)
+    try:
+        with database.read() as conn:
+            rows = conn.execute(
+                select(Party.gln, func.count()).join(OutboxMessage,
+                                                     OutboxMessage.party_id == Party.id)
+                .group_by(Party.gln)).all()
+    finally:
+        database.dispose()
+    counts = {str(gln): int(count) for gln, count in rows}
+    return ({gln: counts.get(gln, 0) for gln in hooked},
+            sum(count for gln, count in counts.items() if gln not in hooked))
 
 
 def _location(reply: httpx.Response, what: str) -> str:
@@ -226,8 +264,9 @@ def _one_backend(context: Context, kind: str, provider: Server) -> Outcome:
     server: Server | None = None
     try:
         key = hub.new_secret_key()
-        national_id, gsrns, glns = _set_up(backend.url, key, owned,
-                                           parties=1 + 2 * (warmup + repetitions))
+        national_id, gsrns, glns, hooked_glns = _set_up(
+            backend.url, key, owned, parties=1 + 2 * (warmup + repetitions),
+            hooked=warmup + repetitions)
         reply = httpx.put(f"{provider.base_url}/users/{PERSON}", trust_env=False,
                           json={"pid": national_id, "name": "Bench Person"})
         reply.raise_for_status()
@@ -236,20 +275,30 @@ def _one_backend(context: Context, kind: str, provider: Server) -> Outcome:
             "CONSENTHUB_OIDC_CLIENT_SECRET": OIDC_CLIENT_SECRET,
             "CONSENTHUB_ALLOW_SYNTHETIC_IDS": "true",
         })
-        many, one = Case(owned), Case(1)
+        many, one, hooked = Case(owned), Case(1), Case(owned, webhook=True)
+        cases = (many, hooked, one)
         parties = iter(glns)  # one for the login's request, two a repetition
+        hooked_parties = iter(hooked_glns)  # one a repetition
         with httpx.Client(base_url=server.base_url, timeout=30, follow_redirects=False,
                           trust_env=False) as client:
             _login(client, _open(client, next(parties)), server)
             for number in range(warmup + repetitions):
-                order = (many, one) if number % 2 == 0 else (one, many)
-                for case in order:
+                # Each case takes each place in the order in turn.
+                shift = number % len(cases)
+                for case in cases[shift:] + cases[:shift]:
                     pids = [server.worker_pid(), *databases.backend_pids(backend)]
-                    _approve(client, next(parties), gsrns, case, pids, record=number >= warmup)
+                    gln = next(hooked_parties if case.webhook else parties)
+                    _approve(client, gln, gsrns, case, pids, record=number >= warmup)
                 if number >= warmup:
                     log(f"approval {kind} {number - warmup + 1}/{repetitions}: "
-                        f"{owned} in {many.post_ms[-1]:.1f} ms, 1 in {one.post_ms[-1]:.1f} ms")
-        return Outcome(kind, owned, many, one, server.peak_rss_mb())
+                        f"{owned} in {many.post_ms[-1]:.1f} ms, with a webhook "
+                        f"{hooked.post_ms[-1]:.1f} ms, 1 in {one.post_ms[-1]:.1f} ms")
+        written, elsewhere = _outbox_rows(backend.url, hooked_glns)
+        if elsewhere or any(rows != owned + 1 for rows in written.values()):
+            raise HarnessError(f"approval: outbox rows {written} for the subscribed parties "
+                               f"(each should have {owned + 1}), {elsewhere} for the others")
+        return Outcome(kind, owned, many, one, hooked, sum(written.values()),
+                       server.peak_rss_mb())
     finally:
         if server is not None:
             server.stop()
@@ -283,6 +332,22 @@ def _report(findings: Findings, outcomes: list[Outcome], repetitions: int) -> No
                  "every fixed cost of an approval (session, CSRF, the request and the end "
                  "user's metering points, one transaction, audit, the signed answer), so the "
                  "ratio is what the further grants cost"))
+    for o in outcomes:
+        outbox_ratio = ratio(o.hooked.median(), o.many.median())
+        findings.figures.append(Figure(
+            "Approval with a webhook (outbox insert)",
+            f"{o.kind}: the same {o.owned}-point post by a party subscribed to a webhook",
+            f"median {o.hooked.median():.1f} ms, p90 {o.hooked.p90():.1f} ms "
+            f"(server CPU {statistics.fmean(o.hooked.cpu_ms):.1f} ms/post)",
+            f"party without a webhook: median {o.many.median():.1f} ms, p90 "
+            f"{o.many.p90():.1f} ms (CPU {statistics.fmean(o.many.cpu_ms):.1f} ms/post)",
+            f"{outbox_ratio:.2f} (CPU: "
+            f"{ratio(statistics.fmean(o.hooked.cpu_ms), statistics.fmean(o.many.cpu_ms)):.2f})",
+            f"≤ {OUTBOX_GOAL:.2f}", outbox_ratio <= OUTBOX_GOAL,
+            note=f"{repetitions} fresh requests each, interleaved with the approval above; "
+                 f"each subscribed approval wrote its {o.owned + 1} outbox rows (1 "
+                 f"access_request.approved, {o.owned} grant.started; checked: "
+                 f"{o.outbox_rows} in all) in its transaction; no worker ran"))
     section = Section("Approval (BRS-NO-624)")
     section.lines += [
         "`consenthub serve --workers 1` with its login pointed at an oidc-provider-mock "
@@ -294,17 +359,30 @@ def _report(findings: Findings, outcomes: list[Outcome], repetitions: int) -> No
         "the server worker's (and on PostgreSQL the database processes') CPU time over the "
         "post, in 10 ms clock ticks, so only its mean is given.",
         "",
-        "| backend | approved | post median ms | post p90 ms | CPU ms/post (mean) | "
+        "The outbox's cost: a third post, the same approval of all the end user's metering "
+        f"points by a fresh party subscribed to a webhook (`registry.set_webhook`, "
+        f"{WEBHOOK_URL}), so that the approval's transaction also writes its outbox rows (one "
+        "`access_request.approved`, one `grant.started` per grant; on PostgreSQL a NOTIFY). "
+        "An approval without a webhook still looks the party's endpoint up (and finds "
+        "none), so the difference is the rows' insert (and the NOTIFY). "
+        "The three posts take turns in first, second and third place. No worker runs, so "
+        "nothing is sent; after the run the harness checks that each subscribed approval "
+        "wrote exactly its rows and no other party any.",
+        "",
+        "| backend | approved | webhook | post median ms | post p90 ms | CPU ms/post (mean) | "
         "page GET median ms | posts ms |",
-        "|---|---:|---:|---:|---:|---:|---|",
-        *(f"| {o.kind} | {c.approved} of {o.owned} | {c.median():.1f} | {c.p90():.1f} | "
+        "|---|---:|---|---:|---:|---:|---:|---|",
+        *(f"| {o.kind} | {c.approved} of {o.owned} | {'yes' if c.webhook else 'no'} | "
+          f"{c.median():.1f} | {c.p90():.1f} | "
           f"{statistics.fmean(c.cpu_ms):.1f} | {statistics.median(c.page_ms):.1f} | "
           f"{', '.join(f'{ms:.0f}' for ms in c.post_ms)} |"
-          for o in outcomes for c in (o.many, o.one)),
+          for o in outcomes for c in (o.many, o.hooked, o.one)),
         "",
         "Peak RSS of the approval server's worker: "
         + ", ".join(f"{o.kind} {o.peak_rss_mb:.0f} MB" for o in outcomes) + ".",
     ]
     section.data = {o.kind: {"owned": o.owned, "many": o.many.as_json(), "one": o.one.as_json(),
+                             "many_with_webhook": o.hooked.as_json(),
+                             "outbox_rows_written": o.outbox_rows,
                              "peak_rss_mb": o.peak_rss_mb} for o in outcomes}
     findings.sections.append(section)

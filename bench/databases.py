@@ -44,13 +44,15 @@ def _admin() -> psycopg.Connection[tuple[object, ...]]:
     )
 
 
-def backend_pids(backend: Backend) -> list[int]:
-    """PostgreSQL server processes serving connections to the backend's database."""
+def backend_pids(backend: Backend, *, excluding_application: str | None = None) -> list[int]:
+    """PostgreSQL server processes serving connections to the backend's database, but for
+    those of clients connected with ``application_name`` ``excluding_application``."""
     if backend.kind != "postgresql":
         return []
     with _admin() as conn:
-        rows = conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s",
-                            (backend.name,)).fetchall()
+        rows = conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s "
+                            "AND application_name IS DISTINCT FROM %s",
+                            (backend.name, excluding_application)).fetchall()
     return [row[0] for row in rows if isinstance(row[0], int)]
 
 

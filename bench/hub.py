@@ -13,9 +13,9 @@ from pathlib import Path
 from bench import ids
 from bench.procs import Server, free_port
 from consenthub.registry import store as registry
+from consenthub.signing import keys
 from consenthub.store.database import Database
 from consenthub.store.migrate import upgrade
-from consenthub.signing import keys
 
 LOG_LEVEL = "WARNING"
 CONSENTHUB = Path(sys.executable).with_name("consenthub")

@@ -43,6 +43,16 @@ class Plan:
     approval_metering_points: int
     approval_warmup: int
     approval_repetitions: int
+    # Webhooks: a backlog of events over parties subscribed to a loopback receiver, delivered
+    # by one worker, in rounds interleaved with the plain-httpx baseline; then single events
+    # committed at a rate for some seconds (commit to arrival); one delivery in
+    # ``webhook_verify_every`` is verified by the receiver with standardwebhooks.
+    webhook_events: int
+    webhook_parties: int
+    webhook_rounds: int
+    webhook_latency_rate: float
+    webhook_latency_seconds: float
+    webhook_verify_every: int
 
     def import_sizes(self, kind: str) -> tuple[int, int]:
         if kind == "postgresql":
@@ -72,6 +82,12 @@ FULL = Plan(
     approval_metering_points=100,
     approval_warmup=2,
     approval_repetitions=15,
+    webhook_events=6_000,
+    webhook_parties=50,
+    webhook_rounds=3,
+    webhook_latency_rate=20.0,
+    webhook_latency_seconds=10.0,
+    webhook_verify_every=10,
 )
 
 QUICK = Plan(
@@ -93,4 +109,10 @@ QUICK = Plan(
     approval_metering_points=10,
     approval_warmup=1,
     approval_repetitions=3,
+    webhook_events=500,
+    webhook_parties=50,
+    webhook_rounds=1,
+    webhook_latency_rate=20.0,
+    webhook_latency_seconds=2.0,
+    webhook_verify_every=10,
 )

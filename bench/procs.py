@@ -72,16 +72,18 @@ def _status_kb(pid: int, field: str) -> int:
 
 
 class Server:
-    """A server started in its own process group on 127.0.0.1, stopped by :meth:`stop`."""
+    """A server started in its own process group on 127.0.0.1, stopped by :meth:`stop`;
+    pinned to ``cpu`` (the server's core unless told otherwise)."""
 
     def __init__(self, name: str, argv: Sequence[str], env: dict[str, str], port: int,
-                 log_path: Path, *, cwd: Path | None = None) -> None:
+                 log_path: Path, *, cwd: Path | None = None, cpu: int | None = SERVER_CPU
+                 ) -> None:
         self.name = name
         self.port = port
         self.log_path = log_path
         self._log = log_path.open("wb")
         self.process = subprocess.Popen(
-            pinned(argv, SERVER_CPU), env=env, cwd=cwd, stdout=self._log,
+            pinned(argv, cpu), env=env, cwd=cwd, stdout=self._log,
             stderr=subprocess.STDOUT, start_new_session=True,
         )
 

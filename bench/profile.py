@@ -1,9 +1,13 @@
-"""Where a server's time goes under load: ``python -m bench.profile token|data``.
+"""Where a server's time goes under load: ``python -m bench.profile token|data|webhooks``.
 
 Starts consenthub on a fresh SQLite database (the data case at the small quick
 scale), loads it with wrk, samples the worker with py-spy (``pip install
 py-spy`` into .venv) and prints the share of samples per package and the
 heaviest functions. Raw stacks land in ``bench/out/profile``.
+
+The webhooks case samples ``consenthub worker`` instead, from the commit of the
+full run's backlog (one throughput round of ``bench/webhook_bench.py`` on SQLite,
+its receiver process and parties) for ``--seconds`` or until it is delivered.
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench import databases, dataset, hub, wrk
+from bench import databases, dataset, hub, webhook_bench, wrk
+from bench.loads import Context
 from bench.plan import FULL, QUICK
 from bench.procs import LOAD_CPU, Server
 
@@ -103,9 +108,31 @@ def _record(server: Server, seconds: int, output: Path, *, gil: bool) -> subproc
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+def _webhooks(out: Path, seconds: int, *, gil: bool) -> tuple[str, Path]:
+    """One throughput round of the webhook benchmark, the worker sampled from the commit."""
+    context = Context(FULL, ROOT, out, "")
+    raw = out / "webhooks.stacks.txt"
+    recorders: list[subprocess.Popen[bytes]] = []
+    receiver = webhook_bench.ReceiverClient(context)
+    backend = databases.fresh_sqlite(out, "webhooks")
+    try:
+        setup = webhook_bench.set_up(backend.url, receiver, FULL.webhook_parties)
+        result, _, _ = webhook_bench.worker_round(
+            context, "sqlite", backend, setup, receiver, 0,
+            on_idle=lambda worker: recorders.append(_record(worker, seconds, raw, gil=gil)))
+        setup.database.dispose()
+        for recorder in recorders:
+            recorder.wait(timeout=seconds + 60)
+    finally:
+        receiver.close()
+        databases.drop(backend)
+    return (f"{result.events:,} events, {result.per_second:,.0f} events/s, "
+            f"CPU {result.cpu_ms:.3f} ms/event"), raw
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__)
-    parser.add_argument("case", choices=("token", "data"))
+    parser.add_argument("case", choices=("token", "data", "webhooks"))
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--connections", type=int,
                         help="wrk connections (default: the full run's for that benchmark)")
@@ -118,6 +145,13 @@ def main() -> None:
     out = ROOT / "bench" / "out" / "profile"
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
+    if args.case == "webhooks":
+        outcome, raw = _webhooks(out, args.seconds, gil=args.gil)
+        summary = summarize(raw)
+        (out / "webhooks.summary.txt").write_text(summary + "\n")
+        print(outcome)
+        print(summary)
+        return
     backend = databases.fresh_sqlite(out, args.case)
     key = hub.new_secret_key()
     if args.case == "token":

@@ -187,7 +187,17 @@ def markdown(findings: Findings, machine: dict[str, Any], plan: Plan, command: s
         "through a local OpenID Connect provider (oidc-provider-mock); after "
         f"{plan.approval_warmup} untimed warm-up(s), {plan.approval_repetitions} fresh "
         f"BRS-NO-624 requests approve all {plan.approval_metering_points} and as many approve "
-        "1 (the baseline), interleaved; each post is timed from the client over loopback.",
+        "1 (the baseline), interleaved; each post is timed from the client over loopback. "
+        "As many approve all of them for a party subscribed to a webhook, so the approval also "
+        "writes its outbox rows: the outbox insert's cost against the same approval without.",
+        f"- Webhooks: one `consenthub worker` (default settings) pinned to CPU 0 delivers a "
+        f"backlog of {plan.webhook_events:,} events over {plan.webhook_parties} parties to a "
+        "receiver process on loopback pinned to CPU 1 (uvicorn; it verifies one delivery in "
+        f"{plan.webhook_verify_every} with standardwebhooks), in {plan.webhook_rounds} "
+        "round(s) interleaved with a plain httpx.AsyncClient process sending the same POSTs "
+        "with the same concurrency to the same receiver; then single grants committed at "
+        f"{plan.webhook_latency_rate:g}/s for {plan.webhook_latency_seconds:g} s, commit → "
+        "arrival, to an idle worker.",
         "",
     ]
     for section in findings.sections:

@@ -10,13 +10,22 @@ import shutil
 import time
 from pathlib import Path
 
-from bench import approval_bench, data_bench, import_bench, machine, report, token_bench, wrk
+from bench import (
+    approval_bench,
+    data_bench,
+    import_bench,
+    machine,
+    report,
+    token_bench,
+    webhook_bench,
+    wrk,
+)
 from bench.loads import Context, HarnessError, log
 from bench.plan import FULL, QUICK
 from bench.results import Figure, Findings
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCHMARKS = ("token", "data", "import", "approval")
+BENCHMARKS = ("token", "data", "import", "approval", "webhooks")
 MEMORY_GOAL_MB = 150.0
 
 
@@ -79,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
             import_bench.run(context, findings, bulk)
         if "approval" in only:
             approval_bench.run(context, findings)
+        if "webhooks" in only:
+            webhook_bench.run(context, findings)
         _memory(findings)
         _not_yet(findings)
     except (HarnessError, wrk.WrkError, RuntimeError, OSError) as exc:

@@ -23,6 +23,7 @@ from starlette.staticfiles import StaticFiles
 from consenthub import (
     __version__,
     access_updates,
+    authorization_requests,
     data_api,
     login,
     portal,
@@ -48,7 +49,15 @@ from consenthub.worker import Worker
 STATIC = Path(__file__).parent / "web" / "static"
 # Every process, each with its routers, its directly served routes and (where end users
 # decide its requests in Min side) its decision flow.
-PROCESSES = (token_service, data_api, url_access, access_updates, login, portal)
+PROCESSES = (
+    token_service,
+    data_api,
+    url_access,
+    access_updates,
+    authorization_requests,
+    login,
+    portal,
+)
 
 
 def _lifespan(app: FastAPI) -> AbstractAsyncContextManager[None]:

@@ -90,7 +90,7 @@ def test_list_shows_only_granted_readable_metering_points(
     body = client.get("/api/v1/metering-points", headers=token_for(client, world["party"])).json()
     assert [item["meteringPointId"] for item in body["meteringPoints"]] == [gsrn(1)]
     assert body["meteringPoints"][0]["access"] == [{"from": "2025-01-06", "to": None}]
-    assert body["next"] is None
+    assert "next" not in body
 
 
 def test_list_pages_with_cursor(client: TestClient, db: Database, world: dict[str, Any]) -> None:
@@ -104,6 +104,22 @@ def test_list_pages_with_cursor(client: TestClient, db: Database, world: dict[st
         f"/api/v1/metering-points?limit=1&after={first['next']}", headers=headers
     ).json()
     assert [m["meteringPointId"] for m in second["meteringPoints"]] == [gsrn(2)]
+    # A full last page says nothing follows.
+    assert "next" not in second
+
+
+def test_an_unencoded_offset_is_explained(
+    client: TestClient, db: Database, world: dict[str, Any]
+) -> None:
+    add_grant(db, world["party"].party.id, world["mps"][0], world["kari"], DAY0)
+    answer = client.get(
+        f"/api/v1/metering-points/{gsrn(1)}/values?from=2025-01-06T10:00:00+01:00&to=2025-01-07",
+        headers=token_for(client, world["party"]),
+    )
+    assert answer.status_code == 400
+    [problem] = answer.json()["errors"]
+    assert problem["field"] == "from"
+    assert "%2B" in problem["rule"]
 
 
 def test_limited_and_full_master_data(

@@ -13,10 +13,13 @@ import socket
 from collections.abc import Iterator
 from typing import Any
 
+import orjson
 import pytest
-from sqlalchemy import Row, select
+from sqlalchemy import Connection, Row, select
 
 from consenthub import outbox, registry
+from consenthub.authorization_requests import service as authorization_requests
+from consenthub.authorization_requests.schemas import parse_request
 from consenthub.config import Settings
 from consenthub.domain.access import EventType
 from consenthub.mail import Mail, compose, message_id_header, recipient, render
@@ -28,7 +31,7 @@ from consenthub.store.tables import OutboxMessage
 from consenthub.worker import Worker
 from consenthub.worker.mail import MailSender
 from tests.conftest import TEST_SECRET_KEY
-from tests.factories import add_party, fnr
+from tests.factories import add_end_user, add_metering_point, add_party, add_supply, fnr, gsrn
 from tests.harness import EventLoopThread, MovableClock, free_port
 from tests.mail_receiver import MailReceiver, smtp_server
 from tests.webhook_receiver import Receiver
@@ -37,6 +40,7 @@ NOTICE = "mail.authorization_request.notice"
 REMINDER = "mail.authorization_request.reminder"
 REQUEST = "access_request:7"
 LINK = "http://127.0.0.1:8000/minside/requests/7"
+HETU = "131052-308T"
 
 
 @pytest.fixture
@@ -388,6 +392,44 @@ def test_a_worker_that_dies_after_claiming_leaves_the_mail_to_another(
     assert row.claimed_by == "survivor"
 
 
+def test_a_mail_another_worker_holds_does_not_keep_a_worker_busy(
+    settings: Settings, db: Database, clock: MovableClock, background: EventLoopThread
+) -> None:
+    """Due but held (or, for a webhook, waiting behind its party's retry): nothing can be
+    claimed until the lease runs out, so the worker looks again after its poll interval
+    instead of at once, over and over."""
+    polling = build_services(
+        settings.model_copy(update={"worker_poll_seconds": 0.05}), db, clock=clock
+    )
+    enqueue(db, polling, notice())
+    with db.write() as conn:
+        outbox.claim_mail(
+            conn, worker="elsewhere", now=polling.now(), lease=dt.timedelta(minutes=5), limit=1
+        )
+    worker = Worker(polling)
+    rounds = 0
+    claim = worker._claim_mail
+
+    def counted(conn: Connection) -> list[outbox.OutboxEntry]:
+        nonlocal rounds
+        rounds += 1
+        return claim(conn)
+
+    worker._claim_mail = counted  # type: ignore[method-assign]
+
+    async def for_a_while() -> None:
+        stop = asyncio.Event()
+        running = asyncio.ensure_future(worker.run_forever(stop))
+        await asyncio.sleep(0.5)
+        stop.set()
+        await running
+        await worker.close()
+
+    background.run(for_a_while())
+    # About 0.5 s / 0.05 s; a worker that does not wait makes hundreds of rounds.
+    assert 3 <= rounds <= 20
+
+
 def test_two_workers_at_once_send_each_mail_once(
     db: Database, hub: Services, receiver: MailReceiver, background: EventLoopThread
 ) -> None:
@@ -450,6 +492,50 @@ def test_mail_holds_up_no_webhook_and_is_never_one(
     assert [item.type for item in webhooks.received] == ["grant.started"]
     assert [item.message_id for item in receiver.received] == [about_the_party]
     assert [row.failed_at for row in mail_rows(db)] == [None, None]
+
+
+def test_an_authorization_requests_notice_arrives_and_a_cancelled_ones_reminder_never(
+    db: Database,
+    hub: Services,
+    receiver: MailReceiver,
+    clock: MovableClock,
+    background: EventLoopThread,
+) -> None:
+    """DH-831 as the seller sends it, in Swedish: the notice names the seller and the
+    accounting point and links to the request; DH-851 cancels it, and the reminder
+    never goes out."""
+    seller = add_party(db, seed=5, name="Sähkö Oy", roles=("seller",)).party
+    customer = add_end_user(db, HETU)
+    add_supply(db, add_metering_point(db, 21), customer, dt.date(2020, 1, 1))
+    body = {
+        "customer": HETU,
+        "accountingPoints": [gsrn(21)],
+        "validFrom": hub.today().isoformat(),
+        "recipient": {"name": "Maja Virtanen", "email": "maja@example.fi", "language": "sv"},
+        "reminderAt": (hub.now() + dt.timedelta(days=3)).isoformat(),
+    }
+    created = authorization_requests.create(
+        hub,
+        authorization_requests.Seller(seller.id, seller.name),
+        parse_request(orjson.dumps(body), allow_synthetic_ids=False),
+    )
+    worker = Worker(hub)
+    try:
+        deliver(background, worker)
+        authorization_requests.cancel(hub, seller.id, created.request_id)
+        clock.advance(days=4)
+        deliver(background, worker)
+    finally:
+        background.run(worker.close())
+    [notice_received] = receiver.received
+    message = notice_received.message
+    assert message["To"] == "Maja Virtanen <maja@example.fi>"
+    assert message["Subject"] == "Sähkö Oy begär åtkomst till dina elförbrukningsuppgifter"
+    assert message["Content-Language"] == "sv"
+    text = notice_received.part("plain")
+    assert gsrn(21) in text
+    assert f"{hub.settings.base_url}/minside/requests/{created.id}" in text
+    assert HETU not in message.as_string()
 
 
 @pytest.mark.parametrize(

@@ -22,6 +22,7 @@ from consenthub.access_requests.store import (
     Outcome,
     OwnedMeteringPoint,
     pending_metering_points,
+    subject_of,
 )
 from consenthub.access_requests.store import insert_requests as open_requests
 
@@ -44,4 +45,5 @@ __all__ = [
     "open_for",
     "open_requests",
     "pending_metering_points",
+    "subject_of",
 ]

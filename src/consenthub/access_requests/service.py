@@ -25,8 +25,9 @@ from consenthub.services import Services
 
 # How many expired requests one transaction of ``expire_due`` records.
 EXPIRY_BATCH = 500
-# In a request's details: what it asks per metering point, by GSRN (BRS-NO-622:
-# ``{"end": "YYYY-MM-DD" | None, "extendedStorage": bool}``).
+# In a request's details: what it asks per metering point, by GSRN (``{"start": …,
+# "end": "YYYY-MM-DD" | None, "extendedStorage": bool}``; a missing start is the
+# person's move-in date).
 ITEMS = "items"
 
 
@@ -170,7 +171,7 @@ def decide(hub: Services, internal_id: str, end_user_id: int, answer: Answer) ->
                     grants.ApprovedPoint(
                         by_gsrn[gsrn].id,
                         gsrn,
-                        by_gsrn[gsrn].move_in,
+                        _date(asked.get(gsrn, {}).get("start")) or by_gsrn[gsrn].move_in,
                         _date(asked.get(gsrn, {}).get("end")),
                         bool(asked.get(gsrn, {}).get("extendedStorage")),
                     )

@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from consenthub.domain.access import EventType, Process, Scope, Status
 from consenthub.domain.errors import Code
 from consenthub.grants import Contract
-from consenthub.outbox import Event, enqueue_webhooks
+from consenthub.outbox import Event, enqueue_webhooks, void
 from consenthub.store import audit
 from consenthub.store.tables import (
     AccessRequest as AccessRequestRow,
@@ -462,6 +462,13 @@ def finish(
     if outcome is not None and outcome.error is not None:
         data["code"] = outcome.error.value
     enqueue_webhooks(conn, request.party_id, [Event(_EVENTS[status], data)], now=now)
+    # What was to tell the person of an open request (a reminder) is moot now.
+    void(conn, subject_of(request.id), now=now)
+
+
+def subject_of(internal_id: str) -> str:
+    """The outbox subject of what is sent about a request (its mails)."""
+    return f"access_request:{internal_id}"
 
 
 def pending_past_deadline(conn: Connection, now: dt.datetime, limit: int) -> list[AccessRequest]:

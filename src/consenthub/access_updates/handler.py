@@ -9,9 +9,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -26,6 +23,7 @@ from consenthub.domain.parties import ApiScope
 from consenthub.portal import DecisionFlow, back_to_minside, closed_page, failed_page
 from consenthub.token_service import Caller, require
 from consenthub.web.errors import preferred_language, return_message_error
+from consenthub.web.paging import decode_cursor, encode_cursor
 from consenthub.web.requests import services
 from consenthub.web.responses import JSONResponse
 
@@ -99,21 +97,6 @@ async def update_access(request: Request, caller: ThirdPartyCaller) -> JSONRespo
     )
 
 
-def _cursor(text: str | None) -> tuple[dt.datetime, str] | None:
-    if text is None:
-        return None
-    try:
-        created, _, internal_id = base64.urlsafe_b64decode(text.encode()).decode().partition("|")
-        return dt.datetime.fromisoformat(created), internal_id
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise DomainError.invalid("after", "must be the next of a previous page") from None
-
-
-def _encoded(cursor: tuple[dt.datetime, str]) -> str:
-    created, internal_id = cursor
-    return base64.urlsafe_b64encode(f"{created.isoformat()}|{internal_id}".encode()).decode()
-
-
 def _listed(found: AccessRequest) -> dict[str, Any]:
     item: dict[str, Any] = {
         "requestId": found.request_id,
@@ -146,12 +129,16 @@ async def list_requests(
 ) -> JSONResponse:
     page, next_cursor = await run_in_threadpool(
         lambda: service.requests(
-            services(request), caller.party_id, status=status, after=_cursor(after), limit=limit
+            services(request),
+            caller.party_id,
+            status=status,
+            after=decode_cursor(after),
+            limit=limit,
         )
     )
     body: dict[str, Any] = {"requests": [_listed(found) for found in page]}
     if next_cursor is not None:
-        body["next"] = _encoded(next_cursor)
+        body["next"] = encode_cursor(next_cursor)
     return JSONResponse(body)
 
 

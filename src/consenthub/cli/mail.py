@@ -11,9 +11,10 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
+from consenthub.cli.plain_help import CommandGroup
 from consenthub.mail import MailFolder
 
-mail_app = typer.Typer(no_args_is_help=True, help="Mail caught by the demo's SMTP sink.")
+mail_app = CommandGroup(no_args_is_help=True, help="Mail caught by the demo's SMTP sink.")
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
 

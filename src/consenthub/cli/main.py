@@ -20,25 +20,30 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from consenthub import registry, signing
+from consenthub import outbox, registry, signing
 from consenthub.cli.imports import import_app
 from consenthub.cli.mail import mail_app
+from consenthub.cli.plain_help import CommandGroup
 from consenthub.config import Settings
 from consenthub.store import audit
 from consenthub.store.database import Database
 from consenthub.store.migrate import upgrade
 
-app = typer.Typer(
+app = CommandGroup(
     no_args_is_help=True,
     add_completion=False,
     help="consenthub: consent and third-party access service for data hubs.",
 )
-db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
-party_app = typer.Typer(no_args_is_help=True, help="Registered third parties.")
-keys_app = typer.Typer(no_args_is_help=True, help="Token signing keys.")
-audit_app = typer.Typer(no_args_is_help=True, help="The hash-chained audit log.")
+db_app = CommandGroup(no_args_is_help=True, help="Database schema.")
+party_app = CommandGroup(no_args_is_help=True, help="Registered third parties.")
+webhooks_app = CommandGroup(
+    no_args_is_help=True, help="Webhook deliveries: the log of what was sent, and retries."
+)
+keys_app = CommandGroup(no_args_is_help=True, help="Token signing keys.")
+audit_app = CommandGroup(no_args_is_help=True, help="The hash-chained audit log.")
 app.add_typer(db_app, name="db")
 app.add_typer(party_app, name="party")
+app.add_typer(webhooks_app, name="webhooks")
 app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
 app.add_typer(import_app, name="import")
@@ -48,6 +53,14 @@ console = Console()
 errors = Console(stderr=True)
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
+ClientIdArgument = Annotated[
+    str, typer.Argument(metavar="CLIENT_ID", help="The party's client_id.", show_default=False)
+]
+# Where a receiver learns to check a delivery with its webhook secret.
+VERIFY_HINT = (
+    "Receivers verify each delivery's webhook-signature with it (Standard Webhooks); "
+    'see README.md, "Webhooks".'
+)
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
@@ -93,18 +106,29 @@ def db_upgrade() -> None:
 def party_add(
     name: Annotated[str, typer.Option(help="The party's registered name.")],
     role: Annotated[
-        list[str], typer.Option(help="third_party, seller, consent_consumer, data_source")
+        list[str],
+        typer.Option(metavar="ROLE", help="third_party, seller, consent_consumer, data_source"),
     ],
     gln: Annotated[str | None, typer.Option(help="GLN, 13 digits")] = None,
     orgnr: Annotated[str | None, typer.Option(help="Norwegian organisation number")] = None,
-    return_url: Annotated[list[str] | None, typer.Option(help="Whitelisted return address")] = None,
-    return_domain: Annotated[
-        list[str] | None, typer.Option(help="Whitelisted return domain")
+    return_url: Annotated[
+        list[str] | None, typer.Option(metavar="URL", help="Whitelisted return address")
     ] = None,
-    webhook_url: Annotated[str | None, typer.Option(help="Webhook for the party's events")] = None,
+    return_domain: Annotated[
+        list[str] | None, typer.Option(metavar="DOMAIN", help="Whitelisted return domain")
+    ] = None,
+    webhook_url: Annotated[
+        str | None,
+        typer.Option(
+            metavar="URL", help="Webhook for the party's events (https; http for localhost)"
+        ),
+    ] = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Register a party; prints its client_id and client_secret (shown this once)."""
+    """Register a party; prints its credentials, shown this once.
+
+    The client_id and client_secret, and with --webhook-url the webhook secret.
+    """
     settings = load_settings()
     database = open_database(settings)
     try:
@@ -128,21 +152,36 @@ def party_add(
 def _print_credentials(created: registry.NewCredentials, json_output: bool) -> None:
     party = created.party
     if json_output:
-        print_json(
-            {
-                "client_id": party.client_id,
-                "client_secret": created.client_secret,
-                "name": party.name,
-                "gln": party.gln,
-                "orgnr": party.orgnr,
-                "roles": list(party.roles),
-            }
-        )
+        shown: dict[str, Any] = {
+            "client_id": party.client_id,
+            "client_secret": created.client_secret,
+            "name": party.name,
+            "gln": party.gln,
+            "orgnr": party.orgnr,
+            "roles": list(party.roles),
+        }
+        if created.webhook_secret is not None:
+            shown |= {"webhook_url": party.webhook_url, "webhook_secret": created.webhook_secret}
+        print_json(shown)
         return
     console.print(f"party      {party.name}")
     console.print(f"client_id  {party.client_id}")
     console.print(f"client_secret  {created.client_secret}", highlight=False)
     console.print("[yellow]The secret is shown only now; it is stored as a hash.[/]")
+    if created.webhook_secret is not None:
+        console.print(f"webhook_url     {party.webhook_url}", highlight=False, soft_wrap=True)
+        _print_new_webhook_secret(created.webhook_secret)
+
+
+def _print_new_webhook_secret(secret: str) -> None:
+    console.print(f"webhook_secret  {secret}", highlight=False, soft_wrap=True)
+    console.print(
+        "[yellow]The webhook secret is shown once; store it now.[/] "
+        "It is stored encrypted and cannot be shown again.",
+        highlight=False,
+        soft_wrap=True,
+    )
+    console.print(VERIFY_HINT, highlight=False, soft_wrap=True)
 
 
 @party_app.command("list")
@@ -185,7 +224,7 @@ def party_list(json_output: JsonOption = False) -> None:
 
 @party_app.command("rotate-secret")
 def party_rotate_secret(
-    client_id: str,
+    client_id: ClientIdArgument,
     overlap_hours: Annotated[
         float | None,
         typer.Option(help="How long the old secret keeps working (default: configured overlap)"),
@@ -205,6 +244,232 @@ def party_rotate_secret(
     except registry.RegistryError as exc:
         fail(f"{exc.field}: {exc.rule}")
     _print_credentials(created, json_output)
+
+
+@party_app.command("set-webhook")
+def party_set_webhook(
+    client_id: ClientIdArgument,
+    url: Annotated[
+        str,
+        typer.Argument(
+            metavar="URL", help="https; http only for localhost (development)", show_default=False
+        ),
+    ],
+    json_output: JsonOption = False,
+) -> None:
+    """Send the party's events to URL; a first webhook secret is shown this once.
+
+    Setting it again also re-enables an endpoint disabled after it answered 410 Gone.
+    """
+    settings = load_settings()
+    try:
+        with open_database(settings).write() as conn:
+            endpoint = registry.set_webhook(
+                conn, settings.resolved_secret_key(), client_id, url, now=dt.datetime.now(dt.UTC)
+            )
+    except registry.RegistryError as exc:
+        fail(f"{exc.field}: {exc.rule}")
+    if json_output:
+        print_json(
+            {
+                "client_id": endpoint.party.client_id,
+                "name": endpoint.party.name,
+                "webhook_url": endpoint.url,
+                # null: the party keeps the secret it has.
+                "webhook_secret": endpoint.new_secret,
+            }
+        )
+        return
+    console.print(f"party        {endpoint.party.name}  ({endpoint.party.client_id})")
+    console.print(f"webhook_url  {endpoint.url}", highlight=False, soft_wrap=True)
+    console.print("Events go to this URL from now on.")
+    if endpoint.new_secret is None:
+        console.print(
+            "The webhook secret is unchanged; "
+            "make a new one with `consenthub party rotate-webhook-secret`.",
+            highlight=False,
+        )
+    else:
+        _print_new_webhook_secret(endpoint.new_secret)
+
+
+@party_app.command("rotate-webhook-secret")
+def party_rotate_webhook_secret(
+    client_id: ClientIdArgument,
+    overlap_hours: Annotated[
+        float | None,
+        typer.Option(
+            help="How long the old secret keeps signing beside the new one "
+            "(default: CONSENTHUB_WEBHOOK_SECRET_OVERLAP_HOURS)"
+        ),
+    ] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Make a new webhook secret; the old one also signs for the overlap period.
+
+    Every delivery carries both signatures until then, so the receiver can switch
+    without missing one.
+    """
+    settings = load_settings()
+    hours = settings.webhook_secret_overlap_hours if overlap_hours is None else overlap_hours
+    if hours < 0:
+        fail("--overlap-hours: must not be negative")
+    try:
+        with open_database(settings).write() as conn:
+            endpoint = registry.rotate_webhook_secret(
+                conn,
+                settings.resolved_secret_key(),
+                client_id,
+                overlap=dt.timedelta(hours=hours),
+                now=dt.datetime.now(dt.UTC),
+            )
+    except registry.RegistryError as exc:
+        fail(f"{exc.field}: {exc.rule}")
+    # A rotation always makes a secret and ends the previous ones.
+    assert endpoint.new_secret is not None
+    assert endpoint.previous_valid_until is not None
+    old_signs_until = endpoint.previous_valid_until.isoformat(timespec="seconds")
+    if json_output:
+        print_json(
+            {
+                "client_id": endpoint.party.client_id,
+                "name": endpoint.party.name,
+                "webhook_url": endpoint.url,
+                "webhook_secret": endpoint.new_secret,
+                "previous_valid_until": old_signs_until,
+            }
+        )
+        return
+    console.print(f"party        {endpoint.party.name}  ({endpoint.party.client_id})")
+    _print_new_webhook_secret(endpoint.new_secret)
+    if hours == 0:
+        console.print("The previous secret no longer signs.")
+        return
+    console.print(
+        f"The previous secret also signs every delivery until {old_signs_until}; "
+        "switch the receiver to the new one before then.",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+def _timestamp(value: dt.datetime | None) -> str | None:
+    return None if value is None else value.isoformat(timespec="seconds")
+
+
+@webhooks_app.command("list")
+def webhooks_list(
+    failed: Annotated[bool, typer.Option("--failed", help="Only messages given up on.")] = False,
+    limit: Annotated[
+        int, typer.Option(metavar="N", min=1, max=10_000, help="At most this many.")
+    ] = 50,
+    json_output: JsonOption = False,
+) -> None:
+    """The webhook delivery log, newest first: to whom, what, and how it went."""
+    settings = load_settings()
+    with open_database(settings).read() as conn:
+        log = outbox.entries(conn, failed_only=failed, limit=limit)
+    if json_output:
+        print_json([_log_entry_json(entry) for entry in log])
+        return
+    if not log:
+        console.print("no failed webhook messages" if failed else "no webhook messages")
+        return
+    table = Table()
+    # On a narrow terminal cells fold instead of being cut short: an operator looks the
+    # webhook-id up in the receiver's logs.
+    for header in (
+        "id",
+        "party",
+        "event",
+        "webhook-id",
+        "attempts",
+        "status",
+        "HTTP",
+        "last error",
+    ):
+        table.add_column(header, overflow="fold")
+    for entry in log:
+        table.add_row(
+            str(entry.id),
+            escape(entry.party_name or ""),
+            entry.event_type,
+            entry.message_id,
+            str(entry.attempts),
+            f"{entry.status}\n{entry.status_at:%Y-%m-%d %H:%M:%S}Z",
+            "" if entry.last_status is None else str(entry.last_status),
+            escape(entry.last_error or ""),
+        )
+    console.print(table)
+
+
+def _log_entry_json(entry: outbox.DeliveryLogEntry) -> dict[str, Any]:
+    return {
+        "id": entry.id,
+        "client_id": entry.party_client_id,
+        "party_name": entry.party_name,
+        "event_type": entry.event_type,
+        "webhook_id": entry.message_id,
+        "attempts": entry.attempts,
+        "status": entry.status,
+        "status_at": _timestamp(entry.status_at),
+        "created_at": _timestamp(entry.created_at),
+        "due_at": _timestamp(entry.due_at),
+        "delivered_at": _timestamp(entry.delivered_at),
+        "failed_at": _timestamp(entry.failed_at),
+        "last_status": entry.last_status,
+        "last_error": entry.last_error,
+        "endpoint_disabled_at": _timestamp(entry.endpoint_disabled_at),
+    }
+
+
+@webhooks_app.command("retry")
+def webhooks_retry(
+    message_id: Annotated[
+        int,
+        typer.Argument(
+            metavar="ID", help="The message's id in `webhooks list`.", show_default=False
+        ),
+    ],
+    json_output: JsonOption = False,
+) -> None:
+    """Send a failed webhook message again at the worker's next run."""
+    settings = load_settings()
+    now = dt.datetime.now(dt.UTC)
+    with open_database(settings).write() as conn:
+        entry = outbox.find_entry(conn, message_id)
+        if entry is None:
+            fail("id: no webhook message has this id")
+        if entry.failed_at is None:
+            fail(f"id: message {message_id} is {entry.status}; only a failed one is retried")
+        if entry.endpoint_disabled_at is not None:
+            fail(
+                "id: the party's endpoint is disabled since it answered 410 Gone; "
+                "set it again with `consenthub party set-webhook` first"
+            )
+        if not outbox.retry(conn, message_id, now=now):
+            fail(f"id: message {message_id} is no longer failed")
+        # The operator's decision is recorded with its effect, in the same transaction.
+        audit.append(
+            conn,
+            actor="cli",
+            action="webhook.retry",
+            subject=f"webhook:{entry.message_id}",
+            details={
+                "id": message_id,
+                "party": entry.party_client_id,
+                "event_type": entry.event_type,
+            },
+            at=now,
+        )
+    if json_output:
+        print_json({"id": message_id, "webhook_id": entry.message_id, "status": "pending"})
+        return
+    console.print(
+        f"message {message_id} ({entry.message_id}) is due again; "
+        "the worker sends it at its next run",
+        soft_wrap=True,
+    )
 
 
 @keys_app.command("rotate")

@@ -153,12 +153,10 @@ async def list_metering_points(request: Request) -> JSONResponse:
         after = _valid_gsrn(after, "after")
     limit = _page_size(request.query_params.get("limit"))
     page = await service.metering_points(services(request), token, after=after, limit=limit)
-    return JSONResponse(
-        {
-            "meteringPoints": [_master_data(access) for access in page.points],
-            "next": page.next_cursor,
-        }
-    )
+    body: dict[str, Any] = {"meteringPoints": [_master_data(access) for access in page.points]}
+    if page.next_cursor is not None:
+        body["next"] = page.next_cursor
+    return JSONResponse(body)
 
 
 @router.get(
@@ -181,6 +179,11 @@ def parse_instant(name: str, value: str, zone: ZoneInfo) -> dt.datetime:
         else:
             instant = dt.datetime.fromisoformat(value)
     except ValueError:
+        if " " in value and value.count(":") >= 2:
+            # "2026-11-29T10:00:00+01:00" typed into a URL unencoded: its "+" arrives as " ".
+            raise DomainError.invalid(
+                name, "has a space where the offset's + should be: write + as %2B in a URL"
+            ) from None
         raise DomainError.invalid(
             name, "must be a date (YYYY-MM-DD) or an ISO 8601 date-time with offset"
         ) from None
@@ -387,6 +390,25 @@ async def get_grant(request: Request, caller: DataReader) -> GrantItem:
     grant_id = _grant_id(request.path_params["id"], "id")
     found = await run_in_threadpool(service.party_grant, services(request), caller, grant_id)
     return _grant_item(found)
+
+
+@grants_router.post(
+    "/{id}/end",
+    summary="End one of the caller's live grants today",
+    description="The party ends its own grant (e.g. a seller ends a DH-831 authorization): "
+    "it ends today, the data valid up to today stays readable, `endedReason` is "
+    "`party_removed`, and the end user sees it in Min side.",
+    response_model=GrantItem,
+    responses=_GRANT_ERRORS
+    | {404: {"description": "`CH3002`: the caller has no live grant with this id"}},
+    openapi_extra=_openapi(
+        _parameter("id", "path", "Grant id", examples=["42"], pattern=_GRANT_ID_PATTERN)
+    ),
+)
+async def end_grant(request: Request, caller: DataReader) -> GrantItem:
+    grant_id = _grant_id(request.path_params["id"], "id")
+    ended = await run_in_threadpool(service.end_party_grant, services(request), caller, grant_id)
+    return _grant_item(ended)
 
 
 # Served without FastAPI's routing and dependency injection: see the module docstring.

@@ -19,6 +19,7 @@ from typing import TypeVar
 
 from sqlalchemy import Connection
 
+from consenthub import grants
 from consenthub.data_api import store
 from consenthub.data_api.store import MeteringPointAccess, PartyGrant
 from consenthub.domain.access import EndReason
@@ -178,3 +179,25 @@ def party_grant(hub: Services, caller: Caller, grant_id: int) -> ReportedGrant:
     if found is None:
         raise DomainError(Code.GRANT_UNKNOWN)
     return _reported(found, hub.today())
+
+
+def end_party_grant(hub: Services, caller: Caller, grant_id: int) -> ReportedGrant:
+    """The party ends its own live grant today (DH-831: the seller ends an authorization;
+    BRS-NO-622's ``remove`` is the same for a third party): reason ``party_removed``, the
+    data up to today stays readable, the end user sees it in Min side. An ended, another
+    party's or unknown grant is not found."""
+    today = hub.today()
+    with hub.database.write() as conn:
+        found = store.party_grant(conn, caller.party_id, grant_id)
+        if found is None or not grants.is_live(found.valid_to, found.revoked, today):
+            raise DomainError(Code.GRANT_UNKNOWN)
+        grants.end_grants(
+            conn,
+            [grant_id],
+            today,
+            reason=EndReason.PARTY_REMOVED,
+            actor=f"party:{caller.party_id}",
+        )
+        ended = store.party_grant(conn, caller.party_id, grant_id)
+    assert ended is not None
+    return _reported(ended, today)

@@ -216,15 +216,17 @@ def accessible_metering_points(
         .join(Grant, Grant.metering_point_id == MeteringPoint.id)
         .where(Grant.party_id == party_id, Grant.revoked_at.is_(None))
         .order_by(MeteringPoint.gsrn)
-        .limit(limit)
+        .limit(limit + 1)
     )
     if after is not None:
         page = page.where(MeteringPoint.gsrn > after)
-    gsrns = list(conn.execute(page).scalars())
+    found = list(conn.execute(page).scalars())
+    gsrns = found[:limit]
     if not gsrns:
         return [], None
     rows = conn.execute(_GRANTS_OF_PAGE, {"party_id": party_id, "gsrns": gsrns}).all()
-    return _assemble(rows, today), (gsrns[-1] if len(gsrns) == limit else None)
+    # One more than a page tells whether a next page exists: the last page has no cursor.
+    return _assemble(rows, today), (gsrns[-1] if len(found) > limit else None)
 
 
 def live_metering_point_access(

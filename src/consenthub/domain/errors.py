@@ -63,6 +63,12 @@ class Code(StrEnum):
     GRANT_NOT_FOUND = "CH4007"
     EXTENDED_STORAGE_ONLY_TRUE = "CH4101"
     CONTRACT_DATES_INVALID = "CH4102"
+    VALID_FROM_OUT_OF_RANGE = "CH4201"
+    ACCOUNTING_POINT_NOT_CUSTOMERS = "CH4202"
+    VALID_TO_NOT_AFTER_FROM = "CH4203"
+    REMINDER_INVALID = "CH4204"
+    REQUEST_END_INVALID = "CH4205"
+    ACCOUNTING_POINT_ALREADY_ASKED = "CH4206"
 
 
 class ErrorCategory(StrEnum):
@@ -446,6 +452,49 @@ _ENTRIES = (
         "start or an end, and the end must come after the start",
         "Start og slutt passer ikke handlingen: add tar ingen start, update trenger start eller "
         "slutt, og slutt må komme etter start",
+    ),
+    # Authorization requests (DH-831 / DH-851), consenthub's own rules.
+    ErrorSpec(
+        Code.VALID_FROM_OUT_OF_RANGE,
+        422,
+        ErrorCategory.BUSINESS_RULE,
+        "validFrom may not be in the past nor more than 90 days in the future",
+        "validFrom kan ikke ligge i fortiden eller mer enn 90 dager fram i tid",
+    ),
+    ErrorSpec(
+        Code.ACCOUNTING_POINT_NOT_CUSTOMERS,
+        422,
+        ErrorCategory.BUSINESS_RULE,
+        "The accounting point is not the customer's on validFrom",
+        "Målepunktet tilhører ikke kunden på validFrom",
+    ),
+    ErrorSpec(
+        Code.VALID_TO_NOT_AFTER_FROM,
+        422,
+        ErrorCategory.BUSINESS_RULE,
+        "validTo must come after validFrom",
+        "validTo må komme etter validFrom",
+    ),
+    ErrorSpec(
+        Code.REMINDER_INVALID,
+        422,
+        ErrorCategory.BUSINESS_RULE,
+        "reminderAt needs a recipient and must fall after now and before the request ends",
+        "reminderAt krever en mottaker og må ligge etter nå og før forespørselen utløper",
+    ),
+    ErrorSpec(
+        Code.REQUEST_END_INVALID,
+        422,
+        ErrorCategory.BUSINESS_RULE,
+        "The request's end date must be after today and at most 90 days ahead",
+        "Forespørselens sluttdato må være etter i dag og høyst 90 dager fram i tid",
+    ),
+    ErrorSpec(
+        Code.ACCOUNTING_POINT_ALREADY_ASKED,
+        409,
+        ErrorCategory.CONFLICT,
+        "An open request of the seller already asks for this accounting point",
+        "En åpen forespørsel fra selgeren gjelder allerede dette målepunktet",
     ),
     # Grants (SPEC §2, §9).
     ErrorSpec(

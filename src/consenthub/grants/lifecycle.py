@@ -16,12 +16,13 @@ from consenthub.grants.rules import plan_approval
 
 @dataclass(frozen=True)
 class ApprovedPoint:
-    """A metering point the person approved, with their move-in date on it, and what the
-    request asked for it alone (BRS-NO-622: its own end, extended storage)."""
+    """A metering point the person approved, with the contract's start (the person's
+    move-in date; DH-831: the requested validFrom), and what the request asked for it
+    alone (BRS-NO-622: its own end, extended storage)."""
 
     id: int
     gsrn: str
-    move_in: dt.date
+    start: dt.date
     end: dt.date | None = None
     extended_storage: bool = False
 
@@ -47,8 +48,8 @@ def approve(
     today: dt.date,
     actor: str,
 ) -> list[Contract]:
-    """Grants for the approved metering points, each from the person's move-in date (seed
-    000 / SPEC §4.5); a live grant of the party on a metering point is changed instead
+    """Grants for the approved metering points, each from its start (seed 000 / SPEC §4.5:
+    the person's move-in date); a live grant of the party on a metering point is changed instead
     (``rules.plan_approval``). Set-based: one query, one INSERT, one UPDATE per distinct
     change, however many metering points."""
     live = store.live_grants(
@@ -70,7 +71,7 @@ def approve(
                 metering_point_id,
                 end_user_id,
                 scope.value,
-                by_id[metering_point_id].move_in,
+                by_id[metering_point_id].start,
                 ends[metering_point_id],
                 access_request_id,
                 metering_point_id in extended,
@@ -83,5 +84,5 @@ def approve(
         store.change_grants(conn, plan.change, access_request_id=access_request_id, actor=actor)
     kept = {change.metering_point_id: change.valid_to for change in plan.change}
     return [
-        Contract(point.gsrn, point.move_in, kept.get(point.id, ends[point.id])) for point in points
+        Contract(point.gsrn, point.start, kept.get(point.id, ends[point.id])) for point in points
     ]

@@ -145,19 +145,19 @@ def mail_of(entry: OutboxEntry) -> Mail:
     )
 
 
-def void(conn: Connection, subject: str, *, event_types: Sequence[str], now: dt.datetime) -> int:
-    """Withdraw the unsent messages about ``subject`` of these types (a reminder of a
-    request no longer open); returns how many."""
-    result = conn.execute(
-        update(OutboxMessage)
-        .where(
-            _OPEN,
-            OutboxMessage.subject == subject,
-            OutboxMessage.event_type.in_(list(event_types)),
-        )
-        .values(voided_at=now)
-    )
-    return int(result.rowcount)
+def void(
+    conn: Connection,
+    subject: str,
+    *,
+    now: dt.datetime,
+    event_types: Sequence[str] | None = None,
+) -> int:
+    """Withdraw the unsent messages about ``subject`` (of these types, or all): a reminder
+    of a request no longer open is never sent. Returns how many."""
+    query = update(OutboxMessage).where(_OPEN, OutboxMessage.subject == subject)
+    if event_types is not None:
+        query = query.where(OutboxMessage.event_type.in_(list(event_types)))
+    return int(conn.execute(query.values(voided_at=now)).rowcount)
 
 
 def _entry(row: Any) -> OutboxEntry:
@@ -217,51 +217,52 @@ def claim(
             .limit(parties)
         ).scalars()
     )
+    if not candidates:
+        return {}
+    # Another worker claiming a party now holds its row: skipped (PostgreSQL; SQLite has
+    # one writer). In id order, as every worker locks them.
+    locked = list(
+        conn.execute(
+            select(Party.id)
+            .where(Party.id.in_(candidates))
+            .order_by(Party.id)
+            .with_for_update(skip_locked=True)
+        ).scalars()
+    )
+    if not locked:
+        return {}
+    numbered = (
+        select(
+            OutboxMessage,
+            func.row_number()
+            .over(partition_by=OutboxMessage.party_id, order_by=OutboxMessage.id)
+            .label("position"),
+        )
+        .where(_OPEN, OutboxMessage.channel == WEBHOOK, OutboxMessage.party_id.in_(locked))
+        .subquery()
+    )
+    rows = conn.execute(
+        select(numbered)
+        .where(numbered.c.position <= per_party)
+        .order_by(numbered.c.party_id, numbered.c.id)
+    ).all()
     claimed: dict[int, list[OutboxEntry]] = {}
-    for party_id in candidates:
-        # Another worker claiming this party now holds its row: skip it (PostgreSQL).
-        locked = conn.execute(
-            select(Party.id).where(Party.id == party_id).with_for_update(skip_locked=True)
-        ).first()
-        if locked is None:
+    stopped: set[int] = set()
+    for row in rows:
+        # A run starts at the party's first open message and ends before one not due or
+        # held by another worker: only such a run keeps the party's order.
+        if row.party_id in stopped:
             continue
-        rows = conn.execute(
-            select(OutboxMessage)
-            .where(
-                _OPEN,
-                OutboxMessage.channel == WEBHOOK,
-                OutboxMessage.party_id == party_id,
-                or_(OutboxMessage.lease_until.is_(None), OutboxMessage.lease_until <= now),
-            )
-            .order_by(OutboxMessage.id)
-            .limit(per_party)
-        ).all()
-        # Only a run from the party's first open message keeps the order; and only due ones.
-        run = []
-        for row in rows:
-            if row.due_at > now:
-                break
-            run.append(row)
-        if (
-            not run
-            or conn.execute(
-                select(func.count())
-                .select_from(OutboxMessage)
-                .where(
-                    _OPEN,
-                    OutboxMessage.channel == WEBHOOK,
-                    OutboxMessage.party_id == party_id,
-                    OutboxMessage.id < run[0].id,
-                )
-            ).scalar_one()
-        ):
+        if row.due_at > now or (row.lease_until is not None and row.lease_until > now):
+            stopped.add(row.party_id)
             continue
+        claimed.setdefault(row.party_id, []).append(_entry(row))
+    if claimed:
         conn.execute(
             update(OutboxMessage)
-            .where(OutboxMessage.id.in_([row.id for row in run]))
+            .where(OutboxMessage.id.in_([e.id for run in claimed.values() for e in run]))
             .values(claimed_by=worker, lease_until=now + lease)
         )
-        claimed[party_id] = [_entry(row) for row in run]
     return claimed
 
 
@@ -292,10 +293,13 @@ def claim_mail(
     return [_entry(row) for row in rows]
 
 
-def delivered(conn: Connection, message_id: int, *, status: int, now: dt.datetime) -> None:
+def delivered(
+    conn: Connection, message_ids: Sequence[int], *, status: int, now: dt.datetime
+) -> None:
+    """Messages the receiver accepted with ``status``: one statement for all of them."""
     conn.execute(
         update(OutboxMessage)
-        .where(OutboxMessage.id == message_id)
+        .where(OutboxMessage.id.in_(list(message_ids)))
         .values(
             delivered_at=now,
             attempts=OutboxMessage.attempts + 1,
@@ -375,19 +379,82 @@ def next_due(conn: Connection) -> dt.datetime | None:
     return None if due is None else due.replace(tzinfo=dt.UTC)
 
 
-def entries(conn: Connection, *, failed_only: bool = False, limit: int = 100) -> list[OutboxEntry]:
-    """The newest messages first, for the operator."""
-    query = select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(limit)
+@dataclass(frozen=True)
+class DeliveryLogEntry(OutboxEntry):
+    """A webhook message as the operator sees it: with the party it is for, and whether
+    that party's endpoint is disabled (it answered 410 Gone)."""
+
+    party_client_id: str | None
+    party_name: str | None
+    endpoint_disabled_at: dt.datetime | None
+
+    @property
+    def status(self) -> str:
+        if self.delivered_at is not None:
+            return "delivered"
+        return "pending" if self.failed_at is None else "failed"
+
+    @property
+    def status_at(self) -> dt.datetime:
+        """When it was delivered or given up on; for a pending one, when it is next due."""
+        return self.delivered_at or self.failed_at or self.due_at
+
+
+_DELIVERY_LOG = select(
+    OutboxMessage,
+    Party.client_id.label("party_client_id"),
+    Party.name.label("party_name"),
+    Party.webhook_disabled_at.label("endpoint_disabled_at"),
+).outerjoin(Party, Party.id == OutboxMessage.party_id)
+
+
+def _delivery_log_entry(row: Any) -> DeliveryLogEntry:
+    return DeliveryLogEntry(
+        **vars(_entry(row)),
+        party_client_id=row.party_client_id,
+        party_name=row.party_name,
+        endpoint_disabled_at=row.endpoint_disabled_at,
+    )
+
+
+def entries(
+    conn: Connection, *, failed_only: bool = False, limit: int = 100
+) -> list[DeliveryLogEntry]:
+    """The newest webhook messages first, for the operator."""
+    query = (
+        _DELIVERY_LOG.where(OutboxMessage.channel == WEBHOOK)
+        .order_by(OutboxMessage.id.desc())
+        .limit(limit)
+    )
     if failed_only:
         query = query.where(OutboxMessage.failed_at.is_not(None))
-    return [_entry(row) for row in conn.execute(query).all()]
+    return [_delivery_log_entry(row) for row in conn.execute(query).all()]
+
+
+def find_entry(conn: Connection, message_id: int) -> DeliveryLogEntry | None:
+    """One webhook message by its ``id``, for the operator."""
+    row = conn.execute(
+        _DELIVERY_LOG.where(OutboxMessage.id == message_id, OutboxMessage.channel == WEBHOOK)
+    ).first()
+    return None if row is None else _delivery_log_entry(row)
 
 
 def retry(conn: Connection, message_id: int, *, now: dt.datetime) -> bool:
-    """Send a failed message again, now; False when there is no such failed message."""
+    """Send a failed message again, now; False when there is no such failed message, or
+    its party's endpoint is disabled (nothing goes to an endpoint that answered 410 Gone
+    until it is set again)."""
+    endpoint_disabled = (
+        select(Party.id)
+        .where(Party.id == OutboxMessage.party_id, Party.webhook_disabled_at.is_not(None))
+        .exists()
+    )
     result = conn.execute(
         update(OutboxMessage)
-        .where(OutboxMessage.id == message_id, OutboxMessage.failed_at.is_not(None))
+        .where(
+            OutboxMessage.id == message_id,
+            OutboxMessage.failed_at.is_not(None),
+            ~endpoint_disabled,
+        )
         .values(failed_at=None, due_at=now, lease_until=None, claimed_by=None)
     )
     return bool(result.rowcount)

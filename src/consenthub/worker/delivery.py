@@ -8,6 +8,7 @@ import datetime as dt
 import ipaddress
 import socket
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -40,19 +41,56 @@ def _forbidden(address: str) -> bool:
     return not ip.is_global or ip.is_multicast
 
 
+# Deliveries in flight to one endpoint origin (and its kept-alive connections). httpx
+# spends per request on every connection of its pool and every request waiting for one:
+# a few per origin deliver the most (docs/performance.md, the webhook benchmark).
+CONNECTIONS_PER_ORIGIN = 4
+# Origins whose clients are kept; the one unused longest is closed past this.
+KEPT_ORIGINS = 256
+
+
+@dataclass
+class _Origin:
+    client: httpx.AsyncClient
+    in_flight: asyncio.Semaphore
+
+
 class WebhookSender:
-    """One HTTP client (connections kept alive per endpoint) for the worker's lifetime."""
+    """One small HTTP client per endpoint origin (connections kept alive) for the worker's
+    lifetime; a few deliveries in flight to each origin, origins side by side."""
 
     def __init__(self, *, timeout: float, allow_private: bool) -> None:
         self._allow_private = allow_private
-        self._client = httpx.AsyncClient(
-            follow_redirects=False,
-            timeout=timeout,
-            limits=httpx.Limits(max_connections=200, max_keepalive_connections=100),
-        )
+        self._timeout = timeout
+        self._origins: OrderedDict[str, _Origin] = OrderedDict()
 
     async def close(self) -> None:
-        await self._client.aclose()
+        for origin in self._origins.values():
+            await origin.client.aclose()
+        self._origins.clear()
+
+    async def _origin(self, url: str) -> _Origin:
+        parts = urlsplit(url)
+        key = f"{parts.scheme}://{parts.netloc}"
+        found = self._origins.get(key)
+        if found is None:
+            found = _Origin(
+                httpx.AsyncClient(
+                    follow_redirects=False,
+                    timeout=self._timeout,
+                    limits=httpx.Limits(
+                        max_connections=CONNECTIONS_PER_ORIGIN,
+                        max_keepalive_connections=CONNECTIONS_PER_ORIGIN,
+                    ),
+                ),
+                asyncio.Semaphore(CONNECTIONS_PER_ORIGIN),
+            )
+            self._origins[key] = found
+            if len(self._origins) > KEPT_ORIGINS:
+                _, oldest = self._origins.popitem(last=False)
+                await oldest.client.aclose()
+        self._origins.move_to_end(key)
+        return found
 
     async def _address_refused(self, url: str) -> str | None:
         """Why ``url`` may not be called, or None. A webhook URL is the party's to choose,
@@ -92,8 +130,10 @@ class WebhookSender:
             "webhook-timestamp": str(int(sent_at.timestamp())),
             "webhook-signature": signature(secrets, message.message_id, sent_at, body),
         }
+        origin = await self._origin(url)
         try:
-            response = await self._client.post(url, content=body, headers=headers)
+            async with origin.in_flight:
+                response = await origin.client.post(url, content=body, headers=headers)
         except httpx.HTTPError as exc:
             return Delivery(Attempt(None), f"{type(exc).__name__}: {exc}"[:500])
         retry_after = outbox.parse_retry_after(

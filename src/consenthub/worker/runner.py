@@ -127,11 +127,12 @@ class Worker:
 
     def _record(self, conn: Connection, run: _PartyRun, outcomes: Sequence[_Outcome]) -> None:
         now = self.hub.now()
+        delivered: dict[int, list[int]] = {}
         for outcome in outcomes:
             message, delivery, settlement = outcome.message, outcome.delivery, outcome.settlement
             status = delivery.attempt.status
             if settlement.verdict is Verdict.DELIVERED:
-                outbox.delivered(conn, message.id, status=status or 200, now=now)
+                delivered.setdefault(status or 200, []).append(message.id)
             elif settlement.verdict is Verdict.RETRY:
                 assert settlement.due_at is not None
                 outbox.retry_later(
@@ -151,6 +152,8 @@ class Worker:
                     "webhook given up",
                     extra={"party_id": run.party_id, "message_id": message.message_id},
                 )
+        for status, message_ids in delivered.items():
+            outbox.delivered(conn, message_ids, status=status, now=now)
         attempted = {outcome.message.id for outcome in outcomes}
         outbox.release(conn, [m.id for m in run.messages if m.id not in attempted])
 
@@ -253,7 +256,7 @@ class Worker:
         now = self.hub.now()
         reply = delivery.attempt.reply
         if settlement.verdict is Verdict.DELIVERED:
-            outbox.delivered(conn, message.id, status=reply or ACCEPTED, now=now)
+            outbox.delivered(conn, [message.id], status=reply or ACCEPTED, now=now)
         elif settlement.verdict is Verdict.RETRY:
             assert settlement.due_at is not None
             outbox.retry_later(
@@ -299,9 +302,13 @@ class Worker:
     async def _wait(self, stop: asyncio.Event, listener: _NotifyListener | None) -> None:
         timeout = self.hub.settings.worker_poll_seconds
         next_due = await self.hub.database.transact(outbox.next_due)
-        if next_due is not None:
-            timeout = max(0.0, min(timeout, (next_due - self.hub.now()).total_seconds()))
-        if timeout == 0 or stop.is_set():
+        now = self.hub.now()
+        # A message already due that deliver_due left cannot be claimed yet (another
+        # worker's lease holds it, or it waits behind its party's retry): the poll
+        # interval, not at once again, which would keep the worker busy until then.
+        if next_due is not None and next_due > now:
+            timeout = min(timeout, (next_due - now).total_seconds())
+        if stop.is_set():
             return
         if listener is None:
             await _sleep_unless(stop, timeout)
