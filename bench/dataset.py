@@ -71,7 +71,9 @@ def _chunks(rows: Iterable[Row]) -> Iterator[list[Row]]:
         yield chunk
 
 
-def _write(conn: Connection, table: str, columns: Sequence[str], rows: Iterable[Row]) -> int:
+def write_rows(conn: Connection, table: str, columns: Sequence[str],
+               rows: Iterable[Row]) -> int:
+    """Rows into ``table``: COPY on PostgreSQL, executemany in chunks on SQLite; how many."""
     count = 0
     if conn.dialect.name == "postgresql":
         driver = cast("psycopg.Connection[Any]", conn.connection.driver_connection)
@@ -113,17 +115,17 @@ def build(url: str, secret_key: str, *, metering_points: int, grants: int, parti
             conn.exec_driver_sql("PRAGMA cache_size = -1000000")
         master_started = time.perf_counter()
         people = ids.synthetic_fodselsnummer()
-        _write(conn, "end_users", ("id", "national_id", "kind"),
+        write_rows(conn, "end_users", ("id", "national_id", "kind"),
                ((i, next(people), "person-no") for i in range(1, metering_points + 1)))
-        _write(conn, "metering_points",
+        write_rows(conn, "metering_points",
                ("id", "gsrn", "settlement_point", "address", "postcode", "city", "grid_area",
                 "extended_storage"),
                ((i, ids.gsrn(i), True, f"Storgata {i % 997 + 1}", f"{i % 9000 + 1000}", "Oslo",
                  f"NO{i % 5 + 1}", False) for i in range(1, metering_points + 1)))
-        _write(conn, "supply_periods", ("id", "metering_point_id", "end_user_id", "move_in"),
+        write_rows(conn, "supply_periods", ("id", "metering_point_id", "end_user_id", "move_in"),
                ((i, i, i, MOVE_IN) for i in range(1, metering_points + 1)))
         master_seconds = time.perf_counter() - master_started
-        _write(conn, "grants",
+        write_rows(conn, "grants",
                ("id", "party_id", "metering_point_id", "end_user_id", "scope", "valid_from",
                 "created_at"),
                ((j + 1, party_ids[j % parties], mp, mp,
@@ -131,10 +133,10 @@ def build(url: str, secret_key: str, *, metering_points: int, grants: int, parti
                 for j, mp in enumerate(granted)))
         values_started = time.perf_counter()
         background = _hours(VALUE_START - dt.timedelta(days=1), 1)
-        values += _write(conn, "meter_values", ("metering_point_id", "start_ts", "wh"),
+        values += write_rows(conn, "meter_values", ("metering_point_id", "start_ts", "wh"),
                          ((mp, ts, 1000 + ts % 997) for mp in mine for ts in background))
         read_hours = _hours(VALUE_START, read_days)
-        values += _write(conn, "meter_values", ("metering_point_id", "start_ts", "wh"),
+        values += write_rows(conn, "meter_values", ("metering_point_id", "start_ts", "wh"),
                          ((mp, ts, 1000 + ts % 991) for mp in read_ids for ts in read_hours))
         values_seconds = time.perf_counter() - values_started
         if conn.dialect.name == "postgresql":

@@ -67,11 +67,14 @@ def serve(name: str, url: str, secret_key: str, log_dir: Path,
     return server
 
 
-def token_form(credentials: registry.NewCredentials) -> str:
+def token_form(credentials: registry.NewCredentials, scope: str | None = None) -> str:
+    """A client-credentials token request; without ``scope``, every scope the party's roles
+    allow (RFC 6749 §3.3)."""
     return urllib.parse.urlencode({
         "grant_type": "client_credentials",
         "client_id": credentials.party.client_id,
         "client_secret": credentials.client_secret,
+        **({"scope": scope} if scope else {}),
     })
 
 
@@ -92,8 +95,9 @@ def get_json(url: str, headers: dict[str, str]) -> dict[str, object]:
     return document
 
 
-def access_token(server: Server, credentials: registry.NewCredentials) -> str:
-    reply = post_form(server.base_url + "/sts/Token", token_form(credentials))
+def access_token(server: Server, credentials: registry.NewCredentials,
+                 scope: str | None = None) -> str:
+    reply = post_form(server.base_url + "/sts/Token", token_form(credentials, scope))
     return str(reply["access_token"])
 
 

@@ -53,6 +53,14 @@ class Plan:
     webhook_latency_rate: float
     webhook_latency_seconds: float
     webhook_verify_every: int
+    # BRS-NO-622 messages: ``add`` items of a large and a small message (the goal's 10 k
+    # against 1 k), in untimed warm-up rounds and timed rounds, every message naming
+    # metering points of its own; each end user has ``updates_points_per_end_user`` of them.
+    updates_large: int
+    updates_small: int
+    updates_warmup: int
+    updates_rounds: int
+    updates_points_per_end_user: int
 
     def import_sizes(self, kind: str) -> tuple[int, int]:
         if kind == "postgresql":
@@ -88,6 +96,11 @@ FULL = Plan(
     webhook_latency_rate=20.0,
     webhook_latency_seconds=10.0,
     webhook_verify_every=10,
+    updates_large=10_000,
+    updates_small=1_000,
+    updates_warmup=1,
+    updates_rounds=5,
+    updates_points_per_end_user=10,
 )
 
 QUICK = Plan(
@@ -115,4 +128,9 @@ QUICK = Plan(
     webhook_latency_rate=20.0,
     webhook_latency_seconds=2.0,
     webhook_verify_every=10,
+    updates_large=1_000,
+    updates_small=100,
+    updates_warmup=1,
+    updates_rounds=2,
+    updates_points_per_end_user=10,
 )

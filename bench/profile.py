@@ -1,4 +1,4 @@
-"""Where a server's time goes under load: ``python -m bench.profile token|data|webhooks``.
+"""Where a server's time goes under load: ``python -m bench.profile token|data|webhooks|updates``.
 
 Starts consenthub on a fresh SQLite database (the data case at the small quick
 scale), loads it with wrk, samples the worker with py-spy (``pip install
@@ -8,6 +8,12 @@ heaviest functions. Raw stacks land in ``bench/out/profile``.
 The webhooks case samples ``consenthub worker`` instead, from the commit of the
 full run's backlog (one throughput round of ``bench/webhook_bench.py`` on SQLite,
 its receiver process and parties) for ``--seconds`` or until it is delivered.
+
+The updates case samples the server while it answers BRS-NO-622 messages of the full
+run's size (``bench/updates_bench.py``: 10,000 ``add`` items on fresh metering points,
+or ``--message mixed``), ``--messages`` of them one after the other after an untimed
+warm-up, on SQLite or ``--backend postgresql`` (the database's own processes are not
+sampled: on PostgreSQL their time shows as waits in the driver calls).
 """
 
 from __future__ import annotations
@@ -17,11 +23,15 @@ import collections
 import datetime as dt
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
-from bench import databases, dataset, hub, webhook_bench, wrk
+import httpx
+
+from bench import databases, dataset, hub, updates_bench, webhook_bench, wrk
 from bench.loads import Context
 from bench.plan import FULL, QUICK
 from bench.procs import LOAD_CPU, Server
@@ -33,9 +43,9 @@ _FRAME = re.compile(r"^(?P<function>.*) \((?P<file>[^()]*):\d+\)$")
 # filter misses some of them; they are counted apart.
 IDLE_LEAVES = {"Condition.wait (<stdlib>/threading)", "Event.wait (<stdlib>/threading)"}
 # SQLAlchemy's calls into the DB-API driver; the driver's C time is sampled inside them.
-DRIVER_CALLS = ("DefaultDialect.do_execute", "DefaultDialect.do_commit",
-                "DefaultDialect.do_rollback", "DefaultDialect.do_begin",
-                "CursorFetchStrategy.fetch")
+DRIVER_CALLS = ("DefaultDialect.do_execute", "DefaultDialect.do_executemany",
+                "DefaultDialect.do_commit", "DefaultDialect.do_rollback",
+                "DefaultDialect.do_begin", "CursorFetchStrategy.fetch")
 
 
 def _package(path: str) -> str:
@@ -79,7 +89,9 @@ def summarize(raw: Path, top: int = 20) -> str:
         leaf_package[_package(frames[-1]["file"])] += count
         own.update(dict.fromkeys({name for name in names if "(consenthub." in name}, count))
         self_time[names[-1]] += count
-        if names[-1].startswith(DRIVER_CALLS):
+        # Anywhere in the stack: psycopg's own Python frames (query conversion, pipeline)
+        # lie beneath SQLAlchemy's call, sqlite3's C code does not.
+        if any(name.startswith(DRIVER_CALLS) for name in names):
             database[_deepest_own(names)] += count
     if not total:
         return "no samples"
@@ -130,14 +142,60 @@ def _webhooks(out: Path, seconds: int, *, gil: bool) -> tuple[str, Path]:
             f"CPU {result.cpu_ms:.3f} ms/event"), raw
 
 
+def _updates(out: Path, kind: str, message: str, count: int, *, gil: bool) -> tuple[str, Path]:
+    """``count`` messages of the full run's size, sampled from the first to the last answer
+    (py-spy stopped with SIGINT once they are answered)."""
+    layout = updates_bench.Layout(FULL.updates_large, FULL.updates_small, 1 + count,
+                                  FULL.updates_points_per_end_user)
+    backend = databases.fresh(kind, out, "updates")
+    raw = out / f"updates-{kind}-{message}.stacks.txt"
+    server: Server | None = None
+    try:
+        secret = hub.new_secret_key()
+        credentials, _ = updates_bench.load(backend.url, secret, layout)
+        server = hub.serve(f"profile-updates-{kind}", backend.url, secret, out)
+        token = hub.access_token(server, credentials, updates_bench.SCOPE)
+        serving = server
+
+        def pids() -> list[int]:
+            return [serving.worker_pid(), *databases.backend_pids(backend)]
+
+        timings = []
+        with httpx.Client(base_url=server.base_url, timeout=120, trust_env=False) as client:
+            for name, warm in updates_bench.messages(layout, 0).items():
+                if name != "pending":
+                    updates_bench.send(client, token, warm, pids, f"warm-up {name}")
+            sent = [updates_bench.messages(layout, number)[message]
+                    for number in range(1, count + 1)]
+            recorder = _record(server, 600, raw, gil=gil)
+            time.sleep(1.0)  # py-spy attaches
+            for number, body in enumerate(sent):
+                timings.append(updates_bench.send(client, token, body, pids,
+                                                  f"{message} {number + 1}"))
+            recorder.send_signal(signal.SIGINT)
+            recorder.wait(timeout=60)
+    finally:
+        if server is not None:
+            server.stop()
+        databases.drop(backend)
+    return (f"{count} × {message} ({FULL.updates_large:,} items) on {kind}: "
+            + ", ".join(f"{wall:.0f} ms (CPU {cpu:.0f})" for wall, cpu in timings)), raw
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__)
-    parser.add_argument("case", choices=("token", "data", "webhooks"))
+    parser.add_argument("case", choices=("token", "data", "webhooks", "updates"))
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--connections", type=int,
                         help="wrk connections (default: the full run's for that benchmark)")
     parser.add_argument("--gil", action="store_true",
                         help="sample only the thread holding the GIL (Python CPU time)")
+    parser.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite",
+                        help="updates: the database (default sqlite)")
+    parser.add_argument("--message", choices=("adds", "mixed"), default="adds",
+                        help="updates: which message of the full run to send")
+    parser.add_argument("--messages", type=int, default=3,
+                        help="updates: how many messages to send while sampling")
     args = parser.parse_args()
     if args.connections is None:
         args.connections = (FULL.token_connections if args.case == "token"
@@ -145,10 +203,13 @@ def main() -> None:
     out = ROOT / "bench" / "out" / "profile"
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
-    if args.case == "webhooks":
-        outcome, raw = _webhooks(out, args.seconds, gil=args.gil)
+    if args.case in ("webhooks", "updates"):
+        if args.case == "webhooks":
+            outcome, raw = _webhooks(out, args.seconds, gil=args.gil)
+        else:
+            outcome, raw = _updates(out, args.backend, args.message, args.messages, gil=args.gil)
         summary = summarize(raw)
-        (out / "webhooks.summary.txt").write_text(summary + "\n")
+        raw.with_name(raw.name.replace(".stacks.txt", ".summary.txt")).write_text(summary + "\n")
         print(outcome)
         print(summary)
         return

@@ -198,6 +198,13 @@ def markdown(findings: Findings, machine: dict[str, Any], plan: Plan, command: s
         "with the same concurrency to the same receiver; then single grants committed at "
         f"{plan.webhook_latency_rate:g}/s for {plan.webhook_latency_seconds:g} s, commit → "
         "arrival, to an idle worker.",
+        f"- BRS-NO-622: one third party's messages to `POST /api/v1/third-party-access/updates`"
+        f" of {plan.updates_large:,} and {plan.updates_small:,} `add` items on metering points "
+        f"it never asked for ({plan.updates_points_per_end_user} per end user), a mixed one of "
+        f"{plan.updates_large:,} (a third each add, remove, update of its contracts) and the "
+        f"{plan.updates_large:,} adds again (all EH098); {plan.updates_warmup} untimed warm-up "
+        f"round(s), then {plan.updates_rounds} rounds, the four interleaved; each POST timed "
+        "from the client over loopback until the acknowledgement is read, every item checked.",
         "",
     ]
     for section in findings.sections:

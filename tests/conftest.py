@@ -144,6 +144,8 @@ def portal_server(
             "oidc_issuer": oidc_issuer,
             "oidc_client_secret": SecretStr("test-client-secret"),
             "allow_synthetic_ids": True,
+            # Tests move the clock by days past deadlines; the session outlives them.
+            "session_max_age_seconds": 90 * 86400,
         }
     )
     with LiveServer(portal_settings, db, clock) as server:

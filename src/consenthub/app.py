@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
@@ -15,7 +13,6 @@ from fastapi.exceptions import RequestValidationError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
@@ -44,6 +41,7 @@ from consenthub.web.errors import (
     validation_error_handler,
 )
 from consenthub.web.responses import JSONResponse
+from consenthub.web.sessions import ServerSessions
 from consenthub.worker import Worker
 
 STATIC = Path(__file__).parent / "web" / "static"
@@ -138,22 +136,12 @@ def create_app(
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     app.add_middleware(
-        SessionMiddleware,
-        secret_key=session_key(settings),
-        session_cookie="consenthub_session",
+        ServerSessions,
         max_age=settings.session_max_age_seconds,
-        same_site="lax",
-        https_only=settings.secure_cookies,
+        secure=settings.secure_cookies,
     )
     app.add_middleware(RequestContext)
     for process in PROCESSES:
         for route in process.DIRECT_ROUTES:
             app.serve_directly(route)
     return app
-
-
-def session_key(settings: Settings) -> str:
-    """A key of its own for signing session cookies, derived from the hub secret key."""
-    return hmac.new(
-        settings.resolved_secret_key(), b"consenthub session cookies", hashlib.sha256
-    ).hexdigest()

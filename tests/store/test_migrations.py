@@ -14,10 +14,11 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import select, text
 
+from consenthub.store import audit
 from consenthub.store.database import Database
 from consenthub.store.migrate import HEAD_REVISION, alembic_config, is_current, upgrade
-from consenthub.store.tables import Base, TokenRevocation
-from tests.factories import add_party
+from consenthub.store.tables import Base, Grant, TokenRevocation
+from tests.factories import add_end_user, add_grant, add_metering_point, add_party, fnr
 
 
 def test_migrations_build_the_models_schema(db: Database) -> None:
@@ -97,3 +98,24 @@ def test_server_workers_do_not_load_alembic() -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True
     ).stdout.strip()
     assert loaded == "[]"
+
+
+def test_0007_says_how_grants_ended_before_reasons_were_recorded(db: Database) -> None:
+    party = add_party(db).party.id
+    person = add_end_user(db, fnr(5, 5, 80))
+    point = add_metering_point(db, 11)
+    ended = add_grant(db, party, point, person, dt.date(2022, 1, 1))
+    running = add_grant(db, party, add_metering_point(db, 12), person, dt.date(2022, 1, 1))
+    command.downgrade(alembic_config(db), "0006")
+    try:
+        with db.write() as conn:
+            conn.execute(
+                text("UPDATE grants SET valid_to = :end, ended_reason = NULL WHERE id = :id"),
+                {"end": dt.date(2023, 1, 1), "id": ended},
+            )
+            audit.append(conn, actor="end_user", action="grant.ended", subject=f"grant:{ended}")
+    finally:
+        upgrade(db)
+    with db.read() as conn:
+        reasons = dict(conn.execute(select(Grant.id, Grant.ended_reason)).all())
+    assert reasons == {ended: "end_user", running: None}

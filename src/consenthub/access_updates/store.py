@@ -11,6 +11,7 @@ from sqlalchemy import Connection, and_, insert, or_, select
 
 from consenthub.access_updates.rules import Contract, PointFacts
 from consenthub.domain.errors import Code, DomainError, ItemResult
+from consenthub.store.sql import among
 from consenthub.store.tables import AccessUpdateMessage, Grant, MeteringPoint, SupplyPeriod
 
 # Bind parameters per statement: well under SQLite's and PostgreSQL's limits.
@@ -54,7 +55,7 @@ def point_facts(
                     or_(Grant.valid_to.is_(None), Grant.valid_to > today),
                 ),
             )
-            .where(MeteringPoint.gsrn.in_(chunk))
+            .where(among(conn, MeteringPoint.gsrn, chunk))
             .order_by(MeteringPoint.gsrn, Grant.id)
         ).all()
         for row in rows:

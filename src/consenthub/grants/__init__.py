@@ -22,6 +22,7 @@ from consenthub.grants.store import (
     end_at_move_out,
     end_grants,
     live_grants,
+    mark_expired,
 )
 
 __all__ = [
@@ -45,4 +46,5 @@ __all__ = [
     "is_live",
     "kept_end",
     "live_grants",
+    "mark_expired",
 ]

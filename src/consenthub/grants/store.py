@@ -447,3 +447,45 @@ def end_at_move_out(conn: Connection, metering_points: Select[int], *, actor: st
     )
     _announce(conn, [row.id for row in rows], EventType.GRANT_ENDED, EndReason.MOVED_OUT)
     return len(rows)
+
+
+def mark_expired(
+    conn: Connection, grant_ids: Sequence[int], *, today: dt.date, actor: str
+) -> list[int]:
+    """Record that these grants' end date has come (``ended_reason`` expired), with their
+    audit events ``grant.expired`` and their parties' ``grant.ended``; returns the ids
+    recorded, in order. A grant that was revoked, has not reached its end, or already
+    ended for a reason is left as it is."""
+    if not grant_ids:
+        return []
+    expired = sorted(
+        conn.execute(
+            update(Grant)
+            .where(
+                Grant.id.in_(grant_ids),
+                Grant.valid_to <= today,
+                Grant.ended_reason.is_(None),
+                Grant.revoked_at.is_(None),
+            )
+            .values(ended_reason=EndReason.EXPIRED.value)
+            .returning(Grant.id, Grant.valid_to)
+        ).all()
+    )
+    audit.append_many(
+        conn,
+        [
+            audit.Event(
+                actor,
+                "grant.expired",
+                f"grant:{grant_id}",
+                {
+                    "valid_to": valid_to.isoformat() if valid_to else None,
+                    "reason": EndReason.EXPIRED.value,
+                },
+            )
+            for grant_id, valid_to in expired
+        ],
+    )
+    expired_ids = [grant_id for grant_id, _ in expired]
+    _announce(conn, expired_ids, EventType.GRANT_ENDED, EndReason.EXPIRED)
+    return expired_ids

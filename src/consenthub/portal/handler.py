@@ -214,4 +214,17 @@ async def end_grant(request: Request, grant_id: int, csrf_token: str = Form(""))
     return RedirectResponse("/minside?notice=ended", status_code=303)
 
 
+@router.post("/minside/sessions/end")
+async def end_all_sessions(request: Request, csrf_token: str = Form("")) -> Response:
+    """ "Log out on all devices": every session of the person ends, this one too."""
+    if not csrf_valid(request, csrf_token):
+        raise DomainError(Code.FORM_EXPIRED, N_("Reload the page and try again."))
+    user = require_login(request)
+    if isinstance(user, RedirectResponse):
+        return user
+    await run_in_threadpool(service.end_all_sessions, services(request), user["id"])
+    request.session.clear()
+    return RedirectResponse("/", status_code=303)
+
+
 ROUTERS = (router,)

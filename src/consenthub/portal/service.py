@@ -11,6 +11,7 @@ from consenthub.grants import EndUserGrant, is_live
 from consenthub.portal import store
 from consenthub.portal.store import LogLine
 from consenthub.services import Services
+from consenthub.store import sessions
 
 ACCESS_LOG_LIMIT = 200
 
@@ -39,3 +40,9 @@ def overview(hub: Services, end_user_id: int) -> Overview:
         decided=[request for request in requests if request.status is not Status.PENDING],
         access_log=log,
     )
+
+
+def end_all_sessions(hub: Services, end_user_id: int) -> int:
+    """Log the person out of every browser (their sessions end for good)."""
+    with hub.database.write() as conn:
+        return sessions.end_all_of(conn, end_user_id, hub.now())

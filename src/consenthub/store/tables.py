@@ -348,6 +348,21 @@ class OutboxMessage(Base):
     voided_at: Mapped[dt.datetime | None]
 
 
+class BrowserSession(Base):
+    """A person's browser session, kept on the server: the cookie holds only a random id,
+    of which this row keeps the SHA-256, so that a session can be ended (logout, "end
+    all sessions", a login as someone else) and a database copy hijacks nothing."""
+
+    __tablename__ = "browser_sessions"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    end_user_id: Mapped[int | None] = mapped_column(ForeignKey("end_users.id"), index=True)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[dt.datetime]
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+    ended_at: Mapped[dt.datetime | None]
+
+
 class AuditEvent(Base):
     """Append-only, hash-chained record of every state change."""
 

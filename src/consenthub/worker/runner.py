@@ -25,9 +25,10 @@ from dataclasses import dataclass, field
 import psycopg
 from sqlalchemy import Connection
 
-from consenthub import access_requests, mail, outbox, registry
+from consenthub import mail, outbox, registry
 from consenthub.outbox import OutboxEntry, Verdict
 from consenthub.services import Services
+from consenthub.worker import housekeeping
 from consenthub.worker.delivery import Delivery, WebhookSender
 from consenthub.worker.mail import ACCEPTED, MailDelivery, MailSender
 
@@ -40,6 +41,7 @@ MESSAGES_PER_PARTY = 100
 # sent well inside their lease.
 MAILS_PER_CLAIM = 10
 HOUSEKEEPING_EVERY = dt.timedelta(minutes=1)
+PURGE_EVERY = dt.timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,7 @@ class Worker:
         self._secret_key = hub.settings.resolved_secret_key()
         self._lease = dt.timedelta(seconds=hub.settings.worker_lease_seconds)
         self._housekeeping_due = hub.now()
+        self._purge_due = hub.now()
 
     async def close(self) -> None:
         await self.sender.close()
@@ -266,10 +269,19 @@ class Worker:
             outbox.give_up(conn, message.id, status=reply, error=delivery.error or "", now=now)
 
     async def due_work(self) -> dict[str, int]:
-        """The periodic jobs: expire pending requests past their deadline (their parties
-        hear of it through the outbox)."""
-        expired = await asyncio.to_thread(access_requests.expire_due, self.hub)
-        return {"expired_requests": expired}
+        """The periodic jobs (``housekeeping``): expire pending requests past their
+        deadline and end grants past their end date (their parties hear of it through the
+        outbox), purge expired token revocations; and, at most hourly, because it walks
+        every metering point, meter values past retention."""
+        done = await asyncio.to_thread(self._due_work)
+        return done
+
+    def _due_work(self) -> dict[str, int]:
+        purge_values = self.hub.now() >= self._purge_due
+        done = housekeeping.run_due_housekeeping(self.hub, purge_values=purge_values)
+        if purge_values:
+            self._purge_due = self.hub.now() + PURGE_EVERY
+        return done
 
     async def run_once(self) -> RunReport:
         """The due work, then everything due in the outbox (the expiries it just wrote
