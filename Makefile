@@ -44,11 +44,12 @@ test:
 		$(MAKE) --no-print-directory lint test-sqlite test-postgresql
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache consenthub.db consenthub.db-* consenthub.key
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache consenthub.db consenthub.db-* consenthub.key \
+		consenthub-mail
 
 # Re-extract the translatable messages (Python N_()/_() and the Jinja2 templates) into the
-# template and merge it into the nb/nn/en/fi catalogs. New or changed msgids come out empty
-# (or fuzzy): translate them and remove the fuzzy flag; tests/test_i18n.py checks this.
+# template and merge it into the nb/nn/en/fi/sv catalogs. New or changed msgids come out empty
+# (or fuzzy): translate them and remove the fuzzy flag; tests/web/test_i18n.py checks this.
 TRANSLATIONS := src/consenthub/translations
 .PHONY: translations
 translations: install

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import shlex
@@ -11,7 +12,11 @@ import time
 from pathlib import Path
 
 import httpx
+import orjson
 
+from consenthub import outbox
+from consenthub.mail import Mail, MailFolder
+from consenthub.store.database import Database
 from tests.harness import ServerProcess, free_port
 
 
@@ -31,6 +36,8 @@ def start_demo(workdir: Path, port: int, example_port: int) -> tuple[ServerProce
             str(free_port()),
             "--example-port",
             str(example_port),
+            "--smtp-port",
+            str(free_port()),
         ],
         ready_url=f"http://127.0.0.1:{port}/healthz",
         env=env,
@@ -84,6 +91,7 @@ def test_demo_prints_working_credentials_and_serves_data(tmp_path: Path) -> None
         # The example third party runs beside the hub, as the demo party.
         assert f"http://127.0.0.1:{example_port}" in printed, printed
         assert httpx.get(f"http://127.0.0.1:{example_port}/").status_code == 200
+        mail_is_caught_and_listed(tmp_path, printed)
     finally:
         process.stop()
     # Its children (login provider, example app) end with the demo.
@@ -112,3 +120,46 @@ def test_demo_prints_working_credentials_and_serves_data(tmp_path: Path) -> None
         assert new.status_code == 200
     finally:
         process.stop()
+
+
+def mail_is_caught_and_listed(workdir: Path, printed: str) -> None:
+    """Mail the hub sends reaches the demo's SMTP sink, which keeps it beside the database,
+    and ``consenthub mail list`` shows it with the link to follow."""
+    assert "consenthub mail list" in printed
+    assert str(workdir / "consenthub-mail") in printed
+    database = Database(f"sqlite:///{workdir / 'consenthub.db'}")
+    link = "http://127.0.0.1/minside/requests/1"
+    try:
+        with database.write() as conn:
+            message_id = outbox.enqueue_mail(
+                conn,
+                Mail(
+                    "authorization_request_notice",
+                    "kari@example.no",
+                    "Kari Nordmann",
+                    "nb",
+                    {"seller_name": "Demo Strøm AS", "accounting_points": [], "link": link},
+                ),
+                event_type="mail.authorization_request.notice",
+                due_at=dt.datetime.now(dt.UTC),
+                now=dt.datetime.now(dt.UTC),
+            )
+    finally:
+        database.dispose()
+    deadline = time.monotonic() + 30
+    while not MailFolder(workdir / "consenthub-mail").caught():
+        assert time.monotonic() < deadline, "the demo's worker sent no mail to its sink"
+        time.sleep(0.1)
+    env = {key: value for key, value in os.environ.items() if not key.startswith("CONSENTHUB_")}
+    listed = subprocess.run(
+        [sys.executable, "-m", "consenthub.cli.main", "mail", "list", "--json"],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        check=True,
+    )
+    [caught] = orjson.loads(listed.stdout)
+    assert caught["message_id"] == message_id
+    assert caught["to"] == "Kari Nordmann <kari@example.no>"
+    assert caught["subject"] == "Demo Strøm AS ber om tilgang til strømdataene dine"
+    assert caught["link"] == link

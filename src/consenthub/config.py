@@ -6,14 +6,18 @@ over it. ``consenthub config`` prints the effective values with secrets masked.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
+from email import policy
+from email.errors import HeaderParseError
+from email.headerregistry import Address
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -65,7 +69,7 @@ class Settings(BaseSettings):
     oidc_acr_values: str | None = Field(None, description="e.g. idporten-loa-substantial")
     oidc_national_id_claim: str = Field("pid", description="Claim holding the national id")
     session_max_age_seconds: int = Field(3600, ge=60)
-    default_language: str = Field("nb", pattern="^(nb|nn|en|fi)$")
+    default_language: str = Field("nb", pattern="^(nb|nn|en|fi|sv)$")
 
     # Due work and events (SPEC §10): `consenthub worker`.
     webhook_allow_private: bool = Field(
@@ -83,6 +87,25 @@ class Settings(BaseSettings):
     retention_years: int = Field(3, ge=1, description="How long meter values are kept")
     extended_retention_years: int = Field(
         10, ge=1, description="How long while a live grant asks for extended storage"
+    )
+
+    # Mail (SPEC §6): the worker sends it over SMTP. The defaults reach the demo's sink.
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(8025, ge=1, le=65535)
+    smtp_security: Literal["none", "starttls", "tls"] = Field(
+        "none", description="none, starttls (upgrade a plain connection) or tls (implicit TLS)"
+    )
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = Field(None, validate_default=True)
+    smtp_timeout_seconds: float = Field(30.0, gt=0, le=300)
+    mail_from: str = Field(
+        "consenthub <no-reply@consenthub.invalid>", description="The From of every mail"
+    )
+    hub_name: str = Field(
+        "consenthub", min_length=1, max_length=100, description="The hub's name in its mail"
+    )
+    mail_sink_dir: Path = Field(
+        Path("consenthub-mail"), description="Where the demo's SMTP sink keeps what it catches"
     )
 
     # URL-initiated access (BRS-NO-624).
@@ -121,6 +144,24 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown time zone {value!r}") from None
         return value
 
+    @field_validator("mail_from")
+    @classmethod
+    def _one_mailbox(cls, value: str) -> str:
+        if _mailbox(value) is None:
+            raise ValueError(f"not one mail address: {value!r} (e.g. Hub <no-reply@example.org>)")
+        return value
+
+    @field_validator("smtp_password")
+    @classmethod
+    def _smtp_login(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        username, host = info.data.get("smtp_username"), info.data.get("smtp_host", "")
+        if (username is None) != (value is None):
+            raise ValueError("smtp_username and smtp_password are set together or not at all")
+        # Without TLS the password would cross the network in clear.
+        if username and info.data.get("smtp_security") == "none" and not _loopback(host):
+            raise ValueError("an SMTP login to another host needs smtp_security starttls or tls")
+        return value
+
     @field_validator("base_url")
     @classmethod
     def _strip_slash(cls, value: str) -> str:
@@ -137,6 +178,13 @@ class Settings(BaseSettings):
     @cached_property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.hub_timezone)
+
+    @property
+    def mail_sender_address(self) -> str:
+        """The address of ``mail_from``: the envelope sender (SMTP ``MAIL FROM``)."""
+        sender = _mailbox(self.mail_from)
+        assert sender is not None, "mail_from is validated"
+        return sender.addr_spec
 
     @property
     def secure_cookies(self) -> bool:
@@ -162,10 +210,34 @@ class Settings(BaseSettings):
         shown = self.model_dump(mode="json")
         shown["secret_key"] = "********" if self.secret_key else None
         shown["oidc_client_secret"] = "********" if self.oidc_client_secret else None
+        shown["smtp_password"] = "********" if self.smtp_password else None
         shown["database_url"] = _mask_url_password(self.database_url)
         shown["token_issuer"] = self.token_issuer
         shown["token_audience"] = self.token_audience
         return shown
+
+
+def _mailbox(value: str) -> Address | None:
+    """The one address ``value`` names (``Name <user@domain>`` or ``user@domain``), or
+    None: more than one, none, or anything the mail header parser finds fault with."""
+    try:
+        header = policy.default.header_factory("from", value)
+    except (HeaderParseError, ValueError, IndexError):
+        return None
+    addresses: tuple[Address, ...] = getattr(header, "addresses", ())
+    if header.defects or len(addresses) != 1:
+        return None
+    address = addresses[0]
+    return address if address.username and address.domain else None
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _mask_url_password(url: str) -> str:

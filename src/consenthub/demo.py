@@ -1,4 +1,5 @@
-"""Demo data: a third party, three synthetic persons, their metering points and values.
+"""Demo data: a third party, three synthetic persons, their metering points and values;
+and the demo's local servers (login provider, example third party, SMTP sink).
 
 The persons' fødselsnummer are synthetic (Skatteetaten Tenor: month + 80), so
 the demo runs with ``allow_synthetic_ids``. Loading is idempotent: a second
@@ -20,6 +21,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 from sqlalchemy import select
@@ -29,8 +31,14 @@ from consenthub.config import Settings
 from consenthub.grants import create_grant
 from consenthub.imports.meter_values import import_meter_values
 from consenthub.imports.metering_points import import_metering_points
+from consenthub.mail import MailFolder
 from consenthub.store.database import Database
 from consenthub.store.tables import EndUser, Grant, MeteringPoint
+
+if TYPE_CHECKING:
+    # Only the demo needs aiosmtpd (the demo and dev extras).
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import SMTP, Envelope, Session
 
 DEMO_PARTY_NAME = "Demo Strøm AS"
 DEMO_PARTY_GLN = "7080000000425"
@@ -137,6 +145,29 @@ def start_example_app(
         "example third-party app",
         env=env,
     )
+
+
+class _MailSink:
+    """An aiosmtpd handler that takes every message and keeps it in the folder."""
+
+    def __init__(self, folder: MailFolder) -> None:
+        self.folder = folder
+
+    # aiosmtpd calls the hook of each SMTP command by the command's name.
+    async def handle_DATA(self, _server: SMTP, _session: Session, envelope: Envelope) -> str:
+        self.folder.keep(envelope.original_content or b"", now=dt.datetime.now(dt.UTC))
+        return "250 Message accepted for delivery"
+
+
+def start_mail_sink(port: int, folder: Path) -> Controller:
+    """A local SMTP server on loopback that accepts every mail and keeps it in ``folder``
+    as an ``.eml`` file (``consenthub mail list`` shows them): the demo's worker sends
+    real mail, and nothing leaves the machine. Returns the running aiosmtpd controller."""
+    from aiosmtpd.controller import Controller
+
+    controller = Controller(_MailSink(MailFolder(folder)), hostname="127.0.0.1", port=port)
+    controller.start()
+    return controller
 
 
 def _metering_points_csv() -> io.StringIO:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from consenthub.web.pages import LANGUAGES, TRANSLATIONS, translations
+from consenthub.i18n import LANGUAGES, TRANSLATIONS, translations
 from tests.browser.conftest import (
     DESKTOP,
     PARTY_NAME,
@@ -142,7 +142,7 @@ def test_language_switch_and_keyboard_only_approval(
     open_request_page(page, example_app, oidc_issuer, kari.sub, shot)
     shot(page, "hub-request")
     headings: dict[str, str] = {}
-    for language in ("nb", "nn", "fi", "en"):
+    for language in ("nb", "nn", "fi", "sv", "en"):
         page.locator(f"nav a[hreflang={language}]").click()
         page.wait_for_url(f"**?lang={language}")
         expect(page.locator("html")).to_have_attribute("lang", language)

@@ -132,11 +132,19 @@ def test_rotate_secret(env: dict[str, str], db: Database) -> None:
 
 
 def test_config_masks_secrets(env: dict[str, str]) -> None:
-    masked_env = env | {"CONSENTHUB_DATABASE_URL": "postgresql+psycopg://hub:hunter2@db/hub"}
+    masked_env = env | {
+        "CONSENTHUB_DATABASE_URL": "postgresql+psycopg://hub:hunter2@db/hub",
+        "CONSENTHUB_SMTP_HOST": "smtp.example.org",
+        "CONSENTHUB_SMTP_SECURITY": "starttls",
+        "CONSENTHUB_SMTP_USERNAME": "hub",
+        "CONSENTHUB_SMTP_PASSWORD": "mail-hunter2",
+    }
     result = runner.invoke(app, ["config", "--json"], env=masked_env)
     assert result.exit_code == 0, result.output
     shown = json.loads(result.stdout)
     assert shown["secret_key"] == "********"
+    assert shown["smtp_password"] == "********"
+    assert shown["smtp_username"] == "hub"
     assert "hunter2" not in result.stdout
     assert TEST_SECRET_KEY not in result.stdout
     assert shown["hub_timezone"] == "Europe/Oslo"
@@ -146,6 +154,32 @@ def test_bad_configuration_is_a_clear_error(env: dict[str, str]) -> None:
     result = runner.invoke(app, ["config"], env=env | {"CONSENTHUB_HUB_GLN": "1234567890123"})
     assert result.exit_code == 2
     assert "CONSENTHUB_HUB_GLN" in result.stderr
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("changes", "named"),
+    [
+        ({"CONSENTHUB_SMTP_SECURITY": "ssl"}, "CONSENTHUB_SMTP_SECURITY"),
+        ({"CONSENTHUB_MAIL_FROM": "no address"}, "CONSENTHUB_MAIL_FROM"),
+        ({"CONSENTHUB_SMTP_USERNAME": "hub"}, "CONSENTHUB_SMTP_PASSWORD"),
+        (
+            {
+                "CONSENTHUB_SMTP_HOST": "smtp.example.org",
+                "CONSENTHUB_SMTP_USERNAME": "hub",
+                "CONSENTHUB_SMTP_PASSWORD": "mail-hunter2",
+            },
+            "CONSENTHUB_SMTP_PASSWORD",
+        ),
+    ],
+)
+def test_bad_mail_configuration_is_a_clear_error(
+    env: dict[str, str], changes: dict[str, str], named: str
+) -> None:
+    result = runner.invoke(app, ["config"], env=env | changes)
+    assert result.exit_code == 2
+    assert named in result.stderr
+    assert "mail-hunter2" not in result.output
     assert "Traceback" not in result.output
 
 

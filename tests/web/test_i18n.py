@@ -2,7 +2,7 @@
 
 The catalogs are ``src/consenthub/translations/<lang>/LC_MESSAGES/messages.po``,
 made from ``messages.pot`` by ``make translations``. English is the msgids, so
-its catalog may leave a msgstr empty; nb, nn and fi must translate everything.
+its catalog may leave a msgstr empty; nb, nn, fi and sv must translate everything.
 """
 
 from __future__ import annotations
@@ -20,14 +20,15 @@ from markupsafe import escape
 
 from consenthub.app import create_app
 from consenthub.config import Settings
+from consenthub.i18n import LANGUAGES, TRANSLATIONS
 from consenthub.store.database import Database
-from consenthub.web.pages import LANGUAGE_COOKIE, LANGUAGES, TRANSLATIONS
+from consenthub.web.pages import LANGUAGE_COOKIE
 
 ROOT = Path(__file__).resolve().parents[2]
 POT = TRANSLATIONS / "messages.pot"
-TRANSLATED = ("nb", "nn", "fi")
+TRANSLATED = ("nb", "nn", "fi", "sv")
 PLACEHOLDER = re.compile(r"%\((\w+)\)s")
-HOW_TO_FIX = "run `make translations`, then translate the new messages in nb, nn and fi"
+HOW_TO_FIX = "run `make translations`, then translate the new messages in nb, nn, fi and sv"
 
 # A page that needs no login: an authorization link with a malformed client_id.
 BAD_LINK = "/third-party-access/authorize?client_id=123"
@@ -213,6 +214,7 @@ def test_chosen_language_is_remembered(client: TestClient) -> None:
         ("en-GB,en;q=0.9,nb;q=0.5", "en"),
         ("de-DE,de;q=0.9,nn;q=0.5", "nn"),
         ("no", "nb"),
+        ("sv-FI,sv;q=0.9,fi;q=0.8", "sv"),
     ],
 )
 def test_browser_language(client: TestClient, header: str, language: str) -> None:
@@ -225,8 +227,8 @@ def test_browser_language(client: TestClient, header: str, language: str) -> Non
     ("query", "header"),
     [
         ("&lang=de", None),
-        ("&lang=de", "sv-SE,sv;q=0.9,de;q=0.5"),
-        ("", "sv-SE,sv;q=0.9,de;q=0.5"),
+        ("&lang=de", "da-DK,da;q=0.9,de;q=0.5"),
+        ("", "da-DK,da;q=0.9,de;q=0.5"),
         ("", None),
     ],
 )
@@ -243,5 +245,5 @@ def test_unsupported_language_falls_back_to_default(
 def test_fallback_is_the_configured_default(settings: Settings, db: Database) -> None:
     finnish = settings.model_copy(update={"default_language": "fi"})
     with TestClient(create_app(finnish, db)) as test_client:
-        response = test_client.get(f"{BAD_LINK}&lang=de", headers={"Accept-Language": "sv"})
+        response = test_client.get(f"{BAD_LINK}&lang=de", headers={"Accept-Language": "da"})
     assert_language(response.text, "fi")

@@ -22,6 +22,7 @@ from rich.table import Table
 
 from consenthub import outbox, registry, signing
 from consenthub.cli.imports import import_app
+from consenthub.cli.mail import mail_app
 from consenthub.cli.plain_help import CommandGroup
 from consenthub.config import Settings
 from consenthub.store import audit
@@ -46,6 +47,7 @@ app.add_typer(webhooks_app, name="webhooks")
 app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
 app.add_typer(import_app, name="import")
+app.add_typer(mail_app, name="mail")
 
 console = Console()
 errors = Console(stderr=True)
@@ -565,7 +567,7 @@ def worker(
         bool, typer.Option("--once", help="Run the due work and deliver what is due, then exit")
     ] = False,
 ) -> None:
-    """Deliver webhooks and run the due work until stopped (SIGTERM or Ctrl-C)."""
+    """Deliver webhooks, send mail and run the due work until stopped (SIGTERM or Ctrl-C)."""
     from consenthub.observability import configure_logging
     from consenthub.services import build_services
     from consenthub.worker import Worker
@@ -597,10 +599,17 @@ def demo(
     port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
     login_port: Annotated[int, typer.Option(help="Port of the local login provider")] = 9400,
     example_port: Annotated[int, typer.Option(help="Port of the example third party")] = 8001,
+    smtp_port: Annotated[int, typer.Option(help="Port of the local SMTP sink")] = 8025,
 ) -> None:
-    """Migrate, load demo data, start a local login provider and the example third party,
-    and serve."""
-    from consenthub.demo import DEMO_PERSONS, load_demo, start_example_app, start_login_provider
+    """Migrate, load demo data, start a local login provider, the example third party and
+    an SMTP sink that keeps the mail the hub sends, and serve."""
+    from consenthub.demo import (
+        DEMO_PERSONS,
+        load_demo,
+        start_example_app,
+        start_login_provider,
+        start_mail_sink,
+    )
 
     # The demo persons carry synthetic (Tenor) identity numbers.
     os.environ.setdefault("CONSENTHUB_ALLOW_SYNTHETIC_IDS", "true")
@@ -614,7 +623,18 @@ def demo(
         os.environ["CONSENTHUB_OIDC_ISSUER"] = f"http://127.0.0.1:{login_port}"
         # The local provider accepts any client; it only needs a secret to be sent.
         os.environ["CONSENTHUB_OIDC_CLIENT_SECRET"] = "demo-client-secret"  # noqa: S105
+    # Mail goes to the demo's own sink unless an SMTP server is configured.
+    own_mail_sink = not {"CONSENTHUB_SMTP_HOST", "CONSENTHUB_SMTP_PORT"} & os.environ.keys()
+    if own_mail_sink:
+        os.environ["CONSENTHUB_SMTP_HOST"] = "127.0.0.1"
+        os.environ["CONSENTHUB_SMTP_PORT"] = str(smtp_port)
     settings = load_settings()
+    sink = None
+    if own_mail_sink:
+        try:
+            sink = start_mail_sink(smtp_port, settings.mail_sink_dir)
+        except OSError as exc:
+            fail(f"the mail sink cannot listen on 127.0.0.1:{smtp_port} ({exc}); try --smtp-port")
     database = open_database(settings)
     migrate(settings, database)
     credentials = load_demo(settings, database, example_port)
@@ -623,9 +643,17 @@ def demo(
         start_login_provider(login_port)
     example = start_example_app(example_port, settings, credentials)
     _print_demo(
-        settings, credentials, DEMO_PERSONS, f"http://127.0.0.1:{example_port}" if example else None
+        settings,
+        credentials,
+        DEMO_PERSONS,
+        f"http://127.0.0.1:{example_port}" if example else None,
+        f"127.0.0.1:{smtp_port}" if sink else None,
     )
-    serve(host=host, port=port, workers=1)
+    try:
+        serve(host=host, port=port, workers=1)
+    finally:
+        if sink is not None:
+            sink.stop()
 
 
 def _print_demo(
@@ -633,6 +661,7 @@ def _print_demo(
     credentials: registry.NewCredentials,
     persons: dict[str, str],
     example_url: str | None,
+    mail_sink: str | None,
 ) -> None:
     base = settings.base_url
     party = credentials.party
@@ -650,6 +679,12 @@ def _print_demo(
     say(f"  log in at the local provider {settings.oidc_issuer} as one of:")
     for name in persons:
         say(f"    {name}")
+    if mail_sink:
+        say(
+            f"Mail the hub sends is caught by the local SMTP sink on {mail_sink} and kept in "
+            f"{settings.mail_sink_dir.resolve()}/ (one .eml file each);"
+        )
+        say("  list it, with the link to follow, with: consenthub mail list")
     say(f"\ndemo third party  {party.name}  GLN {party.gln}")
     say(f"client_id         {party.client_id}")
     say(f"client_secret     {credentials.client_secret}\n")

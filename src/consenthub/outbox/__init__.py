@@ -1,15 +1,24 @@
 """The transactional outbox (SPEC §10): what the hub tells the outside is written in the
 transaction of the change it tells of, and only the worker sends it."""
 
-from consenthub.outbox.rules import Attempt, Settlement, Verdict, parse_retry_after, settle
+from consenthub.mail import Mail
+from consenthub.outbox.rules import (
+    Attempt,
+    MailAttempt,
+    Settlement,
+    Verdict,
+    parse_retry_after,
+    settle,
+    settle_mail,
+)
 from consenthub.outbox.store import (
     MAIL,
     NOTIFY_CHANNEL,
     DeliveryLogEntry,
     Event,
-    Mail,
     OutboxEntry,
     claim,
+    claim_mail,
     delivered,
     disable_endpoint,
     enqueue_mail,
@@ -17,6 +26,7 @@ from consenthub.outbox.store import (
     entries,
     find_entry,
     give_up,
+    mail_of,
     next_due,
     release,
     retry,
@@ -31,10 +41,12 @@ __all__ = [
     "DeliveryLogEntry",
     "Event",
     "Mail",
+    "MailAttempt",
     "OutboxEntry",
     "Settlement",
     "Verdict",
     "claim",
+    "claim_mail",
     "delivered",
     "disable_endpoint",
     "enqueue_mail",
@@ -42,11 +54,13 @@ __all__ = [
     "entries",
     "find_entry",
     "give_up",
+    "mail_of",
     "next_due",
     "parse_retry_after",
     "release",
     "retry",
     "retry_later",
     "settle",
+    "settle_mail",
     "void",
 ]

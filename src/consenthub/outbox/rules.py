@@ -73,6 +73,34 @@ def settle(
     return Settlement(Verdict.RETRY, now + delay)
 
 
+@dataclass(frozen=True)
+class MailAttempt:
+    """What sending one mail came to: the SMTP server's last reply code, or none (no
+    answer: a refused connection, a time-out), and whether that reply was to the
+    recipient or the message itself (RCPT TO, DATA) rather than to the session."""
+
+    reply: int | None
+    about_the_mail: bool = False
+
+
+def settle_mail(
+    attempt: MailAttempt, attempts_before: int, now: dt.datetime, rand: random.Random
+) -> Settlement:
+    """What to do with a mail after an attempt (RFC 5321 §4.2.1).
+
+    2yz: the server took it. 5yz to RCPT TO or DATA: the recipient or this message is
+    refused for good, so it fails at once. Anything else — a 4yz (try later), a 5yz to
+    the greeting, EHLO, AUTH or MAIL FROM (the hub's configuration or the server, which
+    an operator can mend), no connection — is retried on the webhooks' schedule and
+    fails once it is spent.
+    """
+    if attempt.reply is not None and 200 <= attempt.reply < 300:
+        return Settlement(Verdict.DELIVERED)
+    if attempt.reply is not None and attempt.reply >= 500 and attempt.about_the_mail:
+        return Settlement(Verdict.FAILED)
+    return settle(Attempt(None), attempts_before, now, rand)
+
+
 def parse_retry_after(value: str | None, now: dt.datetime) -> dt.timedelta | None:
     """RFC 9110 §10.2.3: delay-seconds or an HTTP-date; anything else is ignored."""
     if not value:

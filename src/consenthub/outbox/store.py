@@ -6,6 +6,9 @@ of due messages as a whole (its party row locked while it claims, skipped by oth
 PostgreSQL; SQLite has one writer), leases them until ``lease_until``, and settles each
 as it goes. A worker that dies leaves its lease to run out; the messages are then
 claimed again (at least once: the receiver deduplicates by ``webhook-id``).
+
+Mail has no order to keep: each due mail is claimed on its own (``claim_mail``), leased
+and settled the same way; a mail sent again carries the same Message-ID.
 """
 
 from __future__ import annotations
@@ -16,9 +19,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, insert, select, text, update
+from sqlalchemy import Connection, and_, func, insert, or_, select, text, update
 
 from consenthub.domain.access import EventType
+from consenthub.mail import Mail, message_id_header
 from consenthub.store.tables import OutboxMessage, Party
 
 WEBHOOK = "webhook"
@@ -90,17 +94,6 @@ def enqueue_webhooks(
     return len(events)
 
 
-@dataclass(frozen=True)
-class Mail:
-    """A mail to send: its template, recipient, language and what the template fills in."""
-
-    template: str
-    to_address: str
-    to_name: str | None
-    language: str
-    context: dict[str, Any]
-
-
 def enqueue_mail(
     conn: Connection,
     mail: Mail,
@@ -112,7 +105,8 @@ def enqueue_mail(
     party_id: int | None = None,
 ) -> str:
     """Write a mail to be sent at ``due_at``, in the caller's transaction; returns its
-    Message-ID (``<msg_…@consenthub>``), the same on every attempt."""
+    Message-ID (``<msg_…@consenthub>``), the same on every attempt. ``subject`` names
+    what it is about, so that ``void`` can withdraw it while it is unsent."""
     message_id = _message_id()
     conn.execute(
         insert(OutboxMessage).values(
@@ -135,7 +129,20 @@ def enqueue_mail(
     )
     if conn.dialect.name == "postgresql":
         conn.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
-    return message_id
+    return message_id_header(message_id)
+
+
+def mail_of(entry: OutboxEntry) -> Mail:
+    """The mail an outbox message of the ``MAIL`` channel holds (as ``enqueue_mail`` wrote
+    it)."""
+    payload = entry.payload
+    return Mail(
+        template=payload["template"],
+        to_address=payload["to"],
+        to_name=payload["name"],
+        language=payload["language"],
+        context=payload["context"],
+    )
 
 
 def void(
@@ -192,7 +199,7 @@ def claim(
     open messages that are due. Returns them by party."""
     held = (
         select(OutboxMessage.party_id)
-        .where(_OPEN, OutboxMessage.lease_until > now)
+        .where(_OPEN, OutboxMessage.channel == WEBHOOK, OutboxMessage.lease_until > now)
         .scalar_subquery()
     )
     heads = (
@@ -231,7 +238,7 @@ def claim(
             .over(partition_by=OutboxMessage.party_id, order_by=OutboxMessage.id)
             .label("position"),
         )
-        .where(_OPEN, OutboxMessage.party_id.in_(locked))
+        .where(_OPEN, OutboxMessage.channel == WEBHOOK, OutboxMessage.party_id.in_(locked))
         .subquery()
     )
     rows = conn.execute(
@@ -257,6 +264,33 @@ def claim(
             .values(claimed_by=worker, lease_until=now + lease)
         )
     return claimed
+
+
+def claim_mail(
+    conn: Connection, *, worker: str, now: dt.datetime, lease: dt.timedelta, limit: int
+) -> list[OutboxEntry]:
+    """Lease up to ``limit`` open mails that are due and that no one holds, oldest first.
+    On PostgreSQL the rows another worker is claiming are skipped (``SKIP LOCKED``);
+    SQLite has one writer."""
+    rows = conn.execute(
+        select(OutboxMessage)
+        .where(
+            _OPEN,
+            OutboxMessage.channel == MAIL,
+            OutboxMessage.due_at <= now,
+            or_(OutboxMessage.lease_until.is_(None), OutboxMessage.lease_until <= now),
+        )
+        .order_by(OutboxMessage.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    ).all()
+    if rows:
+        conn.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_([row.id for row in rows]))
+            .values(claimed_by=worker, lease_until=now + lease)
+        )
+    return [_entry(row) for row in rows]
 
 
 def delivered(
@@ -328,11 +362,11 @@ def release(conn: Connection, message_ids: Sequence[int]) -> None:
 
 def disable_endpoint(conn: Connection, party_id: int, *, now: dt.datetime) -> None:
     """410 Gone: no more deliveries to this endpoint until it is set again; its open
-    messages fail."""
+    webhook messages fail (mail about the party is not the endpoint's)."""
     conn.execute(update(Party).where(Party.id == party_id).values(webhook_disabled_at=now))
     conn.execute(
         update(OutboxMessage)
-        .where(_OPEN, OutboxMessage.party_id == party_id)
+        .where(_OPEN, OutboxMessage.channel == WEBHOOK, OutboxMessage.party_id == party_id)
         .values(failed_at=now, last_error="endpoint disabled: it answered 410 Gone")
     )
 

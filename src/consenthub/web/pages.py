@@ -1,28 +1,23 @@
 """Server-rendered pages: Jinja2 templates, Babel translations, language choice, CSRF.
 
-Four languages (nb, nn, en, fi). The language is chosen by, in order: the
-switcher (``?lang=``, remembered in a cookie), the OIDC ``ui_locales`` /
-``LanguageCode`` the flow was started with (kept in the session), the
-browser's ``Accept-Language``, and the configured default. Catalogs are the
-``.po`` files under ``translations/``, compiled in memory at start-up.
+Five languages (nb, nn, en, fi, sv: ``consenthub.i18n``). The language is chosen
+by, in order: the switcher (``?lang=``, remembered in a cookie), the OIDC
+``ui_locales`` / ``LanguageCode`` the flow was started with (kept in the session),
+the browser's ``Accept-Language``, and the configured default. Catalogs are the
+``.po`` files under ``translations/``, shared with the mail the worker sends.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hmac
-import io
 import secrets
 from collections.abc import Callable, Coroutine
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-from babel import Locale, UnknownLocaleError
 from babel.dates import format_date, format_datetime
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
-from babel.support import Translations
 from fastapi import APIRouter
 from fastapi.routing import APIRoute
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -31,11 +26,10 @@ from starlette.responses import HTMLResponse, Response
 
 from consenthub.domain.errors import Code, DomainError
 from consenthub.domain.messages import N_
+from consenthub.i18n import LANGUAGE_NAMES, LANGUAGES, babel_locale, translations
 from consenthub.observability import correlation_id
 from consenthub.web.requests import services
 
-LANGUAGES = ("nb", "nn", "en", "fi")
-LANGUAGE_NAMES = {"nb": "Norsk bokmål", "nn": "Norsk nynorsk", "en": "English", "fi": "Suomi"}
 LANGUAGE_COOKIE = "consenthub_lang"
 # The 303 after a decision goes to a registered return address, which form-action
 # must allow, so it admits http(s) targets besides this site.
@@ -43,20 +37,6 @@ CONTENT_SECURITY_POLICY = (
     "default-src 'self'; frame-ancestors 'none'; form-action 'self' http: https:"
 )
 TEMPLATES = Path(__file__).parent / "templates"
-TRANSLATIONS = Path(__file__).parent.parent / "translations"
-
-
-@cache
-def translations(language: str) -> Translations:
-    po_path = TRANSLATIONS / language / "LC_MESSAGES" / "messages.po"
-    if not po_path.exists():
-        return Translations()
-    with po_path.open("rb") as handle:
-        catalog = read_po(handle, locale=language)
-    buffer = io.BytesIO()
-    write_mo(buffer, catalog)
-    buffer.seek(0)
-    return Translations(fp=buffer)
 
 
 @cache
@@ -69,7 +49,7 @@ def environment(language: str) -> Environment:
         lstrip_blocks=True,
     )
     env.install_gettext_translations(translations(language), newstyle=True)  # type: ignore[attr-defined]
-    locale = "nb" if language == "nn" and not _has_locale("nn") else language
+    locale = babel_locale(language)
     gettext = translations(language).gettext
 
     def label(value: str) -> str:
@@ -97,14 +77,6 @@ LABELS = {
     "master_data": N_("Metering point details"),
     "metering_point_list": N_("List of metering points"),
 }
-
-
-def _has_locale(code: str) -> bool:
-    try:
-        Locale.parse(code)
-    except (ValueError, UnknownLocaleError):
-        return False
-    return True
 
 
 def _normalise(tag: str) -> str | None:

@@ -1,12 +1,13 @@
 """``consenthub worker``: the one place that talks to the outside (SPEC §10).
 
-It delivers the outbox and runs the due work. Several workers may run at once, on
-one database: each claims what it sends under a lease (``outbox.claim``), so none
-sends what another holds, and a worker killed mid-run leaves its lease to run out,
-after which another sends the rest (at least once; receivers deduplicate by
-``webhook-id``). On PostgreSQL a worker is woken by ``NOTIFY`` when a message
-commits; otherwise it looks again after ``CONSENTHUB_WORKER_POLL_SECONDS``. Time
-comes from the services' clock, so tests move it instead of sleeping.
+It delivers the outbox (webhooks, and mail over SMTP) and runs the due work. Several
+workers may run at once, on one database: each claims what it sends under a lease
+(``outbox.claim``, ``outbox.claim_mail``), so none sends what another holds, and a
+worker killed mid-run leaves its lease to run out, after which another sends the rest
+(at least once; receivers deduplicate by ``webhook-id``, mail readers by Message-ID).
+On PostgreSQL a worker is woken by ``NOTIFY`` when a message commits; otherwise it
+looks again after ``CONSENTHUB_WORKER_POLL_SECONDS``. Time comes from the services'
+clock, so tests move it instead of sleeping.
 """
 
 from __future__ import annotations
@@ -24,17 +25,21 @@ from dataclasses import dataclass, field
 import psycopg
 from sqlalchemy import Connection
 
-from consenthub import outbox, registry
+from consenthub import mail, outbox, registry
 from consenthub.outbox import OutboxEntry, Verdict
 from consenthub.services import Services
 from consenthub.worker import housekeeping
 from consenthub.worker.delivery import Delivery, WebhookSender
+from consenthub.worker.mail import ACCEPTED, MailDelivery, MailSender
 
 log = logging.getLogger("consenthub.worker")
 
 # How much one claim takes: parties delivered side by side, messages per party in order.
 PARTIES_PER_CLAIM = 50
 MESSAGES_PER_PARTY = 100
+# Mails sent side by side, each on its own connection; few enough that all of them are
+# sent well inside their lease.
+MAILS_PER_CLAIM = 10
 HOUSEKEEPING_EVERY = dt.timedelta(minutes=1)
 PURGE_EVERY = dt.timedelta(hours=1)
 
@@ -58,6 +63,9 @@ class RunReport:
     delivered: int = 0
     retried: int = 0
     failed: int = 0
+    mail_sent: int = 0
+    mail_retried: int = 0
+    mail_failed: int = 0
     due_work: dict[str, int] = field(default_factory=dict)
 
 
@@ -76,6 +84,7 @@ class Worker:
             timeout=hub.settings.webhook_timeout_seconds,
             allow_private=hub.settings.webhook_allow_private,
         )
+        self.mail_sender = MailSender(hub.settings)
         self._rand = rand or random.Random()
         self._secret_key = hub.settings.resolved_secret_key()
         self._lease = dt.timedelta(seconds=hub.settings.worker_lease_seconds)
@@ -164,13 +173,100 @@ class Worker:
                 report.failed += 1
 
     async def deliver_due(self, report: RunReport | None = None) -> RunReport:
-        """Deliver every message due now, until nothing due is left unclaimed."""
+        """Deliver every message due now, until nothing due is left unclaimed: the
+        webhooks and the mail side by side, so that a slow SMTP server holds up no
+        webhook and a slow endpoint no mail."""
         report = report or RunReport()
+        outcomes = await asyncio.gather(
+            self._deliver_webhooks(report), self._send_mail(report), return_exceptions=True
+        )
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+        return report
+
+    async def _deliver_webhooks(self, report: RunReport) -> None:
         while True:
             runs = await self.hub.database.transact(self._claim)
             if not runs:
-                return report
+                return
             await asyncio.gather(*(self._run_party(run, report) for run in runs))
+
+    async def _send_mail(self, report: RunReport) -> None:
+        while True:
+            claimed = await self.hub.database.transact(self._claim_mail)
+            if not claimed:
+                return
+            await asyncio.gather(*(self._send_one_mail(message, report) for message in claimed))
+
+    def _claim_mail(self, conn: Connection) -> list[OutboxEntry]:
+        return outbox.claim_mail(
+            conn, worker=self.name, now=self.hub.now(), lease=self._lease, limit=MAILS_PER_CLAIM
+        )
+
+    async def _send_one_mail(self, message: OutboxEntry, report: RunReport) -> None:
+        """Make the mail, send it and record the outcome at once. A crash between the
+        server's 250 and the record leaves the lease to run out, and the mail is sent
+        again with the same Message-ID (at least once)."""
+        settings = self.hub.settings
+        try:
+            queued = outbox.mail_of(message)
+            to = mail.recipient(queued)
+            composed = mail.compose(
+                queued,
+                mail.render(queued, settings),
+                message_id=message.message_id,
+                sender=settings.mail_from,
+                date=self.hub.now(),
+            )
+        except mail.MailError as exc:
+            # The mail's own content or address: sending it again cannot help.
+            delivery = MailDelivery(outbox.MailAttempt(None), f"cannot be made: {exc}")
+            settlement = outbox.Settlement(Verdict.FAILED)
+        except Exception as exc:
+            # A fault of the hub's (a template that breaks): retried on the schedule, so
+            # that a fixed release sends it.
+            log.exception("mail could not be made", extra={"message_id": message.message_id})
+            delivery = MailDelivery(outbox.MailAttempt(None), f"cannot be made: {exc!r}")
+            settlement = outbox.settle_mail(
+                delivery.attempt, message.attempts, self.hub.now(), self._rand
+            )
+        else:
+            delivery = await self.mail_sender.send(
+                composed, sender=settings.mail_sender_address, recipient=to.addr_spec
+            )
+            settlement = outbox.settle_mail(
+                delivery.attempt, message.attempts, self.hub.now(), self._rand
+            )
+        await self.hub.database.transact(
+            lambda conn: self._record_mail(conn, message, delivery, settlement)
+        )
+        if settlement.verdict is Verdict.DELIVERED:
+            report.mail_sent += 1
+        elif settlement.verdict is Verdict.RETRY:
+            report.mail_retried += 1
+        else:
+            report.mail_failed += 1
+            log.warning("mail given up", extra={"message_id": message.message_id})
+
+    def _record_mail(
+        self,
+        conn: Connection,
+        message: OutboxEntry,
+        delivery: MailDelivery,
+        settlement: outbox.Settlement,
+    ) -> None:
+        now = self.hub.now()
+        reply = delivery.attempt.reply
+        if settlement.verdict is Verdict.DELIVERED:
+            outbox.delivered(conn, [message.id], status=reply or ACCEPTED, now=now)
+        elif settlement.verdict is Verdict.RETRY:
+            assert settlement.due_at is not None
+            outbox.retry_later(
+                conn, message.id, due_at=settlement.due_at, status=reply, error=delivery.error or ""
+            )
+        else:
+            outbox.give_up(conn, message.id, status=reply, error=delivery.error or "", now=now)
 
     async def due_work(self) -> dict[str, int]:
         """The periodic jobs (``housekeeping``): expire pending requests past their
@@ -218,9 +314,13 @@ class Worker:
     async def _wait(self, stop: asyncio.Event, listener: _NotifyListener | None) -> None:
         timeout = self.hub.settings.worker_poll_seconds
         next_due = await self.hub.database.transact(outbox.next_due)
-        if next_due is not None:
-            timeout = max(0.0, min(timeout, (next_due - self.hub.now()).total_seconds()))
-        if timeout == 0 or stop.is_set():
+        now = self.hub.now()
+        # A message already due that deliver_due left cannot be claimed yet (another
+        # worker's lease holds it, or it waits behind its party's retry): the poll
+        # interval, not at once again, which would keep the worker busy until then.
+        if next_due is not None and next_due > now:
+            timeout = min(timeout, (next_due - now).total_seconds())
+        if stop.is_set():
             return
         if listener is None:
             await _sleep_unless(stop, timeout)
