@@ -96,6 +96,9 @@ def test_a_message_answered_in_min_side_reaches_the_party_everywhere(
         )
         assert answered.status_code == 303
         assert answered.headers["location"] == "/minside?notice=answered"
+        # The extended storage the party asked for is shown with the access it has.
+        active = person.get(f"{portal_server.url}/minside?lang=en").text.split('id="active"')[1]
+        assert "Meter values kept 10 years" in active.split('id="history"')[0]
 
     listing = httpx.get(
         f"{portal_server.url}/api/v1/third-party-access/requests", headers=headers

@@ -44,6 +44,8 @@ class EndUserGrant:
     valid_from: dt.date
     valid_to: dt.date | None
     revoked: bool
+    # BRS-NO-622: the party asked the hub to keep the values longer while it lasts.
+    extended_storage: bool = False
 
 
 def _gsrns(conn: Connection, metering_point_ids: Sequence[int]) -> dict[int, str]:
@@ -283,6 +285,7 @@ _END_USER_GRANTS = (
         Grant.valid_from,
         Grant.valid_to,
         Grant.revoked_at,
+        Grant.extended_storage,
     )
     .join(Party, Party.id == Grant.party_id)
     .join(MeteringPoint, MeteringPoint.id == Grant.metering_point_id)
@@ -299,6 +302,7 @@ def _end_user_grant(row: Any) -> EndUserGrant:
         row.valid_from,
         row.valid_to,
         row.revoked_at is not None,
+        row.extended_storage,
     )
 
 
