@@ -53,6 +53,8 @@ class Plan:
     webhook_latency_rate: float
     webhook_latency_seconds: float
     webhook_verify_every: int
+    # Reminder mails falling due at once, handed to a loopback SMTP server by one worker.
+    reminder_count: int
     # BRS-NO-622 messages: ``add`` items of a large and a small message (the goal's 10 k
     # against 1 k), in untimed warm-up rounds and timed rounds, every message naming
     # metering points of its own; each end user has ``updates_points_per_end_user`` of them.
@@ -96,6 +98,7 @@ FULL = Plan(
     webhook_latency_rate=20.0,
     webhook_latency_seconds=10.0,
     webhook_verify_every=10,
+    reminder_count=10_000,
     updates_large=10_000,
     updates_small=1_000,
     updates_warmup=1,
@@ -128,6 +131,7 @@ QUICK = Plan(
     webhook_latency_rate=20.0,
     webhook_latency_seconds=2.0,
     webhook_verify_every=10,
+    reminder_count=300,
     updates_large=1_000,
     updates_small=100,
     updates_warmup=1,

@@ -15,6 +15,7 @@ from bench import (
     data_bench,
     import_bench,
     machine,
+    reminder_bench,
     report,
     token_bench,
     updates_bench,
@@ -26,7 +27,7 @@ from bench.plan import FULL, QUICK
 from bench.results import Figure, Findings
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCHMARKS = ("token", "data", "import", "approval", "webhooks", "updates")
+BENCHMARKS = ("token", "data", "import", "approval", "webhooks", "updates", "reminders")
 MEMORY_GOAL_MB = 150.0
 
 
@@ -89,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
             approval_bench.run(context, findings)
         if "webhooks" in only:
             webhook_bench.run(context, findings)
+        if "reminders" in only:
+            reminder_bench.run(context, findings)
         if "updates" in only:
             if importlib.util.find_spec("consenthub.access_updates") is None:
                 _not_yet(findings)
