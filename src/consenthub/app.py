@@ -24,6 +24,7 @@ from consenthub import (
     __version__,
     access_updates,
     authorization_requests,
+    consent,
     data_api,
     login,
     portal,
@@ -55,6 +56,7 @@ PROCESSES = (
     url_access,
     access_updates,
     authorization_requests,
+    consent,
     login,
     portal,
 )
@@ -102,6 +104,7 @@ def create_app(
     app.state.decision_flows = {
         flow.process: flow for process in PROCESSES for flow in process.DECISION_FLOWS
     }
+    app.state.token_extensions = consent.TOKEN_EXTENSIONS
     app.add_exception_handler(DomainError, domain_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_exception_handler(StarletteHTTPException, http_error_handler)

@@ -59,14 +59,3 @@ class ConsentResource:
 
     def title(self, language: str) -> str:
         return self.titles.get(language) or self.titles["nb"]
-
-
-class ConsentEvent(StrEnum):
-    """What a consumer hears of its consents (SPEC §7, §10), as webhook ``type``."""
-
-    CREATED = "consent.created"
-    ACCEPTED = "consent.accepted"
-    REJECTED = "consent.rejected"
-    REVOKED = "consent.revoked"
-    EXPIRED = "consent.expired"
-    USED = "consent.used"
