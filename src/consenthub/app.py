@@ -48,6 +48,8 @@ from consenthub.web.responses import JSONResponse
 from consenthub.worker import Worker
 
 STATIC = Path(__file__).parent / "web" / "static"
+# The periodic jobs of processes, run by the worker besides its own.
+DUE_WORK = consent.DUE_WORK
 # Every process, each with its routers, its directly served routes and (where end users
 # decide its requests in Min side) its decision flow.
 PROCESSES = (
@@ -72,7 +74,7 @@ def _lifespan(app: FastAPI) -> AbstractAsyncContextManager[None]:
         if not hub.settings.worker_in_server:
             yield
             return
-        runner = Worker(hub)
+        runner = Worker(hub, due_jobs=DUE_WORK)
         stop = asyncio.Event()
         task = asyncio.create_task(runner.run_forever(stop))
         try:

@@ -3,16 +3,19 @@ server and no login provider."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
 
+from consenthub import consent
 from consenthub.consent import service
 from consenthub.domain.errors import Code, DomainError
 from consenthub.services import Services
 from consenthub.store.tables import OutboxMessage
+from consenthub.worker import Worker
 from tests.consent.parties import CONSUMER_ORGNR, REDIRECT_URL, add_consumer, add_nav
 from tests.factories import add_end_user, fnr
 from tests.harness import MovableClock
@@ -51,10 +54,10 @@ def test_accept_records_the_consent_and_tells_the_consumer(hub: Services, person
     consumer = add_consumer(hub.database, webhook_url="https://forsikring.example.no/hooks")
     link = service.resolve_request(hub, pairs(hub))
     assert link.purpose == "Forsikring Vest AS trenger opplysninger."
-    request = service.create_request(hub, link)
-    view = service.open_request(hub, request.id, person)
+    request_id = service.create_request(hub, link)
+    view = service.open_request(hub, request_id, person)
     assert view.consumer_name == "Forsikring Vest AS"
-    answered = service.answer(hub, request.id, person, accept=True)
+    answered = service.answer(hub, request_id, person, accept=True)
     assert answered.redirect_url == REDIRECT_URL
     assert answered.code
     body = service.exchange_code(hub, consumer.party, {"code": answered.code})
@@ -64,27 +67,27 @@ def test_accept_records_the_consent_and_tells_the_consumer(hub: Services, person
     assert "consent.accepted" in events(hub)
     # A request is answered once.
     with pytest.raises(DomainError) as error:
-        service.answer(hub, request.id, person, accept=False)
+        service.answer(hub, request_id, person, accept=False)
     assert error.value.code is Code.REQUEST_CLOSED
 
 
 def test_decline_tells_the_consumer(hub: Services, person: int) -> None:
     add_nav(hub.database)
     add_consumer(hub.database, webhook_url="https://forsikring.example.no/hooks")
-    request = service.create_request(hub, service.resolve_request(hub, pairs(hub)))
-    service.open_request(hub, request.id, person)
-    assert service.answer(hub, request.id, person, accept=False).code is None
+    request_id = service.create_request(hub, service.resolve_request(hub, pairs(hub)))
+    service.open_request(hub, request_id, person)
+    assert service.answer(hub, request_id, person, accept=False).code is None
     assert "consent.rejected" in events(hub)
 
 
 def test_an_unanswered_request_expires(hub: Services, clock: MovableClock, person: int) -> None:
     add_nav(hub.database)
     add_consumer(hub.database)
-    request = service.create_request(hub, service.resolve_request(hub, pairs(hub)))
-    service.open_request(hub, request.id, person)
+    request_id = service.create_request(hub, service.resolve_request(hub, pairs(hub)))
+    service.open_request(hub, request_id, person)
     clock.advance(hours=2)
     with pytest.raises(DomainError) as error:
-        service.answer(hub, request.id, person, accept=True)
+        service.answer(hub, request_id, person, accept=True)
     assert error.value.code is Code.REQUEST_EXPIRED
 
 
@@ -92,10 +95,10 @@ def test_another_person_cannot_answer(hub: Services, person: int) -> None:
     add_nav(hub.database)
     add_consumer(hub.database)
     other = add_end_user(hub.database, fnr(6, 6, 81))
-    request = service.create_request(hub, service.resolve_request(hub, pairs(hub)))
-    service.open_request(hub, request.id, person)
+    request_id = service.create_request(hub, service.resolve_request(hub, pairs(hub)))
+    service.open_request(hub, request_id, person)
     with pytest.raises(DomainError) as error:
-        service.open_request(hub, request.id, other)
+        service.open_request(hub, request_id, other)
     assert error.value.code is Code.REQUEST_NOT_YOURS
 
 
@@ -104,9 +107,9 @@ def test_no_token_after_valid_to_nor_after_withdrawal(
 ) -> None:
     add_nav(hub.database)
     consumer = add_consumer(hub.database, webhook_url="https://forsikring.example.no/hooks")
-    request = service.create_request(hub, service.resolve_request(hub, pairs(hub)))
-    service.open_request(hub, request.id, person)
-    code = service.answer(hub, request.id, person, accept=True).code
+    request_id = service.create_request(hub, service.resolve_request(hub, pairs(hub)))
+    service.open_request(hub, request_id, person)
+    code = service.answer(hub, request_id, person, accept=True).code
     assert code is not None
     consent_id = service.exchange_code(hub, consumer.party, {"code": code})["consent_id"]
     details = {"type": "urn:altinn:consent", "id": consent_id}
@@ -129,9 +132,9 @@ def test_no_token_after_valid_to_nor_after_withdrawal(
 def test_another_consumer_cannot_use_the_code_or_the_consent(hub: Services, person: int) -> None:
     add_nav(hub.database)
     consumer = add_consumer(hub.database)
-    request = service.create_request(hub, service.resolve_request(hub, pairs(hub)))
-    service.open_request(hub, request.id, person)
-    code = service.answer(hub, request.id, person, accept=True).code
+    request_id = service.create_request(hub, service.resolve_request(hub, pairs(hub)))
+    service.open_request(hub, request_id, person)
+    code = service.answer(hub, request_id, person, accept=True).code
     assert code is not None
     nav, _ = add_nav(hub.database, code="5253_1")
     with pytest.raises(DomainError) as error:
@@ -139,3 +142,21 @@ def test_another_consumer_cannot_use_the_code_or_the_consent(hub: Services, pers
     assert error.value.code is Code.CONSENT_GRANT_INVALID
     # The rightful consumer still can.
     assert service.exchange_code(hub, consumer.party, {"code": code})["access_token"]
+
+
+def test_consents_past_valid_to_expire_once_and_the_consumer_is_told(
+    hub: Services, clock: MovableClock, person: int
+) -> None:
+    add_nav(hub.database)
+    consumer = add_consumer(hub.database, webhook_url="https://forsikring.example.no/hooks")
+    request_id = service.create_request(hub, service.resolve_request(hub, pairs(hub)))
+    service.open_request(hub, request_id, person)
+    code = service.answer(hub, request_id, person, accept=True).code
+    assert code is not None
+    service.exchange_code(hub, consumer.party, {"code": code})
+    assert service.expire_due(hub) == 0
+    clock.advance(days=31)
+    report = asyncio.run(Worker(hub, due_jobs=consent.DUE_WORK).due_work())
+    assert report["expired_consents"] == 1
+    assert service.expire_due(hub) == 0
+    assert events(hub).count("consent.expired") == 1

@@ -675,6 +675,7 @@ def worker(
     ] = False,
 ) -> None:
     """Deliver webhooks and run the due work until stopped (SIGTERM or Ctrl-C)."""
+    from consenthub.app import DUE_WORK
     from consenthub.observability import configure_logging
     from consenthub.services import build_services
     from consenthub.worker import Worker
@@ -684,7 +685,7 @@ def worker(
     hub = build_services(settings, open_database(settings))
 
     async def run() -> None:
-        runner = Worker(hub)
+        runner = Worker(hub, due_jobs=DUE_WORK)
         try:
             if once:
                 await runner.run_once()

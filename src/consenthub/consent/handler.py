@@ -46,11 +46,11 @@ def _return_to(redirect_url: str, **answer: str) -> RedirectResponse:
 async def consent_request(request: Request) -> Response:
     hub = services(request)
     link = await run_in_threadpool(service.resolve_request, hub, request.query_params.multi_items())
-    created = await run_in_threadpool(service.create_request, hub, link)
+    internal_id = await run_in_threadpool(service.create_request, hub, link)
     if link.language:
         # Seed 002: LanguageCode chooses the page's language, through login too.
         request.session["ui_locales"] = link.language
-    return RedirectResponse(f"/consent/requests/{created.id}", status_code=303)
+    return RedirectResponse(f"/consent/requests/{internal_id}", status_code=303)
 
 
 async def _logged_in_person(request: Request, internal_id: str) -> int | Response:

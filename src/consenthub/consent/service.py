@@ -37,6 +37,8 @@ REQUEST_DEADLINE = dt.timedelta(hours=1)
 # RFC 6749 §4.1.2: "A maximum authorization code lifetime of 10 minutes is
 # RECOMMENDED"; the consumer exchanges it at once.
 CODE_LIFETIME = dt.timedelta(seconds=60)
+# How many ended consents one transaction of ``expire_due`` records.
+EXPIRY_BATCH = 500
 # Where the request's parts are kept in its process details.
 RESOURCES, PURPOSE, REDIRECT_URL, VALID_TO = "resources", "purpose", "redirect_url", "valid_to"
 LANGUAGE, EXPECTED_PERSON, USER_TOKEN, ONE_TIME = "language", "offered_by", "user_token", "one_time"
@@ -130,44 +132,38 @@ def resolve_request(hub: Services, pairs: Sequence[tuple[str, str]]) -> ConsentL
     )
 
 
-def create_request(hub: Services, link: ConsentLink) -> AccessRequest:
-    """The consent request, pending until the person answers or the deadline passes."""
-    created = access_requests.create(
-        hub,
-        NewAccessRequest(
-            process=Process.CONSENT,
-            party_id=link.consumer.id,
-            # The link carries no id of the consumer's own; each opening is a request.
-            request_id=str(uuid.uuid4()),
-            # Scopes are Elhub's; a consent is judged by its resources alone.
-            scope=Scope.LIMITED,
-            deadline=hub.now() + REQUEST_DEADLINE,
-            details={
-                RESOURCES: link.resources,
-                PURPOSE: link.purpose,
-                REDIRECT_URL: link.redirect_url,
-                VALID_TO: link.valid_to.isoformat(),
-                LANGUAGE: link.language,
-                EXPECTED_PERSON: link.offered_by,
-                USER_TOKEN: link.user_token,
-                ONE_TIME: link.one_time,
-            },
-        ),
-        actor=f"party:{link.consumer.id}",
+def create_request(hub: Services, link: ConsentLink) -> str:
+    """The consent request, pending until the person answers or the deadline passes, and
+    ``consent.created`` to the consumer in the same transaction; returns its id."""
+    now = hub.now()
+    new = NewAccessRequest(
+        process=Process.CONSENT,
+        party_id=link.consumer.id,
+        # The link carries no id of the consumer's own; each opening is a request.
+        request_id=str(uuid.uuid4()),
+        # Scopes are Elhub's; a consent is judged by its resources alone.
+        scope=Scope.LIMITED,
+        deadline=now + REQUEST_DEADLINE,
+        details={
+            RESOURCES: link.resources,
+            PURPOSE: link.purpose,
+            REDIRECT_URL: link.redirect_url,
+            VALID_TO: link.valid_to.isoformat(),
+            LANGUAGE: link.language,
+            EXPECTED_PERSON: link.offered_by,
+            USER_TOKEN: link.user_token,
+            ONE_TIME: link.one_time,
+        },
     )
-    assert created is not None  # a fresh request_id is never used before
     with hub.database.write() as conn:
-        enqueue_webhooks(
-            conn,
-            link.consumer.id,
-            [
-                _event(
-                    EventType.CONSENT_CREATED, requestId=created.id, resources=list(link.resources)
-                )
-            ],
-            now=hub.now(),
+        [internal_id] = access_requests.open_requests(
+            conn, [new], now=now, actor=f"party:{link.consumer.id}"
         )
-    return created
+        event = _event(
+            EventType.CONSENT_CREATED, requestId=internal_id, resources=list(link.resources)
+        )
+        enqueue_webhooks(conn, link.consumer.id, [event], now=now)
+    return internal_id
 
 
 def _consent_request(hub: Services, internal_id: str) -> AccessRequest:
@@ -434,3 +430,21 @@ def withdraw(hub: Services, consent_id: str, end_user_id: int) -> None:
         store.withdraw(conn, consent, now=now)
         event = _event(EventType.CONSENT_REVOKED, consentId=consent.id, reason="withdrawn")
         enqueue_webhooks(conn, consent.party_id, [event], now=now)
+
+
+def expire_due(hub: Services) -> int:
+    """Record every consent past its ValidToDate as expired and tell its consumer
+    (``consent.expired``); returns how many. Tokens and introspection judge the time
+    themselves, so this only tells. Safe with several workers at once."""
+    now = hub.now()
+    expired = 0
+    while True:
+        with hub.database.write() as conn:
+            due = store.live_past_valid_to(conn, now, EXPIRY_BATCH)
+            for consent in due:
+                store.expire(conn, consent, now=now)
+                event = _event(EventType.CONSENT_EXPIRED, consentId=consent.id)
+                enqueue_webhooks(conn, consent.party_id, [event], now=now)
+        expired += len(due)
+        if len(due) < EXPIRY_BATCH:
+            return expired

@@ -176,3 +176,32 @@ def withdraw(conn: Connection, consent: ConsentRecord, *, now: dt.datetime) -> N
         details={},
         at=now,
     )
+
+
+def live_past_valid_to(conn: Connection, now: dt.datetime, limit: int) -> list[ConsentRecord]:
+    """Consents whose ValidToDate passed and that nothing else ended, oldest first,
+    locked (on PostgreSQL, skipping rows another worker holds)."""
+    query = (
+        _SELECT.where(
+            Consent.valid_to <= now,
+            Consent.expired_at.is_(None),
+            Consent.withdrawn_at.is_(None),
+            Consent.revoked_at.is_(None),
+        )
+        .order_by(Consent.valid_to)
+        .limit(limit)
+        .with_for_update(of=Consent, skip_locked=True)
+    )
+    return [_record(row) for row in conn.execute(query)]
+
+
+def expire(conn: Connection, consent: ConsentRecord, *, now: dt.datetime) -> None:
+    _set(conn, consent.id, expired_at=now)
+    audit.append(
+        conn,
+        actor="hub",
+        action="consent.expired",
+        subject=f"consent:{consent.id}",
+        details={},
+        at=now,
+    )

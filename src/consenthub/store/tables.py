@@ -250,7 +250,7 @@ class Consent(Base):
     resources: Mapped[dict[str, Any]] = mapped_column(JSON)
     # The purpose text as the person read it.
     purpose: Mapped[str] = mapped_column(Text)
-    valid_to: Mapped[dt.datetime]
+    valid_to: Mapped[dt.datetime] = mapped_column(index=True)
     one_time: Mapped[bool] = mapped_column(Boolean)
     delegated_at: Mapped[dt.datetime]
     code_hash: Mapped[str] = mapped_column(String(64), unique=True)
@@ -260,6 +260,8 @@ class Consent(Base):
     revoked_at: Mapped[dt.datetime | None]
     used_at: Mapped[dt.datetime | None]
     withdrawn_at: Mapped[dt.datetime | None]
+    # Set by the worker once ValidToDate passed and the consumer was told.
+    expired_at: Mapped[dt.datetime | None]
 
 
 class AccessRequestItem(Base):

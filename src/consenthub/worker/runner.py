@@ -18,7 +18,7 @@ import os
 import random
 import secrets
 import socket
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import psycopg
@@ -67,8 +67,12 @@ class Worker:
         name: str | None = None,
         sender: WebhookSender | None = None,
         rand: random.Random | None = None,
+        due_jobs: Mapping[str, Callable[[Services], int]] | None = None,
     ) -> None:
         self.hub = hub
+        # The processes' own periodic jobs (consent expiry), handed in by the composition
+        # root: the worker stands below the processes.
+        self._due_jobs = dict(due_jobs or {})
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self.sender = sender or WebhookSender(
             timeout=hub.settings.webhook_timeout_seconds,
@@ -170,10 +174,12 @@ class Worker:
             await asyncio.gather(*(self._run_party(run, report) for run in runs))
 
     async def due_work(self) -> dict[str, int]:
-        """The periodic jobs: expire pending requests past their deadline (their parties
-        hear of it through the outbox)."""
-        expired = await asyncio.to_thread(access_requests.expire_due, self.hub)
-        return {"expired_requests": expired}
+        """The periodic jobs: expire pending requests past their deadline, then the
+        processes' own (their parties hear of it through the outbox)."""
+        done = {"expired_requests": await asyncio.to_thread(access_requests.expire_due, self.hub)}
+        for name, job in self._due_jobs.items():
+            done[name] = await asyncio.to_thread(job, self.hub)
+        return done
 
     async def run_once(self) -> RunReport:
         """The due work, then everything due in the outbox (the expiries it just wrote

@@ -60,6 +60,7 @@ def upgrade() -> None:
         sa.Column("revoked_at", sa.DateTime(), nullable=True),
         sa.Column("used_at", sa.DateTime(), nullable=True),
         sa.Column("withdrawn_at", sa.DateTime(), nullable=True),
+        sa.Column("expired_at", sa.DateTime(), nullable=True),
         sa.ForeignKeyConstraint(
             ["access_request_id"],
             ["access_requests.id"],
@@ -77,9 +78,11 @@ def upgrade() -> None:
     )
     op.create_index(op.f("ix_consents_end_user_id"), "consents", ["end_user_id"], unique=False)
     op.create_index(op.f("ix_consents_party_id"), "consents", ["party_id"], unique=False)
+    op.create_index(op.f("ix_consents_valid_to"), "consents", ["valid_to"], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_consents_valid_to"), table_name="consents")
     op.drop_index(op.f("ix_consents_party_id"), table_name="consents")
     op.drop_index(op.f("ix_consents_end_user_id"), table_name="consents")
     op.drop_table("consents")
