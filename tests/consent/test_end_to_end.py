@@ -379,3 +379,61 @@ def test_a_parameter_given_twice_is_an_error_page(
     answer = httpx.get(link(live_server, clock) + "&CoveredBy=974760673", follow_redirects=False)
     assert answer.status_code == 400
     assert "CoveredBy" in answer.text
+
+
+def bearer(server: LiveServer, client: registry.NewCredentials) -> dict[str, str]:
+    token = post_token(server, client, grant_type="client_credentials").json()["access_token"]
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_request_by_api_is_idempotent_and_answered_through_its_view_uri(
+    portal_server: LiveServer, db: Database, clock: MovableClock, kari: int
+) -> None:
+    add_nav(db)
+    consumer = add_consumer(db)
+    headers = bearer(portal_server, consumer)
+    params = dict(httpx.URL(link(portal_server, clock)).params)
+    params.pop("CoveredBy")
+    body = {"id": "6f1c1c1e-4b5e-4f0e-9a49-5d0c7f0b6a11", **params}
+    url = f"{portal_server.url}/api/v1/consent-requests"
+    created = httpx.post(url, json=body, headers=headers)
+    assert created.status_code == 201, created.text
+    assert created.headers["location"] == f"/api/v1/consent-requests/{body['id']}"
+    view = created.json()
+    assert view["status"] == "pending"
+    assert view["consentId"] is None
+    again = httpx.post(url, json=body, headers=headers)
+    assert again.status_code == 200
+    assert again.json()["viewUri"] == view["viewUri"]
+
+    page_path = urlsplit(view["viewUri"]).path
+    with httpx.Client() as browser:
+        login(browser, portal_server, "kari", start=page_path)
+        code = code_of(accept(browser, portal_server, page_path))
+    assert code
+    fetched = httpx.get(f"{url}/{body['id']}", headers=headers).json()
+    assert fetched["status"] == "approved"
+    assert fetched["consentId"]
+
+
+def test_request_by_api_names_the_bad_parameter(
+    live_server: LiveServer, db: Database, clock: MovableClock
+) -> None:
+    add_nav(db)
+    consumer = add_consumer(db)
+    headers = bearer(live_server, consumer)
+    params = dict(httpx.URL(link(live_server, clock)).params)
+    params["RedirectUrl"] = "https://evil.example.com/svar"
+    refused = httpx.post(
+        f"{live_server.url}/api/v1/consent-requests",
+        json={"id": "6f1c1c1e-4b5e-4f0e-9a49-5d0c7f0b6a12", **params},
+        headers=headers,
+    )
+    assert refused.status_code == 400
+    assert refused.json()["code"] == "CH4301"
+    assert refused.json()["errors"][0]["field"] == "RedirectUrl"
+    unknown = httpx.get(
+        f"{live_server.url}/api/v1/consent-requests/6f1c1c1e-4b5e-4f0e-9a49-5d0c7f0b6a12",
+        headers=headers,
+    )
+    assert unknown.status_code == 404

@@ -11,13 +11,18 @@
    the code for a consent token; a fresh one later with RFC 9396
    ``authorization_details``.
 4. Min side ``/minside/consents``: the person's consents, and withdrawing one.
+5. ``POST /api/v1/consent-requests`` (bearer, scope ``consent``): the same request by
+   API under the consumer's own ``id`` — 201 with ``Location`` when new, 200 for an
+   ``id`` used before — and ``GET /api/v1/consent-requests/{id}``.
 """
 
 from __future__ import annotations
 
+from typing import Annotated, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from fastapi import Form, Request
+import orjson
+from fastapi import APIRouter, Depends, Form, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
@@ -26,12 +31,28 @@ from consenthub.domain.access import Status
 from consenthub.domain.consent import AUTHORIZATION_DETAILS_TYPE
 from consenthub.domain.errors import Code, DomainError
 from consenthub.domain.messages import N_
+from consenthub.domain.parties import ApiScope
 from consenthub.login import require_login
-from consenthub.token_service import TokenExtension
+from consenthub.services import Services
+from consenthub.token_service import Caller, TokenExtension, require
 from consenthub.web.pages import csrf_valid, page_router, render
 from consenthub.web.requests import services
+from consenthub.web.responses import JSONResponse
 
 pages = page_router()
+api = APIRouter(prefix="/api/v1/consent-requests", tags=["consent requests"])
+ConsumerCaller = Annotated[Caller, Depends(require(ApiScope.CONSENT))]
+MAX_BODY_BYTES = 64 * 1024
+_EXAMPLE = {
+    "id": "6f1c1c1e-4b5e-4f0e-9a49-5d0c7f0b6a11",
+    "Resources": "5252_1",
+    "RedirectUrl": "https://forsikring.example.no/samtykke/svar",
+    "ValidToDate": "2027-06-30 23:59:59",
+    "LanguageCode": "nb-NO",
+    "DelegationContext": "NAVN_SELSKAP trenger visse personopplysninger om deg fra NAV.",
+    "5252_1_fraOgMed": "01.01.2026",
+    "5252_1_tilOgMed": "31.12.2026",
+}
 # Altinn's ErrorMessage when the person declines.
 DECLINED_MESSAGE = "The end user declined the consent request"
 
@@ -153,4 +174,66 @@ TOKEN_EXTENSION = TokenExtension(
     introspect=service.introspect,
 )
 
-ROUTERS = (pages,)
+
+def _api_view(hub: Services, found: service.ApiRequest) -> dict[str, Any]:
+    request = found.request
+    return {
+        "id": request.request_id,
+        "status": request.status.value,
+        "viewUri": f"{hub.settings.base_url}/consent/requests/{request.id}",
+        "resources": request.details[service.RESOURCES],
+        "validTo": request.details[service.VALID_TO],
+        "expiresAt": request.deadline.isoformat() if request.deadline else None,
+        "created": request.created_at.isoformat(),
+        "decided": request.decided_at.isoformat() if request.decided_at else None,
+        "consentId": found.consent_id,
+    }
+
+
+def _document(body: bytes) -> dict[str, str]:
+    if len(body) > MAX_BODY_BYTES:
+        raise DomainError(Code.TOO_LARGE, f"the request is larger than {MAX_BODY_BYTES} bytes")
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise DomainError.invalid("body", "must be a JSON object") from None
+    if not isinstance(document, dict) or not all(
+        isinstance(value, str) for value in document.values()
+    ):
+        raise DomainError.invalid("body", "must be a JSON object of string values")
+    return document
+
+
+@api.post(
+    "",
+    summary="Altinn consent: ask a person for consent (the link's parameters as JSON)",
+    status_code=201,
+    openapi_extra={
+        "requestBody": {"required": True, "content": {"application/json": {"example": _EXAMPLE}}}
+    },
+    responses={
+        200: {"description": "The request made before with this id"},
+        201: {"description": "Created: send the person to viewUri"},
+    },
+)
+async def create_by_api(request: Request, caller: ConsumerCaller) -> JSONResponse:
+    hub = services(request)
+    document = _document(await request.body())
+    request_id = document.pop("id", "")
+    found, created = await run_in_threadpool(
+        service.create_from_api, hub, caller.client_id, request_id, document
+    )
+    view = _api_view(hub, found)
+    if not created:
+        return JSONResponse(view)
+    return JSONResponse(view, status_code=201, headers={"Location": f"{api.prefix}/{view['id']}"})
+
+
+@api.get("/{request_id}", summary="One of the consumer's consent requests")
+async def get_by_api(request: Request, caller: ConsumerCaller, request_id: str) -> JSONResponse:
+    hub = services(request)
+    found = await run_in_threadpool(service.of_consumer, hub, caller.party_id, request_id)
+    return JSONResponse(_api_view(hub, found))
+
+
+ROUTERS = (pages, api)

@@ -19,13 +19,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
+
 from consenthub import access_requests, registry
 from consenthub.access_requests import AccessRequest, NewAccessRequest
 from consenthub.consent import rules, store, tokens
+from consenthub.consent.errors import ConsentRequestError
 from consenthub.consent.store import ConsentRecord, NewConsent
 from consenthub.domain.access import Decision, EventType, Process, Scope, Status
 from consenthub.domain.consent import ConsentResource
-from consenthub.domain.errors import Code, DomainError
+from consenthub.domain.errors import Code, DomainError, FieldError
+from consenthub.domain.identifiers import InvalidIdentifier, validate_uuid
 from consenthub.domain.messages import N_
 from consenthub.domain.parties import ApiScope, allowed_scopes
 from consenthub.outbox import Event, enqueue_webhooks
@@ -132,15 +136,16 @@ def resolve_request(hub: Services, pairs: Sequence[tuple[str, str]]) -> ConsentL
     )
 
 
-def create_request(hub: Services, link: ConsentLink) -> str:
+def create_request(hub: Services, link: ConsentLink, request_id: str | None = None) -> str:
     """The consent request, pending until the person answers or the deadline passes, and
-    ``consent.created`` to the consumer in the same transaction; returns its id."""
+    ``consent.created`` to the consumer in the same transaction; returns its id. A link
+    carries no id of the consumer's own, so each opening is a request; the API names
+    one (``request_id``), which must be new."""
     now = hub.now()
     new = NewAccessRequest(
         process=Process.CONSENT,
         party_id=link.consumer.id,
-        # The link carries no id of the consumer's own; each opening is a request.
-        request_id=str(uuid.uuid4()),
+        request_id=request_id or str(uuid.uuid4()),
         # Scopes are Elhub's; a consent is judged by its resources alone.
         scope=Scope.LIMITED,
         deadline=now + REQUEST_DEADLINE,
@@ -448,3 +453,78 @@ def expire_due(hub: Services) -> int:
         expired += len(due)
         if len(due) < EXPIRY_BATCH:
             return expired
+
+
+@dataclass(frozen=True)
+class ApiRequest:
+    """A consent request as its consumer sees it through the API; never the person's
+    identity."""
+
+    request: AccessRequest
+    consent_id: str | None
+
+
+def _api_request(hub: Services, found: AccessRequest) -> ApiRequest:
+    with hub.database.read() as conn:
+        consent = store.of_request(conn, found.id)
+    return ApiRequest(found, consent.id if consent else None)
+
+
+def _as_field_error(error: ConsentRequestError) -> DomainError:
+    """A link rule broken, said the API's way: ``errors: [{field, rule}]``, the field being
+    the parameter's name (the API takes the link's parameters)."""
+    name = error.params.get("name", "body")
+    rule = (error.detail or "") % error.params
+    return DomainError(Code.CONSENT_REQUEST_INVALID, fields=[FieldError(name, rule)])
+
+
+def create_from_api(
+    hub: Services, client_id: str, request_id: str, document: Mapping[str, str]
+) -> tuple[ApiRequest, bool]:
+    """The consumer's consent request by API, under its own ``id``: the link's parameters
+    as a JSON object, ``CoveredBy`` being the caller. The same ``id`` again answers the
+    request made with it (and ``False``: nothing new)."""
+    try:
+        canonical = validate_uuid(request_id)
+    except InvalidIdentifier:
+        raise DomainError.invalid("id", "must be a UUID") from None
+    with hub.database.read() as conn:
+        party = registry.find_by_client_id(conn, client_id)
+    assert party is not None  # the bearer check found the caller live
+    existing = access_requests.find(hub, party.id, Process.CONSENT, canonical)
+    if existing is not None:
+        return _api_request(hub, existing), False
+    if document.get("CoveredBy", party.orgnr) != party.orgnr or party.orgnr is None:
+        raise DomainError.invalid("CoveredBy", "must be the calling consumer's organisation number")
+    pairs = [(name, value) for name, value in document.items() if name != "CoveredBy"]
+    pairs.append(("CoveredBy", party.orgnr))
+    if "ResponseType" not in document:
+        pairs.append(("ResponseType", "code"))
+    try:
+        link = resolve_request(hub, pairs)
+    except ConsentRequestError as error:
+        raise _as_field_error(error) from None
+    if link.consumer.id != party.id:
+        raise DomainError.invalid("CoveredBy", "must be the calling consumer's organisation number")
+    try:
+        internal_id = create_request(hub, link, canonical)
+    except IntegrityError:
+        # Another call with the same id won the race: answer with its request.
+        raced = access_requests.find(hub, party.id, Process.CONSENT, canonical)
+        assert raced is not None
+        return _api_request(hub, raced), False
+    created = access_requests.get(hub, internal_id)
+    assert created is not None
+    return _api_request(hub, created), True
+
+
+def of_consumer(hub: Services, party_id: int, request_id: str) -> ApiRequest:
+    """The consumer's own request by its ``id``; another's is not found alike."""
+    try:
+        canonical = validate_uuid(request_id)
+    except InvalidIdentifier:
+        raise DomainError.invalid("id", "must be a UUID") from None
+    found = access_requests.find(hub, party_id, Process.CONSENT, canonical)
+    if found is None:
+        raise DomainError(Code.REQUEST_NOT_FOUND)
+    return _api_request(hub, found)

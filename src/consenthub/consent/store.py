@@ -112,6 +112,12 @@ def load(conn: Connection, consent_id: str, *, lock: bool = False) -> ConsentRec
     return None if row is None else _record(row)
 
 
+def of_request(conn: Connection, access_request_id: str) -> ConsentRecord | None:
+    """The consent an accepted request produced."""
+    row = conn.execute(_SELECT.where(Consent.access_request_id == access_request_id)).first()
+    return None if row is None else _record(row)
+
+
 def by_code_hash(conn: Connection, code_hash: str) -> ConsentRecord | None:
     """The consent the code was issued for, locked: two exchanges of one code queue."""
     row = conn.execute(
