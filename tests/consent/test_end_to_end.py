@@ -195,6 +195,9 @@ def test_decline_redirects_with_status_failed(
     with httpx.Client() as browser:
         page_path = open_page(browser, portal_server, link(portal_server, clock))
         answered = accept(browser, portal_server, page_path, action="decline")
+        reopened = browser.get(f"{portal_server.url}{page_path}")
+    assert reopened.status_code == 409
+    assert "CH4006" in reopened.text
     assert answered.status_code == 303
     query = parse_qs(urlsplit(answered.headers["location"]).query)
     assert query["Status"] == ["Failed"]

@@ -76,14 +76,11 @@ def test_covered_by_is_a_valid_organisation_number() -> None:
 
 
 @pytest.mark.parametrize(
-    ("found", "active", "roles"),
-    [(False, False, ()), (True, False, ("consent_consumer",)), (True, True, ("third_party",))],
+    ("active", "roles"), [(False, ()), (False, ("consent_consumer",)), (True, ("third_party",))]
 )
-def test_only_an_active_registered_consumer_may_ask(
-    found: bool, active: bool, roles: tuple[str, ...]
-) -> None:
+def test_only_an_active_registered_consumer_may_ask(active: bool, roles: tuple[str, ...]) -> None:
     with pytest.raises(ConsentRequestError) as error:
-        rules.may_ask(found, active, roles)
+        rules.may_ask(active=active, roles=roles)
     assert named(error) == "CoveredBy"
 
 

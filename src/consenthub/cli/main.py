@@ -744,6 +744,8 @@ def _print_demo(
     persons: dict[str, str],
     example_url: str | None,
 ) -> None:
+    from consenthub.demo import consent_demo_link
+
     base = settings.base_url
     party = credentials.party
 
@@ -756,6 +758,9 @@ def _print_demo(
         say(
             f"Try the whole journey as an end user: {example_url}  → Connect your meter data",
         )
+    if example_url:
+        link = consent_demo_link(settings, example_url, dt.datetime.now(dt.UTC))
+        say(f"Altinn consent, NAV as data source (the answer lands on the example app): {link}")
     say(f"Min side (end-user portal): {base}/minside")
     say(f"  log in at the local provider {settings.oidc_issuer} as one of:")
     for name in persons:

@@ -27,7 +27,6 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
 from consenthub.consent import service
-from consenthub.domain.access import Status
 from consenthub.domain.consent import AUTHORIZATION_DETAILS_TYPE
 from consenthub.domain.errors import Code, DomainError
 from consenthub.domain.messages import N_
@@ -99,14 +98,6 @@ async def show_consent(request: Request, internal_id: str) -> Response:
     if isinstance(person, Response):
         return person
     view = await run_in_threadpool(service.open_request, services(request), internal_id, person)
-    if view.request.status is not Status.PENDING:
-        if view.request.status is Status.EXPIRED:
-            raise DomainError(
-                Code.REQUEST_EXPIRED, N_("The request passed its deadline before it was answered.")
-            )
-        raise DomainError(
-            Code.REQUEST_CLOSED, N_("This request has already been answered or withdrawn.")
-        )
     return render(request, "consent/request.html", view=view, zone=services(request).settings.zone)
 
 

@@ -107,10 +107,10 @@ def covered_by(text: str) -> str:
         ) from None
 
 
-def may_ask(found: bool, active: bool, roles: Collection[str]) -> None:
+def may_ask(*, active: bool, roles: Collection[str]) -> None:
     """Seed 002: "NAV må registrere konsument av samtykke"; only a registered, active
-    consent consumer may ask."""
-    if not found or not active or Role.CONSENT_CONSUMER not in roles:
+    consent consumer may ask (an unknown one is not active)."""
+    if not active or Role.CONSENT_CONSUMER not in roles:
         raise ConsentRequestError(
             N_("%(name)s is not a registered consent consumer."), name="CoveredBy"
         )

@@ -109,9 +109,9 @@ def resolve_request(hub: Services, pairs: Sequence[tuple[str, str]]) -> ConsentL
         codes = rules.resource_codes(rules.required(params, "Resources"))
         registered = {found.code: found for found in registry.consent_resources(conn, codes)}
     rules.may_ask(
-        consumer is not None, bool(consumer and consumer.active), consumer.roles if consumer else ()
+        active=bool(consumer and consumer.active), roles=consumer.roles if consumer else ()
     )
-    assert consumer is not None
+    assert consumer is not None  # an unknown consumer is not active: may_ask refused it
     redirect_url = rules.redirect_url(rules.required(params, "RedirectUrl"), domains)
     resources = rules.known_resources(codes, registered)
     valid_to = rules.valid_to(
@@ -188,8 +188,9 @@ def is_for(hub: Services, internal_id: str, end_user_id: int) -> bool:
 
 
 def open_request(hub: Services, internal_id: str, end_user_id: int) -> ConsentView:
-    """The request as its person sees it, bound to them at first sight. A link naming
-    another person in ``OfferedBy`` is refused."""
+    """The pending request as its person sees it, bound to them at first sight. A link
+    naming another person in ``OfferedBy`` is refused; a request no longer pending is
+    an error page."""
     request = _consent_request(hub, internal_id)
     with hub.database.read() as conn:
         national_id = store.national_id(conn, end_user_id)
@@ -199,6 +200,8 @@ def open_request(hub: Services, internal_id: str, end_user_id: int) -> ConsentVi
             Code.CONSENT_NOT_FOR_PERSON, N_("The consent request is meant for another person.")
         )
     bound = access_requests.open_for(hub, internal_id, end_user_id).request
+    if bound.status is not Status.PENDING:
+        raise _no_longer_pending(bound.status)
     by_code = {resource.code: resource for resource in found}
     return ConsentView(
         request=bound,
@@ -211,6 +214,17 @@ def open_request(hub: Services, internal_id: str, end_user_id: int) -> ConsentVi
         purpose=request.details[PURPOSE],
         valid_to=dt.datetime.fromisoformat(request.details[VALID_TO]),
         one_time=bool(request.details[ONE_TIME]),
+    )
+
+
+def _no_longer_pending(status: Status) -> DomainError:
+    """A request that can no longer be answered, said as a page."""
+    if status is Status.EXPIRED:
+        return DomainError(
+            Code.REQUEST_EXPIRED, N_("The request passed its deadline before it was answered.")
+        )
+    return DomainError(
+        Code.REQUEST_CLOSED, N_("This request has already been answered or withdrawn.")
     )
 
 
@@ -256,13 +270,7 @@ def answer(hub: Services, internal_id: str, end_user_id: int, accept: bool) -> A
             event = _event(EventType.CONSENT_REJECTED, requestId=request.id)
             enqueue_webhooks(conn, request.party_id, [event], now=now)
     if not decided.decided_now:
-        if request.status is Status.EXPIRED:
-            raise DomainError(
-                Code.REQUEST_EXPIRED, N_("The request passed its deadline before it was answered.")
-            )
-        raise DomainError(
-            Code.REQUEST_CLOSED, N_("This request has already been answered or withdrawn.")
-        )
+        raise _no_longer_pending(request.status)
     return Answered(str(request.details[REDIRECT_URL]), code)
 
 
