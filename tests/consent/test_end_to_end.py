@@ -440,3 +440,22 @@ def test_request_by_api_names_the_bad_parameter(
         headers=headers,
     )
     assert unknown.status_code == 404
+
+
+def test_min_side_lists_an_opened_consent_request_and_links_the_consents(
+    portal_server: LiveServer, db: Database, clock: MovableClock, kari: int
+) -> None:
+    add_nav(db)
+    add_consumer(db)
+    with httpx.Client() as browser:
+        page_path = open_page(browser, portal_server, link(portal_server, clock))
+        browser.get(f"{portal_server.url}{page_path}")
+        overview = browser.get(f"{portal_server.url}/minside")
+    assert f'href="{page_path}"' in overview.text
+    assert 'href="/minside/consents"' in overview.text
+
+
+def test_metadata_names_the_consent_grants(live_server: LiveServer) -> None:
+    metadata = httpx.get(f"{live_server.url}/.well-known/oauth-authorization-server").json()
+    assert "authorization_code" in metadata["grant_types_supported"]
+    assert metadata["authorization_details_types_supported"] == ["urn:altinn:consent"]

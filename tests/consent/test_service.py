@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from concurrent.futures import ThreadPoolExecutor
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -160,3 +161,28 @@ def test_consents_past_valid_to_expire_once_and_the_consumer_is_told(
     assert report["expired_consents"] == 1
     assert service.expire_due(hub) == 0
     assert events(hub).count("consent.expired") == 1
+
+
+def test_two_exchanges_of_one_code_racing_give_one_token_and_revoke_the_consent(
+    hub: Services, person: int
+) -> None:
+    add_nav(hub.database)
+    consumer = add_consumer(hub.database)
+    request_id = service.create_request(hub, service.resolve_request(hub, pairs(hub)))
+    service.open_request(hub, request_id, person)
+    code = service.answer(hub, request_id, person, accept=True).code
+    assert code is not None
+
+    def exchange() -> str:
+        try:
+            return str(service.exchange_code(hub, consumer.party, {"code": code})["consent_id"])
+        except DomainError as error:
+            return error.code.value
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        outcomes = sorted(pool.map(lambda _: exchange(), range(2)))
+    assert outcomes.count("CH4304") == 1
+    consent_id = next(outcome for outcome in outcomes if outcome != "CH4304")
+    # Whichever came second revoked what the first produced (RFC 6749 §4.1.2).
+    with pytest.raises(DomainError):
+        service.fresh_token(hub, consumer.party, {"type": "urn:altinn:consent", "id": consent_id})
