@@ -21,6 +21,7 @@ from consenthub import (
     __version__,
     access_updates,
     authorization_requests,
+    consent,
     data_api,
     login,
     portal,
@@ -45,6 +46,8 @@ from consenthub.web.sessions import ServerSessions
 from consenthub.worker import Worker
 
 STATIC = Path(__file__).parent / "web" / "static"
+# The periodic jobs of processes, run by the worker besides its own.
+DUE_WORK = consent.DUE_WORK
 # Every process, each with its routers, its directly served routes and (where end users
 # decide its requests in Min side) its decision flow.
 PROCESSES = (
@@ -53,6 +56,7 @@ PROCESSES = (
     url_access,
     access_updates,
     authorization_requests,
+    consent,
     login,
     portal,
 )
@@ -68,7 +72,7 @@ def _lifespan(app: FastAPI) -> AbstractAsyncContextManager[None]:
         if not hub.settings.worker_in_server:
             yield
             return
-        runner = Worker(hub)
+        runner = Worker(hub, due_jobs=DUE_WORK)
         stop = asyncio.Event()
         task = asyncio.create_task(runner.run_forever(stop))
         try:
@@ -100,6 +104,7 @@ def create_app(
     app.state.decision_flows = {
         flow.process: flow for process in PROCESSES for flow in process.DECISION_FLOWS
     }
+    app.state.token_extensions = consent.TOKEN_EXTENSIONS
     app.add_exception_handler(DomainError, domain_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_exception_handler(StarletteHTTPException, http_error_handler)

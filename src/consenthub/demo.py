@@ -1,5 +1,7 @@
 """Demo data: a third party, three synthetic persons, their metering points and values;
-and the demo's local servers (login provider, example third party, SMTP sink).
+and the demo's local servers (login provider, example third party, SMTP sink); and for
+Altinn consent (seed 002) NAV as data source of resource 5252_1 with the seed's
+delegation-context template, and an insurer as consent consumer.
 
 The persons' fødselsnummer are synthetic (Skatteetaten Tenor: month + 80), so
 the demo runs with ``allow_synthetic_ids``. Loading is idempotent: a second
@@ -22,9 +24,10 @@ import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlencode
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 
 from consenthub import registry
 from consenthub.config import Settings
@@ -57,6 +60,25 @@ DEMO_METERING_POINTS = (
     ("707057123456780046", "Ola Nordmann", "2021-01-01", "", "Elvebakken 7", None),
 )
 VALUE_DAYS = 60
+# Altinn consent (seed 002): NAV (its real org no.) and a demo insurer (synthetic).
+DEMO_DATA_SOURCE = ("NAV", "889640782")
+DEMO_CONSUMER = ("Demo Forsikring AS", "910000004")
+DEMO_CONSENT_RESOURCE = "5252_1"
+# Seed 002, "Tekst templat for DelegationContext til konsumentene".
+NAV_DELEGATION_CONTEXT = (
+    "For å behandle søknaden din, starte og stoppe utbetaling av uføreytelser, beregne riktig "
+    "utbetalingsgrad og utbetale uføreytelser for riktig tidsperiode trenger NAVN_SELSKAP visse "
+    "personopplysninger om deg fra NAV. Ved å samtykke, gir du NAV rett til å utlevere disse "
+    "personopplysningene direkte og elektronisk til NAVN_SELSKAP. Dersom du ikke ønsker å "
+    "samtykke til dette, kan du selv eller forsikringsselskapet hente inn opplysningene manuelt "
+    "fra NAV. Du må da selv ta kontakt med forsikringsselskapet for videre saksgang. Merk at "
+    "manuell innhenting av opplysninger ofte vil føre til noe lenger saksbehandlingstid. "
+    "Personopplysningene som innhentes vil ikke bli brukt til andre formål enn det som er "
+    "oppgitt her. Personopplysningene vil heller ikke bli utlevert til tredjemann. Du kan når "
+    "som helst trekke samtykket tilbake. Dette kan du gjøre via Altinns samtykkeløsning "
+    "www.altinn.no. Forsikringsselskapet vil da ikke lenger innhente personopplysninger om deg "
+    "direkte og elektronisk fra NAV."
+)
 PR_SET_PDEATHSIG = 1
 
 
@@ -242,6 +264,7 @@ def load_demo(settings: Settings, database: Database, example_port: int) -> regi
             return_urls=[example_return_url(example_port)],
             actor="demo",
         )
+        _add_consent_demo(conn, secret_key)
         for gsrn, person, move_in, _, _, scope in DEMO_METERING_POINTS:
             if scope is None:
                 continue
@@ -267,3 +290,59 @@ def load_demo(settings: Settings, database: Database, example_port: int) -> regi
                     actor="demo",
                 )
     return created
+
+
+def _add_consent_demo(conn: Connection, secret_key: bytes) -> None:
+    """NAV with resource 5252_1 (the seed's template and period parameters) and the demo
+    insurer, whose return domain is this machine."""
+    name, orgnr = DEMO_DATA_SOURCE
+    nav = registry.add_party(
+        conn, secret_key, name=name, roles=["data_source"], orgnr=orgnr, actor="demo"
+    )
+    registry.add_consent_resource(
+        conn,
+        code=DEMO_CONSENT_RESOURCE,
+        data_source=nav.party,
+        titles={
+            "nb": "Opplysninger om uføreytelser",
+            "nn": "Opplysningar om uføreytingar",
+            "en": "Disability benefit data",
+        },
+        context_template=NAV_DELEGATION_CONTEXT,
+        parameters=[
+            registry.parse_parameter("fraOgMed:dd.mm.yyyy:required"),
+            registry.parse_parameter("tilOgMed:dd.mm.yyyy:required"),
+        ],
+        max_duration_days=365,
+        one_time=False,
+        actor="demo",
+    )
+    name, orgnr = DEMO_CONSUMER
+    registry.add_party(
+        conn,
+        secret_key,
+        name=name,
+        roles=["consent_consumer"],
+        orgnr=orgnr,
+        return_domains=["127.0.0.1"],
+        actor="demo",
+    )
+
+
+def consent_demo_link(settings: Settings, example_url: str, now: dt.datetime) -> str:
+    """A consumer's consent link (seed 002) for the demo insurer, valid for 30 days."""
+    valid_to = (now + dt.timedelta(days=30)).astimezone(settings.zone)
+    query = urlencode(
+        {
+            "Resources": DEMO_CONSENT_RESOURCE,
+            "CoveredBy": DEMO_CONSUMER[1],
+            "RedirectUrl": f"{example_url}/consent-answer",
+            "ValidToDate": valid_to.strftime("%Y-%m-%d %H:%M:%S"),
+            "LanguageCode": "nb-NO",
+            "DelegationContext": NAV_DELEGATION_CONTEXT,
+            "ResponseType": "code",
+            f"{DEMO_CONSENT_RESOURCE}_fraOgMed": f"01.01.{valid_to.year}",
+            f"{DEMO_CONSENT_RESOURCE}_tilOgMed": f"31.12.{valid_to.year}",
+        }
+    )
+    return f"{settings.base_url}/consent/request?{query}"

@@ -12,9 +12,11 @@ from consenthub.access_requests.service import (
     decide,
     expire_due,
     find,
+    get,
     of_end_user,
     of_party,
     open_for,
+    settle,
 )
 from consenthub.access_requests.store import (
     AccessRequest,
@@ -40,10 +42,12 @@ __all__ = [
     "decide",
     "expire_due",
     "find",
+    "get",
     "of_end_user",
     "of_party",
     "open_for",
     "open_requests",
     "pending_metering_points",
+    "settle",
     "subject_of",
 ]

@@ -89,6 +89,13 @@ def find(hub: Services, party_id: int, process: Process, request_id: str) -> Acc
     return None if found is None else _effective(found, hub.now())
 
 
+def get(hub: Services, internal_id: str) -> AccessRequest | None:
+    """A request by its internal id, with its effective status."""
+    with hub.database.read() as conn:
+        found = store.load(conn, internal_id)
+    return None if found is None else _effective(found, hub.now())
+
+
 def _offered(
     conn: Connection, request: AccessRequest, end_user_id: int, today: dt.date
 ) -> list[store.OwnedMeteringPoint]:
@@ -191,6 +198,33 @@ def decide(hub: Services, internal_id: str, end_user_id: int, answer: Answer) ->
             outcome = Outcome(error=Code.EH088)
             store.finish(conn, found, Status.REJECTED, outcome, now=now, actor=actor)
             status = Status.REJECTED
+    decided = dataclasses.replace(found, status=status, outcome=outcome, decided_at=now)
+    return Decided(decided, decided_now=True)
+
+
+def settle(
+    conn: Connection, internal_id: str, end_user_id: int, decision: Decision, *, now: dt.datetime
+) -> Decided:
+    """The person's answer to a request of a process that grants no metering point (Altinn
+    consent), in the caller's transaction, so that the process records what was given
+    with it. Locks the request and checks it as ``decide`` does; a request no longer
+    pending comes back as it was left (an expired one recorded as expired)."""
+    found = store.load(conn, internal_id, lock=True)
+    if found is None:
+        raise DomainError(Code.REQUEST_NOT_FOUND, N_("There is no such request."))
+    if found.end_user_id != end_user_id:
+        raise DomainError(Code.REQUEST_NOT_YOURS, N_("The request was opened by another person."))
+    if rules.effective_status(found.status, found.deadline, now) is Status.EXPIRED:
+        if found.status is Status.PENDING:
+            _expire(conn, found, now)
+        return Decided(_effective(found, now), decided_now=False)
+    if not rules.may_be_decided(found.status):
+        return Decided(found, decided_now=False)
+    if decision is Decision.APPROVE:
+        status, outcome = Status.APPROVED, Outcome(scope=found.scope)
+    else:
+        status, outcome = Status.REJECTED, Outcome(error=Code.EH088)
+    store.finish(conn, found, status, outcome, now=now, actor=_actor(end_user_id))
     decided = dataclasses.replace(found, status=status, outcome=outcome, decided_at=now)
     return Decided(decided, decided_now=True)
 

@@ -25,6 +25,7 @@ from consenthub.cli.imports import import_app
 from consenthub.cli.mail import mail_app
 from consenthub.cli.plain_help import CommandGroup
 from consenthub.config import Settings
+from consenthub.domain.consent import ConsentResource
 from consenthub.store import audit
 from consenthub.store.database import Database
 from consenthub.store.migrate import upgrade
@@ -39,11 +40,15 @@ party_app = CommandGroup(no_args_is_help=True, help="Registered third parties.")
 webhooks_app = CommandGroup(
     no_args_is_help=True, help="Webhook deliveries: the log of what was sent, and retries."
 )
+resource_app = CommandGroup(
+    no_args_is_help=True, help="Consent resources registered by data sources (Altinn consent)."
+)
 keys_app = CommandGroup(no_args_is_help=True, help="Token signing keys.")
 audit_app = CommandGroup(no_args_is_help=True, help="The hash-chained audit log.")
 app.add_typer(db_app, name="db")
 app.add_typer(party_app, name="party")
 app.add_typer(webhooks_app, name="webhooks")
+app.add_typer(resource_app, name="resource")
 app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
 app.add_typer(import_app, name="import")
@@ -353,6 +358,110 @@ def party_rotate_webhook_secret(
     )
 
 
+def _resource_json(resource: ConsentResource) -> dict[str, Any]:
+    return {
+        "code": resource.code,
+        "data_source": resource.data_source_name,
+        "titles": resource.titles,
+        "context_template": resource.context_template,
+        "parameters": [
+            {"name": item.name, "format": item.format.value, "required": item.required}
+            for item in resource.parameters
+        ],
+        "max_duration_days": resource.max_duration_days,
+        "one_time": resource.one_time,
+    }
+
+
+@resource_app.command("add")
+def resource_add(
+    code: Annotated[str, typer.Option(help="<serviceCode>_<edition>, e.g. 5252_1")],
+    data_source: Annotated[
+        str, typer.Option(metavar="CLIENT_ID", help="The data source party's client_id")
+    ],
+    title_nb: Annotated[str, typer.Option(help="Title in Norwegian bokmål")],
+    title_nn: Annotated[str, typer.Option(help="Title in Norwegian nynorsk")],
+    title_en: Annotated[str, typer.Option(help="Title in English")],
+    context: Annotated[
+        str,
+        typer.Option(
+            metavar="TEXT_OR_@FILE",
+            help="Delegation-context template with NAVN_SELSKAP; @path reads a file",
+        ),
+    ],
+    parameter: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="NAME:FORMAT[:required|optional]",
+            help="Metadata parameter, e.g. fraOgMed:dd.mm.yyyy:required",
+        ),
+    ] = None,
+    max_duration_days: Annotated[
+        int, typer.Option(help="Longest validity of a consent to this resource")
+    ] = 365,
+    one_time: Annotated[
+        bool, typer.Option("--one-time", help="The consent is spent by its first token")
+    ] = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Register a consent resource of a data source."""
+    settings = load_settings()
+    database = open_database(settings)
+    if context.startswith("@"):
+        try:
+            with open(context[1:], encoding="utf-8") as handle:
+                context = handle.read().strip()
+        except OSError as exc:
+            fail(f"--context: cannot read {context[1:]}: {exc.strerror}")
+    try:
+        parameters = [registry.parse_parameter(text) for text in parameter or []]
+        with database.write() as conn:
+            party = registry.find_by_client_id(conn, data_source)
+            if party is None:
+                fail("--data-source: no party with this client_id")
+            added = registry.add_consent_resource(
+                conn,
+                code=code,
+                data_source=party,
+                titles={"nb": title_nb, "nn": title_nn, "en": title_en},
+                context_template=context,
+                parameters=parameters,
+                max_duration_days=max_duration_days,
+                one_time=one_time,
+            )
+    except registry.RegistryError as exc:
+        fail(f"--{exc.field.replace('_', '-')}: {exc.rule}")
+    if json_output:
+        print_json(_resource_json(added))
+        return
+    console.print(f"consent resource {added.code} registered for {added.data_source_name}")
+
+
+@resource_app.command("list")
+def resource_list(json_output: JsonOption = False) -> None:
+    """List consent resources."""
+    settings = load_settings()
+    with open_database(settings).read() as conn:
+        resources = registry.consent_resources(conn)
+    if json_output:
+        print_json([_resource_json(resource) for resource in resources])
+        return
+    table = Table("code", "data source", "title", "parameters", "max days", "one-time")
+    for resource in resources:
+        table.add_row(
+            resource.code,
+            resource.data_source_name,
+            resource.title("nb"),
+            ", ".join(
+                f"{item.name} ({item.format.value}{', required' if item.required else ''})"
+                for item in resource.parameters
+            ),
+            str(resource.max_duration_days),
+            "yes" if resource.one_time else "no",
+        )
+    console.print(table)
+
+
 def _timestamp(value: dt.datetime | None) -> str | None:
     return None if value is None else value.isoformat(timespec="seconds")
 
@@ -568,6 +677,7 @@ def worker(
     ] = False,
 ) -> None:
     """Deliver webhooks, send mail and run the due work until stopped (SIGTERM or Ctrl-C)."""
+    from consenthub.app import DUE_WORK
     from consenthub.observability import configure_logging
     from consenthub.services import build_services
     from consenthub.worker import Worker
@@ -577,7 +687,7 @@ def worker(
     hub = build_services(settings, open_database(settings))
 
     async def run() -> None:
-        runner = Worker(hub)
+        runner = Worker(hub, due_jobs=DUE_WORK)
         try:
             if once:
                 await runner.run_once()
@@ -663,6 +773,8 @@ def _print_demo(
     example_url: str | None,
     mail_sink: str | None,
 ) -> None:
+    from consenthub.demo import consent_demo_link
+
     base = settings.base_url
     party = credentials.party
 
@@ -675,6 +787,9 @@ def _print_demo(
         say(
             f"Try the whole journey as an end user: {example_url}  → Connect your meter data",
         )
+    if example_url:
+        link = consent_demo_link(settings, example_url, dt.datetime.now(dt.UTC))
+        say(f"Altinn consent, NAV as data source (the answer lands on the example app): {link}")
     say(f"Min side (end-user portal): {base}/minside")
     say(f"  log in at the local provider {settings.oidc_issuer} as one of:")
     for name in persons:

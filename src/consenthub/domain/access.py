@@ -64,3 +64,10 @@ class EventType(StrEnum):
     GRANT_STARTED = "grant.started"
     GRANT_CHANGED = "grant.changed"
     GRANT_ENDED = "grant.ended"
+    # Altinn consent (seed 002, SPEC §7).
+    CONSENT_CREATED = "consent.created"
+    CONSENT_ACCEPTED = "consent.accepted"
+    CONSENT_REJECTED = "consent.rejected"
+    CONSENT_REVOKED = "consent.revoked"
+    CONSENT_EXPIRED = "consent.expired"
+    CONSENT_USED = "consent.used"

@@ -69,6 +69,10 @@ class Code(StrEnum):
     REMINDER_INVALID = "CH4204"
     REQUEST_END_INVALID = "CH4205"
     ACCOUNTING_POINT_ALREADY_ASKED = "CH4206"
+    CONSENT_REQUEST_INVALID = "CH4301"
+    CONSENT_NOT_FOR_PERSON = "CH4302"
+    CONSENT_NOT_FOUND = "CH4303"
+    CONSENT_GRANT_INVALID = "CH4304"
 
 
 class ErrorCategory(StrEnum):
@@ -495,6 +499,39 @@ _ENTRIES = (
         ErrorCategory.CONFLICT,
         "An open request of the seller already asks for this accounting point",
         "En åpen forespørsel fra selgeren gjelder allerede dette målepunktet",
+    ),
+    # Altinn consent (seed 002), consenthub's own rules.
+    ErrorSpec(
+        Code.CONSENT_REQUEST_INVALID,
+        400,
+        ErrorCategory.VALIDATION,
+        "The consent request is not valid",
+        "Samtykkeforespørselen er ikke gyldig",
+        page_title=N_("This consent request cannot be used"),
+    ),
+    ErrorSpec(
+        Code.CONSENT_NOT_FOR_PERSON,
+        403,
+        ErrorCategory.AUTHORIZATION,
+        "The consent request asks another person",
+        "Samtykkeforespørselen gjelder en annen person",
+        page_title=N_("This consent request is not for you"),
+    ),
+    ErrorSpec(
+        Code.CONSENT_NOT_FOUND,
+        404,
+        ErrorCategory.NOT_FOUND,
+        "There is no such consent to withdraw",
+        "Det finnes ikke noe slikt samtykke å trekke tilbake",
+        page_title=N_("Consent not found"),
+    ),
+    ErrorSpec(
+        Code.CONSENT_GRANT_INVALID,
+        400,
+        ErrorCategory.AUTHORIZATION,
+        "The authorization code or consent is invalid, used, expired or withdrawn",
+        "Autorisasjonskoden eller samtykket er ugyldig, brukt, utløpt eller trukket tilbake",
+        oauth_error="invalid_grant",
     ),
     # Grants (SPEC §2, §9).
     ErrorSpec(

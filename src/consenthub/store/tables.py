@@ -215,6 +215,55 @@ class AccessRequest(Base):
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
+class ConsentResource(Base):
+    """A consent resource a data source registered (seed 002: "Tjenestekode og
+    tjenesteutgavekode på tjenesten som datakilde har definert som samtykketjeneste")."""
+
+    __tablename__ = "consent_resources"
+
+    # ``<serviceCode>_<edition>``, e.g. ``5252_1``.
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    data_source_id: Mapped[int] = mapped_column(ForeignKey("parties.id"), index=True)
+    title_nb: Mapped[str] = mapped_column(String(200))
+    title_nn: Mapped[str] = mapped_column(String(200))
+    title_en: Mapped[str] = mapped_column(String(200))
+    # The purpose text, with ``NAVN_SELSKAP`` where the consumer's name goes.
+    context_template: Mapped[str] = mapped_column(Text)
+    # ``[{"name": "fraOgMed", "format": "dd.mm.yyyy", "required": true}, …]``
+    parameters: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    max_duration_days: Mapped[int] = mapped_column(Integer)
+    one_time: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime]
+
+
+class Consent(Base):
+    """A consent the person gave (seed 002), and the one authorization code that hands it
+    to the consumer (RFC 6749 §4.1.2: single use, short-lived, kept only as its hash)."""
+
+    __tablename__ = "consents"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    access_request_id: Mapped[str] = mapped_column(ForeignKey("access_requests.id"), unique=True)
+    party_id: Mapped[int] = mapped_column(ForeignKey("parties.id"), index=True)
+    end_user_id: Mapped[int] = mapped_column(ForeignKey("end_users.id"), index=True)
+    # ``{"5252_1": {"fraOgMed": "01.01.2026", …}, …}``: the resources and their metadata.
+    resources: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # The purpose text as the person read it.
+    purpose: Mapped[str] = mapped_column(Text)
+    valid_to: Mapped[dt.datetime] = mapped_column(index=True)
+    one_time: Mapped[bool] = mapped_column(Boolean)
+    delegated_at: Mapped[dt.datetime]
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    code_expires_at: Mapped[dt.datetime]
+    code_used_at: Mapped[dt.datetime | None]
+    # Set on a second use of the code: what the first use produced is revoked.
+    revoked_at: Mapped[dt.datetime | None]
+    used_at: Mapped[dt.datetime | None]
+    withdrawn_at: Mapped[dt.datetime | None]
+    # Set by the worker once ValidToDate passed and the consumer was told.
+    expired_at: Mapped[dt.datetime | None]
+
+
 class AccessRequestItem(Base):
     __tablename__ = "access_request_items"
     __table_args__ = (UniqueConstraint("access_request_id", "metering_point_id"),)

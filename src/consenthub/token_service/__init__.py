@@ -6,6 +6,7 @@ Other processes use it only through the names exported here.
 """
 
 from consenthub.token_service.bearer import Caller, SignedToken, caller_of, live, require, signed
+from consenthub.token_service.extensions import TokenExtension
 from consenthub.token_service.handler import ROUTERS, token_route
 from consenthub.token_service.store import (
     LIVE_PARTY_WHERE,
@@ -26,6 +27,7 @@ __all__ = [
     "ROUTERS",
     "Caller",
     "SignedToken",
+    "TokenExtension",
     "caller_of",
     "live",
     "liveness_parameters",

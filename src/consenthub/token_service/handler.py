@@ -25,6 +25,7 @@ from consenthub.observability import TOKENS_ISSUED
 from consenthub.registry import PartyRecord, credentials_from
 from consenthub.services import Services
 from consenthub.token_service import service
+from consenthub.token_service.extensions import TokenExtension
 from consenthub.web.requests import services
 from consenthub.web.responses import JSONResponse, NoStoreJSONResponse
 
@@ -127,9 +128,11 @@ async def token(request: Request) -> JSONResponse:
     if not grant_type:
         raise DomainError(Code.TOKEN_REQUEST_INVALID, "grant_type is required")
     if grant_type != "client_credentials":
-        raise DomainError(Code.GRANT_TYPE_UNSUPPORTED, grant_type)
+        return await _extension_grant(request, params, grant_type)
     hub = services(request)
     party = await _authenticate(hub, request, params)
+    if "authorization_details" in params:
+        return await _authorization_details(request, hub, party, params["authorization_details"])
     await hub.keys.ready()
     issued = service.issue(hub, party, params.get("scope"))
     TOKENS_ISSUED.inc()
@@ -140,6 +143,64 @@ async def token(request: Request) -> JSONResponse:
     }
     if params.get("scope"):
         body["scope"] = issued.scope
+    return NoStoreJSONResponse(body)
+
+
+def _extensions(request: Request) -> tuple[TokenExtension, ...]:
+    extensions: tuple[TokenExtension, ...] = request.app.state.token_extensions
+    return extensions
+
+
+async def _extension_grant(
+    request: Request, params: dict[str, str], grant_type: str
+) -> JSONResponse:
+    """A grant another process answers (Altinn consent: ``authorization_code``), with the
+    same client authentication as client credentials; an unknown grant type is refused
+    before client authentication."""
+    extension = next(
+        (found for found in _extensions(request) if found.grant_type == grant_type), None
+    )
+    if extension is None:
+        raise DomainError(Code.GRANT_TYPE_UNSUPPORTED, grant_type)
+    hub = services(request)
+    party = await _authenticate(hub, request, params)
+    await hub.keys.ready()
+    body = await run_in_threadpool(extension.issue_from_grant, hub, party, params)
+    TOKENS_ISSUED.inc()
+    return NoStoreJSONResponse(body)
+
+
+async def _authorization_details(
+    request: Request, hub: Services, party: PartyRecord, text: str
+) -> JSONResponse:
+    """Client credentials with RFC 9396 ``authorization_details``: one entry, of a type a
+    process answers (Altinn consent: a fresh token for a live consent)."""
+    try:
+        details = json.loads(text)
+    except ValueError:
+        details = None
+    if (
+        not isinstance(details, list)
+        or len(details) != 1
+        or not isinstance(details[0], dict)
+        or not isinstance(details[0].get("type"), str)
+    ):
+        raise DomainError(
+            Code.TOKEN_REQUEST_INVALID, "authorization_details must be a list of one object"
+        )
+    extension = next(
+        (
+            found
+            for found in _extensions(request)
+            if found.authorization_details_type == details[0]["type"]
+        ),
+        None,
+    )
+    if extension is None:
+        raise DomainError(Code.TOKEN_REQUEST_INVALID, "unknown authorization_details type")
+    await hub.keys.ready()
+    body = await run_in_threadpool(extension.issue_from_details, hub, party, details[0])
+    TOKENS_ISSUED.inc()
     return NoStoreJSONResponse(body)
 
 
@@ -168,6 +229,10 @@ async def introspect(request: Request) -> JSONResponse:
     if not token_value:
         raise DomainError(Code.TOKEN_REQUEST_INVALID, "token is required")
     claims = await run_in_threadpool(service.introspect, hub, party, token_value)
+    for extension in _extensions(request) if claims is None else ():
+        claims = await run_in_threadpool(extension.introspect, hub, party, token_value)
+        if claims is not None:
+            break
     if claims is None:
         return NoStoreJSONResponse({"active": False})
     return NoStoreJSONResponse({"active": True, "token_type": "Bearer", **claims})
@@ -192,7 +257,13 @@ async def metadata(request: Request) -> JSONResponse:
             "jwks_uri": f"{base}/.well-known/jwks.json",
             "revocation_endpoint": f"{base}/sts/revoke",
             "introspection_endpoint": f"{base}/sts/introspect",
-            "grant_types_supported": ["client_credentials"],
+            "grant_types_supported": [
+                "client_credentials",
+                *(extension.grant_type for extension in _extensions(request)),
+            ],
+            "authorization_details_types_supported": [
+                extension.authorization_details_type for extension in _extensions(request)
+            ],
             "response_types_supported": [],
             "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
             "revocation_endpoint_auth_methods_supported": [

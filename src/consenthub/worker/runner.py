@@ -19,7 +19,7 @@ import os
 import random
 import secrets
 import socket
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import psycopg
@@ -77,8 +77,12 @@ class Worker:
         name: str | None = None,
         sender: WebhookSender | None = None,
         rand: random.Random | None = None,
+        due_jobs: Mapping[str, Callable[[Services], int]] | None = None,
     ) -> None:
         self.hub = hub
+        # The processes' own periodic jobs (consent expiry), handed in by the composition
+        # root: the worker stands below the processes.
+        self._due_jobs = dict(due_jobs or {})
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self.sender = sender or WebhookSender(
             timeout=hub.settings.webhook_timeout_seconds,
@@ -271,9 +275,12 @@ class Worker:
     async def due_work(self) -> dict[str, int]:
         """The periodic jobs (``housekeeping``): expire pending requests past their
         deadline and end grants past their end date (their parties hear of it through the
-        outbox), purge expired token revocations; and, at most hourly, because it walks
-        every metering point, meter values past retention."""
+        outbox), purge expired token revocations; at most hourly, because it walks every
+        metering point, meter values past retention; then the processes' own jobs (handed
+        over by the composition root: consent expiry)."""
         done = await asyncio.to_thread(self._due_work)
+        for name, job in self._due_jobs.items():
+            done[name] = await asyncio.to_thread(job, self.hub)
         return done
 
     def _due_work(self) -> dict[str, int]:
