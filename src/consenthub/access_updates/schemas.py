@@ -11,6 +11,7 @@ import orjson
 
 from consenthub.access_updates.errors import MessageError
 from consenthub.access_updates.rules import Action
+from consenthub.domain.dates import calendar_date
 from consenthub.domain.errors import Code
 from consenthub.domain.identifiers import InvalidIdentifier, validate_gsrn, validate_uuid
 
@@ -36,12 +37,10 @@ class Message:
 def _date(where: str, value: Any) -> dt.date | None:
     if value is None:
         return None
-    if not isinstance(value, str) or len(value) != 10:
+    date = calendar_date(value)
+    if date is None:
         raise MessageError(where, "must be a date YYYY-MM-DD")
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise MessageError(where, "must be a date YYYY-MM-DD") from None
+    return date
 
 
 def _item(index: int, raw: Any) -> Item:

@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 
 from consenthub.authorization_requests.errors import Problem, RequestRejected
+from consenthub.domain.dates import calendar_date
 from consenthub.domain.errors import Code
 from consenthub.domain.identifiers import InvalidIdentifier, validate_end_user_id, validate_gsrn
 
@@ -61,13 +62,10 @@ def _date(document: dict[str, Any], field: str, problems: list[Problem]) -> dt.d
     value = document.get(field)
     if value is None:
         return None
-    if isinstance(value, str) and len(value) == 10:
-        try:
-            return dt.date.fromisoformat(value)
-        except ValueError:
-            pass
-    _problem(problems, field, "must be a date YYYY-MM-DD")
-    return None
+    date = calendar_date(value)
+    if date is None:
+        _problem(problems, field, "must be a date YYYY-MM-DD")
+    return date
 
 
 def _text(document: dict[str, Any], field: str, problems: list[Problem]) -> str | None:
