@@ -710,15 +710,26 @@ def demo(
     login_port: Annotated[int, typer.Option(help="Port of the local login provider")] = 9400,
     example_port: Annotated[int, typer.Option(help="Port of the example third party")] = 8001,
     smtp_port: Annotated[int, typer.Option(help="Port of the local SMTP sink")] = 8025,
+    reset: Annotated[
+        bool,
+        typer.Option("--reset", help="Start from the initial demo data (the demo's data only)"),
+    ] = False,
 ) -> None:
     """Migrate, load demo data, start a local login provider, the example third party and
-    an SMTP sink that keeps the mail the hub sends, and serve."""
+    an SMTP sink that keeps the mail the hub sends, and serve.
+
+    Nothing is touched while a port it needs is taken (exit 2). A second start reuses the
+    data and the demo party's secret; --reset starts from the initial data."""
     from consenthub.demo import (
         DEMO_PERSONS,
+        EXAMPLE_APP,
+        DemoError,
         load_demo,
+        reset_demo,
         start_example_app,
         start_login_provider,
         start_mail_sink,
+        taken_port,
     )
 
     # The demo persons carry synthetic (Tenor) identity numbers.
@@ -739,14 +750,35 @@ def demo(
         os.environ["CONSENTHUB_SMTP_HOST"] = "127.0.0.1"
         os.environ["CONSENTHUB_SMTP_PORT"] = str(smtp_port)
     settings = load_settings()
+    # Every port is checked before any data is touched: a second demo started beside a
+    # running one must leave it (and the secret it printed) as it is.
+    needed = [(port, host, "the hub, --port")]
+    if own_provider:
+        needed.append((login_port, "127.0.0.1", "the login provider, --login-port"))
+    if own_mail_sink:
+        needed.append((smtp_port, "127.0.0.1", "the SMTP sink, --smtp-port"))
+    if EXAMPLE_APP.exists():
+        needed.append((example_port, "127.0.0.1", "the example third party, --example-port"))
+    ports = {number: (address, what) for number, address, what in needed}
+    if len(ports) < len(needed):
+        fail("--port, --login-port, --smtp-port and --example-port must all differ")
+    taken = taken_port(ports)
+    if taken is not None:
+        fail(f"{taken}: is a demo already running? Stop it, or choose another port")
+    database = open_database(settings)
+    migrate(settings, database)
+    if reset:
+        try:
+            reset_demo(settings, database)
+        except DemoError as exc:
+            fail(str(exc))
+        migrate(settings, database)
     sink = None
     if own_mail_sink:
         try:
             sink = start_mail_sink(smtp_port, settings.mail_sink_dir)
         except OSError as exc:
             fail(f"the mail sink cannot listen on 127.0.0.1:{smtp_port} ({exc}); try --smtp-port")
-    database = open_database(settings)
-    migrate(settings, database)
     credentials = load_demo(settings, database, example_port)
     # Both children die with this process (PR_SET_PDEATHSIG), however it ends.
     if own_provider:
