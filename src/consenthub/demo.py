@@ -290,9 +290,7 @@ def _keep_secret(file: Path, credentials: registry.NewCredentials) -> None:
         )
 
 
-def _kept_secret(
-    settings: Settings, database: Database, party: registry.PartyRecord
-) -> str | None:
+def _kept_secret(settings: Settings, database: Database, party: registry.PartyRecord) -> str | None:
     """The secret in ``demo_secret_file`` if the token endpoint would accept it now."""
     try:
         kept = json.loads(demo_secret_file(settings).read_text())
