@@ -24,11 +24,12 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
+from consenthub.cli.plain_help import CommandGroup
 from consenthub.imports import ImportFileError
 from consenthub.imports.meter_values import import_meter_values
 from consenthub.imports.metering_points import import_metering_points
 
-import_app = typer.Typer(no_args_is_help=True, help="Import metering points and meter values.")
+import_app = CommandGroup(no_args_is_help=True, help="Import metering points and meter values.")
 
 CsvFile = Annotated[
     Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="The CSV file (UTF-8).")

@@ -14,7 +14,6 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
-import click
 import orjson
 import typer
 from pydantic import ValidationError
@@ -26,7 +25,7 @@ from consenthub import outbox, registry, signing
 from consenthub.cli.imports import import_app
 from consenthub.cli.mail import mail_app
 from consenthub.cli.operator import end_user_app, grants_app, requests_app
-from consenthub.cli.plain_help import CommandGroup
+from consenthub.cli.plain_help import JSON_OUTPUT, CommandGroup
 from consenthub.config import Settings
 from consenthub.domain.consent import ConsentResource
 from consenthub.store import audit
@@ -77,17 +76,11 @@ VERIFY_HINT = (
 )
 
 
-def wants_json() -> bool:
-    """Whether the running command was given ``--json``: its errors are JSON too."""
-    context = click.get_current_context(silent=True)
-    return bool(context is not None and context.params.get("json_output"))
-
-
 def fail(message: str, code: int = 2, *, problems: Sequence[tuple[str, str]] = ()) -> NoReturn:
     """Exit with ``code``: the message (or each ``(field, rule)`` problem, one line each)
     on stderr, not wrapped, markup in it shown as is; with ``--json`` as
     ``{"errors": [{"field", "message"}]}`` on stdout instead."""
-    if wants_json():
+    if JSON_OUTPUT.get():
         shown: list[dict[str, str | None]] = [
             {"field": field, "message": rule} for field, rule in problems
         ] or [{"field": None, "message": message}]
