@@ -59,8 +59,9 @@ def _grant_json(grant: grants.OperatorGrant, today: dt.date) -> dict[str, Any]:
 
 def _grants_table(rows: list[dict[str, Any]]) -> Table:
     table = Table()
-    for header in ("id", "client_id", "GSRN"):
-        table.add_column(header, no_wrap=True)
+    # Identifiers stay whole however narrow the terminal; the other columns give way.
+    for header, width in (("id", 2), ("client_id", 36), ("GSRN", 18)):
+        table.add_column(header, no_wrap=True, min_width=width)
     for header in ("party", "scope", "from", "to", "status"):
         table.add_column(header, overflow="fold")
     for row in rows:
