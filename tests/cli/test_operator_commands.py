@@ -158,7 +158,8 @@ def test_end_user_show_masks_the_id_and_reveal_is_audited(
     assert result.exit_code == 0, result.output
     assert national_id not in result.output
     assert "010190*****" in result.stdout
-    assert gsrn(1) in result.stdout and "2 grants" in result.stdout
+    assert gsrn(1) in result.stdout
+    assert "2 grants" in result.stdout
     as_json = json.loads(
         runner.invoke(app, ["end-user", "show", "--json"], env=env, input=national_id).stdout
     )
@@ -219,7 +220,8 @@ def test_party_list_keeps_identifiers_whole_in_a_narrow_terminal(
     assert result.exit_code == 0
     for party in ("first", "second"):
         assert world[party].party.client_id in result.stdout  # type: ignore[attr-defined]
-    assert gln(1) in result.stdout and gln(2) in result.stdout
+    assert gln(1) in result.stdout
+    assert gln(2) in result.stdout
 
 
 def test_config_shows_where_each_value_came_from(env: dict[str, str], tmp_path: Path) -> None:
@@ -264,7 +266,8 @@ def _command_paths(command: object, path: list[str]) -> list[list[str]]:
 
 def test_no_help_shows_a_python_type() -> None:
     paths = _command_paths(typer.main.get_command(app), [])
-    assert ["grants", "end"] in paths and ["import", "metering-points"] in paths
+    assert ["grants", "end"] in paths
+    assert ["import", "metering-points"] in paths
     for path in paths:
         shown = runner.invoke(app, [*path, "--help"], env={"COLUMNS": "200"}).output
         assert "Usage" in shown, path

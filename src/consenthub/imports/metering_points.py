@@ -259,14 +259,17 @@ def location_problems(gsrn: str, postcode: str, grid_area: str) -> list[tuple[st
     prefix = int(gsrn[:3])
     found: list[tuple[str, str]] = []
     if prefix in _NORWAY:
-        if postcode and not (len(postcode) == 4 and postcode.isascii() and postcode.isdigit()):
+        if postcode and not _digits(postcode, 4):
             found.append(("postcode", "must be 4 digits for a Norwegian metering point"))
         if grid_area and grid_area.upper() not in _NORWEGIAN_GRID_AREAS:
             found.append(("grid_area", "must be NO1, NO2, NO3, NO4 or NO5"))
-    elif prefix in _FINLAND:
-        if postcode and not (len(postcode) == 5 and postcode.isascii() and postcode.isdigit()):
-            found.append(("postcode", "must be 5 digits for a Finnish metering point"))
+    elif prefix in _FINLAND and postcode and not _digits(postcode, 5):
+        found.append(("postcode", "must be 5 digits for a Finnish metering point"))
     return found
+
+
+def _digits(text: str, length: int) -> bool:
+    return len(text) == length and text.isascii() and text.isdigit()
 
 
 def _date(line: int, field: str, text: str, problems: Problems) -> dt.date | None:
