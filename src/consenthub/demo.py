@@ -271,12 +271,13 @@ def example_return_url(port: int) -> str:
 
 def demo_secret_file(settings: Settings) -> Path:
     """Where the demo keeps its party's secret: beside an SQLite database file
-    (``consenthub.db-demo-secret``), else in the working directory."""
+    (``consenthub.db-demo-secret``), else beside the hub's key file
+    (``consenthub-demo-secret``)."""
     url = make_url(settings.database_url)
     if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
         database_file = Path(url.database)
         return database_file.with_name(f"{database_file.name}-demo-secret")
-    return Path("consenthub-demo-secret")
+    return settings.secret_key_file.with_name("consenthub-demo-secret")
 
 
 def _keep_secret(file: Path, credentials: registry.NewCredentials) -> None:
