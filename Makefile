@@ -7,7 +7,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint test-sqlite test-postgresql clean
+.PHONY: install demo demo-reset test lint test-sqlite test-postgresql clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,10 @@ install: $(STAMP)
 
 demo: install
 	$(BIN)/consenthub demo
+
+# The demo from its initial data again; the virtual environment stays.
+demo-reset: install
+	$(BIN)/consenthub demo --reset
 
 lint: install
 	$(BIN)/ruff check src tests
@@ -45,7 +49,7 @@ test:
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache consenthub.db consenthub.db-* consenthub.key \
-		consenthub-mail
+		consenthub-mail consenthub-demo-secret
 
 # Re-extract the translatable messages (Python N_()/_() and the Jinja2 templates) into the
 # template and merge it into the nb/nn/en/fi/sv catalogs. New or changed msgids come out empty

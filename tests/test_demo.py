@@ -6,6 +6,7 @@ import datetime as dt
 import os
 import re
 import shlex
+import socket
 import subprocess
 import sys
 import time
@@ -13,34 +14,50 @@ from pathlib import Path
 
 import httpx
 import orjson
+import pytest
+from sqlalchemy import func, select, update
 
-from consenthub import outbox
+from consenthub import outbox, registry
+from consenthub.config import Settings
+from consenthub.demo import DemoError, demo_secret_file, load_demo, reset_demo
 from consenthub.mail import Mail, MailFolder
 from consenthub.store.database import Database
+from consenthub.store.migrate import upgrade
+from consenthub.store.tables import Grant, Party
+from tests.factories import gln
 from tests.harness import ServerProcess, free_port
 
 
-def start_demo(workdir: Path, port: int, example_port: int) -> tuple[ServerProcess, str]:
+def newcomer_env() -> dict[str, str]:
+    return {key: value for key, value in os.environ.items() if not key.startswith("CONSENTHUB_")}
+
+
+def demo_command(port: int, login_port: int, example_port: int, smtp_port: int) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "consenthub.cli.main",
+        "demo",
+        "--port",
+        str(port),
+        "--login-port",
+        str(login_port),
+        "--example-port",
+        str(example_port),
+        "--smtp-port",
+        str(smtp_port),
+    ]
+
+
+def start_demo(
+    workdir: Path, port: int, example_port: int, login_port: int = 0, smtp_port: int = 0
+) -> tuple[ServerProcess, str]:
     """``consenthub demo`` in ``workdir`` with no CONSENTHUB_ variables, as a newcomer runs
     it: returns once it has printed its banner and answers."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith("CONSENTHUB_")}
     demo = ServerProcess(
-        [
-            sys.executable,
-            "-m",
-            "consenthub.cli.main",
-            "demo",
-            "--port",
-            str(port),
-            "--login-port",
-            str(free_port()),
-            "--example-port",
-            str(example_port),
-            "--smtp-port",
-            str(free_port()),
-        ],
+        demo_command(port, login_port or free_port(), example_port, smtp_port or free_port()),
         ready_url=f"http://127.0.0.1:{port}/healthz",
-        env=env,
+        env=newcomer_env(),
         cwd=workdir,
         output=subprocess.PIPE,
         start_seconds=60,
@@ -59,8 +76,8 @@ def start_demo(workdir: Path, port: int, example_port: int) -> tuple[ServerProce
 
 
 def test_demo_prints_working_credentials_and_serves_data(tmp_path: Path) -> None:
-    port, example_port = free_port(), free_port()
-    process, printed = start_demo(tmp_path, port, example_port)
+    port, example_port, login_port, smtp_port = free_port(), free_port(), free_port(), free_port()
+    process, printed = start_demo(tmp_path, port, example_port, login_port, smtp_port)
     try:
         assert (tmp_path / "consenthub.db").exists()
         curl_line = next(
@@ -92,6 +109,13 @@ def test_demo_prints_working_credentials_and_serves_data(tmp_path: Path) -> None
         assert f"http://127.0.0.1:{example_port}" in printed, printed
         assert httpx.get(f"http://127.0.0.1:{example_port}/").status_code == 200
         mail_is_caught_and_listed(tmp_path, printed)
+        # The secret is kept beside the database, for the demo's user only.
+        kept = tmp_path / "consenthub.db-demo-secret"
+        assert kept.stat().st_mode & 0o077 == 0
+        assert first_secret in kept.read_text()
+        second_demo_leaves_the_running_one_alone(
+            tmp_path, [port, login_port, example_port, smtp_port], form
+        )
     finally:
         process.stop()
     # Its children (login provider, example app) end with the demo.
@@ -104,22 +128,107 @@ def test_demo_prints_working_credentials_and_serves_data(tmp_path: Path) -> None
         assert time.monotonic() < deadline, "the example app outlived the demo"
         time.sleep(0.2)
 
-    # A second start reuses the data and rotates the secret: the old one stops working.
+    # A second start reuses the data and the kept secret, which still works.
     process, printed = start_demo(tmp_path, port, example_port)
     try:
         secret = re.search(r"client_secret\s+(\S+)", printed)
         assert secret is not None
-        assert secret.group(1) != first_secret
-        old = httpx.post(
-            f"http://127.0.0.1:{port}/sts/Token", data=form | {"client_secret": first_secret}
-        )
-        assert old.status_code == 401
-        new = httpx.post(
-            f"http://127.0.0.1:{port}/sts/Token", data=form | {"client_secret": secret.group(1)}
-        )
-        assert new.status_code == 200
+        assert secret.group(1) == first_secret
+        again = httpx.post(f"http://127.0.0.1:{port}/sts/Token", data=form)
+        assert again.status_code == 200
     finally:
         process.stop()
+
+
+def second_demo_leaves_the_running_one_alone(
+    workdir: Path, ports: list[int], form: dict[str, str]
+) -> None:
+    """Started beside a running demo, on the same ports, another exits at once with one
+    line naming the port taken, and the running demo's secret still works."""
+    second = subprocess.run(
+        demo_command(*ports),
+        cwd=workdir,
+        env=newcomer_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert second.returncode == 2, second.stderr
+    assert second.stdout == ""
+    [line] = second.stderr.strip().splitlines()
+    assert f"port {ports[0]} on 127.0.0.1 (the hub, --port) is already in use" in line
+    token = httpx.post(f"http://127.0.0.1:{ports[0]}/sts/Token", data=form)
+    assert token.status_code == 200, token.text
+
+
+def test_a_taken_port_stops_the_demo_before_it_touches_anything(tmp_path: Path) -> None:
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        taken = held.getsockname()[1]
+        result = subprocess.run(
+            demo_command(free_port(), free_port(), free_port(), taken),
+            cwd=tmp_path,
+            env=newcomer_env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()
+    assert f"port {taken} on 127.0.0.1 (the SMTP sink, --smtp-port) is already in use" in line
+    assert "Traceback" not in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def demo_settings(workdir: Path) -> Settings:
+    return Settings(
+        database_url=f"sqlite:///{workdir / 'consenthub.db'}",
+        secret_key_file=workdir / "consenthub.key",
+        mail_sink_dir=workdir / "consenthub-mail",
+        allow_synthetic_ids=True,
+    )
+
+
+def test_reset_starts_from_the_initial_data(tmp_path: Path) -> None:
+    settings = demo_settings(tmp_path)
+    database = Database(settings.database_url)
+    try:
+        upgrade(database)
+        first = load_demo(settings, database, example_port=8001)
+        # What a demo's visitor changes: a grant ended, a party added, mail caught.
+        with database.write() as conn:
+            conn.execute(update(Grant).values(valid_to=dt.date(2030, 1, 1)))
+        MailFolder(settings.mail_sink_dir).keep(b"Subject: x\r\n\r\nx", now=dt.datetime.now(dt.UTC))
+        assert load_demo(settings, database, 8001).client_secret == first.client_secret
+        reset_demo(settings, database)
+        assert not demo_secret_file(settings).exists()
+        assert MailFolder(settings.mail_sink_dir).caught() == []
+        again = load_demo(settings, database, 8001)
+        assert again.client_secret != first.client_secret
+        with database.read() as conn:
+            assert conn.execute(select(Grant.valid_to)).scalars().all() == [None, None]
+            assert conn.execute(select(func.count()).select_from(Party)).scalar_one() == 3
+    finally:
+        database.dispose()
+
+
+def test_reset_refuses_a_database_that_is_not_the_demos(tmp_path: Path) -> None:
+    settings = demo_settings(tmp_path)
+    database = Database(settings.database_url)
+    try:
+        upgrade(database)
+        load_demo(settings, database, 8001)
+        with database.write() as conn:
+            registry.add_party(
+                conn, b"k" * 32, name="Real Kraft AS", roles=["third_party"], gln=gln(7)
+            )
+        with pytest.raises(DemoError, match="Real Kraft AS"):
+            reset_demo(settings, database)
+        with database.read() as conn:
+            assert conn.execute(select(func.count()).select_from(Party)).scalar_one() == 4
+    finally:
+        database.dispose()
 
 
 def mail_is_caught_and_listed(workdir: Path, printed: str) -> None:

@@ -8,13 +8,19 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import fastapi_offline
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import (
+    get_redoc_html,
+    get_swagger_ui_html,
+    get_swagger_ui_oauth2_redirect_html,
+)
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
 from starlette.staticfiles import StaticFiles
 
 from consenthub import (
@@ -46,6 +52,10 @@ from consenthub.web.sessions import ServerSessions
 from consenthub.worker import Worker
 
 STATIC = Path(__file__).parent / "web" / "static"
+# Swagger UI and ReDoc as the fastapi-offline package ships them (docs/decisions.md, "API
+# docs offline"): the docs pages load nothing from another host.
+DOCS_ASSETS = Path(fastapi_offline.__file__).parent / "static"
+DOCS_ASSETS_URL = "/static/docs"
 # The periodic jobs of processes, run by the worker besides its own.
 DUE_WORK = consent.DUE_WORK
 # Every process, each with its routers, its directly served routes and (where end users
@@ -85,6 +95,39 @@ def _lifespan(app: FastAPI) -> AbstractAsyncContextManager[None]:
     return lifespan(app)
 
 
+def _add_docs_pages(app: FastAPI) -> None:
+    """``/docs`` (Swagger UI) and ``/redoc`` on the assets served from ``DOCS_ASSETS``."""
+    title = f"{app.title} API"
+    oauth2_redirect = "/docs/oauth2-redirect"
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=title,
+            swagger_js_url=f"{DOCS_ASSETS_URL}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_ASSETS_URL}/swagger-ui.css",
+            swagger_favicon_url=f"{DOCS_ASSETS_URL}/favicon.png",
+            oauth2_redirect_url=oauth2_redirect,
+            # Swagger UI would otherwise ask validator.swagger.io about the document.
+            swagger_ui_parameters={"validatorUrl": None},
+        )
+
+    @app.get(oauth2_redirect, include_in_schema=False)
+    async def swagger_ui_redirect() -> HTMLResponse:
+        return get_swagger_ui_oauth2_redirect_html()
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc() -> HTMLResponse:
+        return get_redoc_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=title,
+            redoc_js_url=f"{DOCS_ASSETS_URL}/redoc.standalone.js",
+            redoc_favicon_url=f"{DOCS_ASSETS_URL}/favicon.png",
+            with_google_fonts=False,
+        )
+
+
 def create_app(
     settings: Settings | None = None,
     database: Database | None = None,
@@ -99,6 +142,8 @@ def create_app(
         "Token service (seed 004), data API (SPEC §8).",
         default_response_class=JSONResponse,
         lifespan=_lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.services = build_services(settings, database, clock=clock)
     app.state.decision_flows = {
@@ -111,7 +156,10 @@ def create_app(
     for process in PROCESSES:
         for router in process.ROUTERS:
             app.include_router(router)
+    # Before "/static", which would otherwise take these paths.
+    app.mount(DOCS_ASSETS_URL, StaticFiles(directory=DOCS_ASSETS), name="docs-assets")
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    _add_docs_pages(app)
 
     @app.get("/healthz", tags=["operations"], summary="Liveness: the process answers")
     async def healthz() -> dict[str, str]:

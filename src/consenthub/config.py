@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import secrets
+import tomllib
 from email import policy
 from email.errors import HeaderParseError
 from email.headerregistry import Address
@@ -204,6 +205,26 @@ class Settings(BaseSettings):
             with os.fdopen(fd, "w") as handle:
                 handle.write(secrets.token_urlsafe(48))
         return path.read_text().strip().encode()
+
+    def origins(self) -> dict[str, Literal["default", "file", "environment"]]:
+        """Where each setting's value came from, as ``settings_customise_sources`` ranks
+        them: a ``CONSENTHUB_*`` variable, else ``CONSENTHUB_CONFIG_FILE``, else the
+        default."""
+        environment = {key.upper() for key in os.environ}
+        config_file = os.environ.get("CONSENTHUB_CONFIG_FILE")
+        in_file: set[str] = set()
+        if config_file:
+            with open(config_file, "rb") as handle:
+                in_file = set(tomllib.load(handle))
+        origins: dict[str, Literal["default", "file", "environment"]] = {}
+        for name in type(self).model_fields:
+            if f"CONSENTHUB_{name.upper()}" in environment:
+                origins[name] = "environment"
+            elif name in in_file:
+                origins[name] = "file"
+            else:
+                origins[name] = "default"
+        return origins
 
     def masked(self) -> dict[str, Any]:
         """Effective configuration for display: secrets and passwords masked."""

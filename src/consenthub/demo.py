@@ -5,8 +5,11 @@ delegation-context template, and an insurer as consent consumer.
 
 The persons' fødselsnummer are synthetic (Skatteetaten Tenor: month + 80), so
 the demo runs with ``allow_synthetic_ids``. Loading is idempotent: a second
-start reuses the data and only rotates the demo party's secret, which is
-stored as a hash and so cannot be shown again otherwise.
+start reuses the data and the demo party's secret, which the registry keeps only
+as a hash, so the demo keeps it in a file of its own beside the database
+(``demo_secret_file``, mode 0600); only when that file is gone or its secret no
+longer works is a new secret made. ``reset_demo`` empties a demo database so that
+the next start loads the initial data again.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import json
 import math
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -28,15 +32,17 @@ from urllib.parse import urlencode
 
 import httpx
 from sqlalchemy import Connection, select
+from sqlalchemy.engine import make_url
 
 from consenthub import registry
 from consenthub.config import Settings
+from consenthub.domain.errors import DomainError
 from consenthub.grants import create_grant
 from consenthub.imports.meter_values import import_meter_values
 from consenthub.imports.metering_points import import_metering_points
 from consenthub.mail import MailFolder
 from consenthub.store.database import Database
-from consenthub.store.tables import EndUser, Grant, MeteringPoint
+from consenthub.store.tables import Base, EndUser, Grant, MeteringPoint
 
 if TYPE_CHECKING:
     # Only the demo needs aiosmtpd (the demo and dev extras).
@@ -80,6 +86,28 @@ NAV_DELEGATION_CONTEXT = (
     "direkte og elektronisk fra NAV."
 )
 PR_SET_PDEATHSIG = 1
+# Who the demo's data may name: ``reset_demo`` empties only a database of these parties.
+DEMO_PARTY_IDENTIFIERS = frozenset({DEMO_PARTY_GLN, DEMO_DATA_SOURCE[1], DEMO_CONSUMER[1]})
+
+
+class DemoError(Exception):
+    """Why the demo cannot start (or reset): one line for the operator."""
+
+
+def taken_port(ports: dict[int, tuple[str, str]]) -> str | None:
+    """The first of ``ports`` (port → (host, what listens there, as the option naming it))
+    that something already listens on, as a sentence; None when all are free.
+
+    Bound with ``SO_REUSEADDR``, as uvicorn and the others bind, so that a port a stopped
+    demo left in TIME_WAIT counts as free and only a listening socket as taken."""
+    for port, (host, what) in ports.items():
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((host, port))
+            except OSError:
+                return f"port {port} on {host} ({what}) is already in use"
+    return None
 
 
 def login_provider_users() -> list[str]:
@@ -241,17 +269,88 @@ def example_return_url(port: int) -> str:
     return f"http://127.0.0.1:{port}/callback"
 
 
+def demo_secret_file(settings: Settings) -> Path:
+    """Where the demo keeps its party's secret: beside an SQLite database file
+    (``consenthub.db-demo-secret``), else beside the hub's key file
+    (``consenthub-demo-secret``)."""
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        database_file = Path(url.database)
+        return database_file.with_name(f"{database_file.name}-demo-secret")
+    return settings.secret_key_file.with_name("consenthub-demo-secret")
+
+
+def _keep_secret(file: Path, credentials: registry.NewCredentials) -> None:
+    """Only the demo's user may read the secret (0600, whatever the file was before)."""
+    fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(
+            {"client_id": credentials.party.client_id, "client_secret": credentials.client_secret},
+            handle,
+        )
+
+
+def _kept_secret(settings: Settings, database: Database, party: registry.PartyRecord) -> str | None:
+    """The secret in ``demo_secret_file`` if the token endpoint would accept it now."""
+    try:
+        kept = json.loads(demo_secret_file(settings).read_text())
+        client_id, secret = str(kept["client_id"]), str(kept["client_secret"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if client_id != party.client_id:
+        return None
+    clients = registry.ClientAuthenticator(
+        database, settings.resolved_secret_key(), registry.FailureThrottle(1, 1), cache_ttl=0
+    )
+    try:
+        clients.authenticate(registry.ClientCredentials(client_id, secret, False), "demo")
+    except DomainError:
+        return None
+    return secret
+
+
+def reset_demo(settings: Settings, database: Database) -> None:
+    """Empty a migrated demo database (every table, the schema kept), the kept secret and
+    the caught mail, so that ``load_demo`` starts from the initial data. Refused for a
+    database that holds parties the demo did not make: this is no way to empty a hub."""
+    with database.write() as conn:
+        foreign = [
+            party.name
+            for party in registry.list_parties(conn)
+            if not {party.gln, party.orgnr} & DEMO_PARTY_IDENTIFIERS
+        ]
+        if foreign:
+            raise DemoError(
+                f"the database holds parties the demo did not make ({', '.join(foreign)}); "
+                "--reset only resets a demo database"
+            )
+        for table in reversed(Base.metadata.sorted_tables):
+            conn.execute(table.delete())
+    demo_secret_file(settings).unlink(missing_ok=True)
+    for caught in MailFolder(settings.mail_sink_dir).caught():
+        caught.file.unlink(missing_ok=True)
+
+
 def load_demo(settings: Settings, database: Database, example_port: int) -> registry.NewCredentials:
-    """Load the demo data once; the demo party's return address follows ``example_port``."""
+    """Load the demo data once; the demo party's return address follows ``example_port``.
+    Its secret is the kept one while that works, else a new one (then kept)."""
     secret_key = settings.resolved_secret_key()
     with database.read() as conn:
         party = registry.find_by_gln(conn, DEMO_PARTY_GLN)
     if party is not None:
         with database.write() as conn:
             registry.ensure_return_url(conn, party.id, example_return_url(example_port))
-            return registry.rotate_secret(
+        kept = _kept_secret(settings, database, party)
+        if kept is not None:
+            return registry.NewCredentials(party, kept)
+        with database.write() as conn:
+            # Nobody holds a working copy of the current secret: no overlap is needed.
+            rotated = registry.rotate_secret(
                 conn, secret_key, party.client_id, overlap=dt.timedelta(0), actor="demo"
             )
+        _keep_secret(demo_secret_file(settings), rotated)
+        return rotated
     import_metering_points(database, _metering_points_csv(), allow_synthetic_ids=True, actor="demo")
     import_meter_values(database, _values_csv(settings), actor="demo")
     with database.write() as conn:
@@ -289,6 +388,7 @@ def load_demo(settings: Settings, database: Database, example_port: int) -> regi
                     valid_from=dt.date.fromisoformat(move_in),
                     actor="demo",
                 )
+    _keep_secret(demo_secret_file(settings), created)
     return created
 
 

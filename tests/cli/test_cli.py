@@ -141,7 +141,7 @@ def test_config_masks_secrets(env: dict[str, str]) -> None:
     }
     result = runner.invoke(app, ["config", "--json"], env=masked_env)
     assert result.exit_code == 0, result.output
-    shown = json.loads(result.stdout)
+    shown = {key: item["value"] for key, item in json.loads(result.stdout).items()}
     assert shown["secret_key"] == "********"
     assert shown["smtp_password"] == "********"
     assert shown["smtp_username"] == "hub"

@@ -496,7 +496,7 @@ def test_errors_name_every_bad_row_up_to_a_limit(
     assert len(exc.errors) == MAX_ERRORS
     assert exc.truncated
     assert [e.line for e in exc.errors] == list(range(2, 2 + MAX_ERRORS))
-    assert f"the first {MAX_ERRORS} problem(s)" in str(exc)
+    assert f"the first {MAX_ERRORS} problems:" in str(exc)
 
 
 def test_overlaps_are_listed_up_to_the_limit(
@@ -1015,7 +1015,7 @@ def test_cli_prints_a_one_line_summary(db: Database, tmp_path: Path, cli: CliRun
     result = cli.invoke(app, ["import", "metering-points", str(points)])
     assert result.exit_code == 0, result.output
     assert result.stdout.strip() == (
-        "imported points.csv: 1 rows, 1 metering points, 1 supply periods, 1 new end users"
+        "imported points.csv: 1 row, 1 metering point, 1 supply period, 1 new end user"
     )
     assert person not in result.output
 
@@ -1048,7 +1048,7 @@ def test_cli_rejects_bad_values_and_missing_files(
         VALUES_HEADER,
         [f"{gsrn(1)},2024-01-01T00:00:00Z,1.5", f"{gsrn(1)},2024-01-01T01:00:00,1.5"],
     )
-    result = cli.invoke(app, ["import", "values", str(values), "--json"])
+    result = cli.invoke(app, ["import", "values", str(values)])
     assert result.exit_code == 2
     assert (
         f"\n  line 2: metering_point_id: no metering point {gsrn(1)}; "
@@ -1056,6 +1056,17 @@ def test_cli_rejects_bad_values_and_missing_files(
     ) in result.stderr
     assert "\n  line 3: start: must include a UTC offset such as +01:00 or Z\n" in result.stderr
     assert result.stdout == ""
+    # With --json the same problems are JSON on stdout, and the exit is still 2.
+    result = cli.invoke(app, ["import", "values", str(values), "--json"])
+    assert result.exit_code == 2
+    assert json.loads(result.stdout)["errors"] == [
+        {
+            "line": 2,
+            "field": "metering_point_id",
+            "message": f"no metering point {gsrn(1)}; import metering points first",
+        },
+        {"line": 3, "field": "start", "message": "must include a UTC offset such as +01:00 or Z"},
+    ]
 
     result = cli.invoke(app, ["import", "values", str(tmp_path / "missing.csv")])
     assert result.exit_code == 2

@@ -294,3 +294,13 @@ def of_end_user(hub: Services, end_user_id: int) -> list[AccessRequest]:
         found = store.of_end_user(conn, end_user_id)
     now = hub.now()
     return [_effective(request, now) for request in found]
+
+
+def listing(
+    hub: Services, *, status: Status | None, process: Process | None, limit: int
+) -> list[AccessRequest]:
+    """Every party's requests with their effective status, newest first."""
+    now = hub.now()
+    with hub.database.read() as conn:
+        found = store.listing(conn, status=status, process=process, now=now, limit=limit)
+    return [_effective(request, now) for request in found]

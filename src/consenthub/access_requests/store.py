@@ -6,9 +6,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVarTuple
 
-from sqlalchemy import Connection, and_, insert, or_, select, update
+from sqlalchemy import Connection, Select, and_, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from consenthub.domain.access import EventType, Process, Scope, Status
@@ -333,22 +333,14 @@ def of_party(
 ) -> list[AccessRequest]:
     """The party's requests of these processes, oldest first, after the cursor
     ``(created_at, id)``; ``status`` is judged as ``rules.effective_status`` judges it."""
-    query = _SELECT.where(
-        AccessRequestRow.party_id == party_id,
-        AccessRequestRow.process.in_([process.value for process in processes]),
+    query = _with_status(
+        _SELECT.where(
+            AccessRequestRow.party_id == party_id,
+            AccessRequestRow.process.in_([process.value for process in processes]),
+        ),
+        status,
+        now,
     )
-    past_deadline = and_(
-        AccessRequestRow.status == Status.PENDING.value, AccessRequestRow.deadline <= now
-    )
-    if status is Status.PENDING:
-        query = query.where(
-            AccessRequestRow.status == Status.PENDING.value,
-            or_(AccessRequestRow.deadline.is_(None), AccessRequestRow.deadline > now),
-        )
-    elif status is Status.EXPIRED:
-        query = query.where(or_(AccessRequestRow.status == Status.EXPIRED.value, past_deadline))
-    elif status is not None:
-        query = query.where(AccessRequestRow.status == status.value)
     if after is not None:
         created_at, internal_id = after
         query = query.where(
@@ -359,6 +351,47 @@ def of_party(
         )
     rows = conn.execute(
         query.order_by(AccessRequestRow.created_at, AccessRequestRow.id).limit(limit)
+    ).all()
+    return [_record(row) for row in rows]
+
+
+_Columns = TypeVarTuple("_Columns")
+
+
+def _with_status(
+    query: Select[*_Columns], status: Status | None, now: dt.datetime
+) -> Select[*_Columns]:
+    """Only requests whose status, judged as ``rules.effective_status`` judges it, is
+    ``status`` (every request for None)."""
+    past_deadline = and_(
+        AccessRequestRow.status == Status.PENDING.value, AccessRequestRow.deadline <= now
+    )
+    if status is Status.PENDING:
+        return query.where(
+            AccessRequestRow.status == Status.PENDING.value,
+            or_(AccessRequestRow.deadline.is_(None), AccessRequestRow.deadline > now),
+        )
+    if status is Status.EXPIRED:
+        return query.where(or_(AccessRequestRow.status == Status.EXPIRED.value, past_deadline))
+    if status is not None:
+        return query.where(AccessRequestRow.status == status.value)
+    return query
+
+
+def listing(
+    conn: Connection,
+    *,
+    status: Status | None,
+    process: Process | None,
+    now: dt.datetime,
+    limit: int,
+) -> list[AccessRequest]:
+    """Every party's requests, newest first (the operator's ``requests list``)."""
+    query = _with_status(_SELECT, status, now)
+    if process is not None:
+        query = query.where(AccessRequestRow.process == process.value)
+    rows = conn.execute(
+        query.order_by(AccessRequestRow.created_at.desc(), AccessRequestRow.id.desc()).limit(limit)
     ).all()
     return [_record(row) for row in rows]
 

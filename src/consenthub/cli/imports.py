@@ -24,11 +24,13 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
+from consenthub.cli.plain_help import JSON_OUTPUT, CommandGroup
+from consenthub.cli.wording import count
 from consenthub.imports import ImportFileError
 from consenthub.imports.meter_values import import_meter_values
 from consenthub.imports.metering_points import import_metering_points
 
-import_app = typer.Typer(no_args_is_help=True, help="Import metering points and meter values.")
+import_app = CommandGroup(no_args_is_help=True, help="Import metering points and meter values.")
 
 CsvFile = Annotated[
     Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="The CSV file (UTF-8).")
@@ -60,10 +62,10 @@ def metering_points(file: CsvFile, json_output: JsonOption = False) -> None:
         print_json(asdict(report))
         return
     console.print(
-        f"imported {escape(report.file)}: {report.rows} rows, "
-        f"{report.metering_points} metering points, "
-        f"{report.supply_periods} supply periods, "
-        f"{report.end_users_created} new end users",
+        f"imported {escape(report.file)}: {count(report.rows, 'row')}, "
+        f"{count(report.metering_points, 'metering point')}, "
+        f"{count(report.supply_periods, 'supply period')}, "
+        f"{count(report.end_users_created, 'new end user')}",
         highlight=False,
         soft_wrap=True,
     )
@@ -91,17 +93,31 @@ def values(file: CsvFile, json_output: JsonOption = False) -> None:
         print_json(asdict(report))
         return
     console.print(
-        f"imported {escape(report.file)}: {report.rows} rows, {report.values} values "
-        f"for {report.metering_points} metering points",
+        f"imported {escape(report.file)}: {count(report.rows, 'row')}, "
+        f"{count(report.values, 'value')} for {count(report.metering_points, 'metering point')}",
         highlight=False,
         soft_wrap=True,
     )
 
 
 def _reject(file: Path, exc: ImportFileError) -> NoReturn:
-    """Exit 2 with the problems on stderr, one unwrapped line each (scripts grep them)."""
-    from consenthub.cli.main import fail
+    """Exit 2 with the problems on stderr, one unwrapped line each (scripts grep them);
+    with --json as ``{"file", "errors": [{"line", "field", "message"}], "truncated"}`` on
+    stdout."""
+    from consenthub.cli.main import fail, print_json
 
+    if JSON_OUTPUT.get():
+        print_json(
+            {
+                "file": file.name,
+                "errors": [
+                    {"line": error.line, "field": error.field, "message": error.rule}
+                    for error in exc.errors
+                ],
+                "truncated": exc.truncated,
+            }
+        )
+        raise typer.Exit(2)
     fail(f"{file.name}: {exc}")
 
 

@@ -11,7 +11,8 @@ import datetime as dt
 import os
 import signal
 import sys
-from typing import Annotated, Any, NoReturn
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import orjson
 import typer
@@ -23,12 +24,16 @@ from rich.table import Table
 from consenthub import outbox, registry, signing
 from consenthub.cli.imports import import_app
 from consenthub.cli.mail import mail_app
-from consenthub.cli.plain_help import CommandGroup
+from consenthub.cli.operator import end_user_app, grants_app, requests_app
+from consenthub.cli.plain_help import JSON_OUTPUT, CommandGroup
 from consenthub.config import Settings
 from consenthub.domain.consent import ConsentResource
 from consenthub.store import audit
 from consenthub.store.database import Database
 from consenthub.store.migrate import upgrade
+
+if TYPE_CHECKING:
+    from consenthub.services import Services
 
 app = CommandGroup(
     no_args_is_help=True,
@@ -53,6 +58,9 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
 app.add_typer(import_app, name="import")
 app.add_typer(mail_app, name="mail")
+app.add_typer(grants_app, name="grants")
+app.add_typer(requests_app, name="requests")
+app.add_typer(end_user_app, name="end-user")
 
 console = Console()
 errors = Console(stderr=True)
@@ -68,10 +76,27 @@ VERIFY_HINT = (
 )
 
 
-def fail(message: str, code: int = 2) -> NoReturn:
-    """Exit with ``code`` and the message on stderr: not wrapped, markup in it shown as is."""
-    errors.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+def fail(message: str, code: int = 2, *, problems: Sequence[tuple[str, str]] = ()) -> NoReturn:
+    """Exit with ``code``: the message (or each ``(field, rule)`` problem, one line each)
+    on stderr, not wrapped, markup in it shown as is; with ``--json`` as
+    ``{"errors": [{"field", "message"}]}`` on stdout instead."""
+    if JSON_OUTPUT.get():
+        shown: list[dict[str, str | None]] = [
+            {"field": field, "message": rule} for field, rule in problems
+        ] or [{"field": None, "message": message}]
+        print_json({"errors": shown})
+        raise typer.Exit(code)
+    for line in [f"{field}: {rule}" for field, rule in problems] or [message]:
+        errors.print(f"[bold red]error:[/] {escape(line)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
+
+
+def warn(message: str) -> None:
+    errors.print(f"[yellow]warning:[/] {escape(message)}", highlight=False, soft_wrap=True)
+
+
+def option_name(field: str) -> str:
+    return f"--{field.replace('_', '-')}"
 
 
 def load_settings() -> Settings:
@@ -87,6 +112,14 @@ def load_settings() -> Settings:
 
 def open_database(settings: Settings) -> Database:
     return Database(settings.database_url)
+
+
+def build_hub() -> Services:
+    """The shared services for a command, as a server or the worker builds them."""
+    from consenthub.services import build_services
+
+    settings = load_settings()
+    return build_services(settings, open_database(settings))
 
 
 def print_json(value: Any) -> None:
@@ -134,27 +167,45 @@ def party_add(
 
     The client_id and client_secret, and with --webhook-url the webhook secret.
     """
+    options: dict[str, Any] = {
+        "name": name,
+        "roles": role,
+        "gln": gln,
+        "orgnr": orgnr,
+        "return_urls": return_url or [],
+        "return_domains": return_domain or [],
+        "webhook_url": webhook_url,
+    }
+    problems = registry.party_problems(**options)
+    if problems:
+        fail(
+            "invalid options",
+            problems=[(option_name(problem.field), problem.rule) for problem in problems],
+        )
     settings = load_settings()
     database = open_database(settings)
     try:
         with database.write() as conn:
-            created = registry.add_party(
-                conn,
-                settings.resolved_secret_key(),
-                name=name,
-                roles=role,
-                gln=gln,
-                orgnr=orgnr,
-                return_urls=return_url or [],
-                return_domains=return_domain or [],
-                webhook_url=webhook_url,
-            )
+            created = registry.add_party(conn, settings.resolved_secret_key(), **options)
     except registry.RegistryError as exc:
-        fail(f"--{exc.field.replace('_', '-')}: {exc.rule}")
+        fail(f"{option_name(exc.field)}: {exc.rule}")
+    # A third party with no return address can use the message-initiated processes, but
+    # every BRS-NO-624 link of its is refused (docs/decisions.md, "The operator's CLI").
+    unreachable = "third_party" in role and not (return_url or return_domain)
+    if unreachable:
+        warn(
+            "a third party with no --return-url or --return-domain: its authorize links "
+            "(BRS-NO-624) are refused until one is registered"
+        )
     _print_credentials(created, json_output)
 
 
-def _print_credentials(created: registry.NewCredentials, json_output: bool) -> None:
+def _print_credentials(
+    created: registry.NewCredentials,
+    json_output: bool,
+    *,
+    previous_valid_until: dt.datetime | None = None,
+) -> None:
     party = created.party
     if json_output:
         shown: dict[str, Any] = {
@@ -167,6 +218,8 @@ def _print_credentials(created: registry.NewCredentials, json_output: bool) -> N
         }
         if created.webhook_secret is not None:
             shown |= {"webhook_url": party.webhook_url, "webhook_secret": created.webhook_secret}
+        if previous_valid_until is not None:
+            shown["previous_valid_until"] = previous_valid_until.isoformat(timespec="seconds")
         print_json(shown)
         return
     console.print(f"party      {party.name}")
@@ -214,13 +267,19 @@ def party_list(json_output: JsonOption = False) -> None:
     if json_output:
         print_json(rows)
         return
-    table = Table("client_id", "name", "GLN", "org no.", "roles", "return addresses")
+    table = Table()
+    # Identifiers are copied whole from here: never wrapped, never cut short; the
+    # narrower columns give way instead.
+    for header in ("client_id", "GLN", "org no."):
+        table.add_column(header, no_wrap=True, min_width=36 if header == "client_id" else 13)
+    for header in ("name", "roles", "return addresses"):
+        table.add_column(header, overflow="fold")
     for row in rows:
         table.add_row(
             row["client_id"],
-            row["name"],
             row["gln"] or "",
             row["orgnr"] or "",
+            escape(row["name"]),
             ", ".join(row["roles"]),
             "\n".join(row["return_urls"] + row["return_domains"]),
         )
@@ -241,6 +300,10 @@ def party_rotate_secret(
     hours = settings.client_secret_overlap_hours if overlap_hours is None else overlap_hours
     if hours < 0:
         fail("--overlap-hours: must not be negative")
+    # Taken just before the rotation stamps it: the old secret works a moment longer.
+    old_works_until = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=hours)).astimezone(
+        settings.zone
+    )
     try:
         with open_database(settings).write() as conn:
             created = registry.rotate_secret(
@@ -248,7 +311,18 @@ def party_rotate_secret(
             )
     except registry.RegistryError as exc:
         fail(f"{exc.field}: {exc.rule}")
-    _print_credentials(created, json_output)
+    _print_credentials(created, json_output, previous_valid_until=old_works_until)
+    if json_output:
+        return
+    if hours == 0:
+        console.print("The previous secret no longer works.")
+        return
+    console.print(
+        f"The previous secret works until {old_works_until.isoformat(timespec='seconds')} "
+        f"({settings.hub_timezone}); switch the client to the new one before then.",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 @party_app.command("set-webhook")
@@ -633,15 +707,33 @@ def audit_verify(json_output: JsonOption = False) -> None:
 
 @app.command("config")
 def show_config(json_output: JsonOption = False) -> None:
-    """Show the effective configuration, secrets masked."""
-    shown = load_settings().masked()
+    """Show the effective configuration, secrets masked, and where each value came from:
+    default, file (CONSENTHUB_CONFIG_FILE) or environment."""
+    settings = load_settings()
+    shown = settings.masked()
+    origins = settings.origins()
     if json_output:
-        print_json(shown)
+        print_json(
+            {
+                key: {"value": value, "source": origins.get(key, "derived")}
+                for key, value in shown.items()
+            }
+        )
         return
-    table = Table("setting", "value")
+    table = Table("setting", "value", "from")
+    table.columns[1].overflow = "fold"
     for key, value in shown.items():
-        table.add_row(key, str(value))
+        table.add_row(key, escape(_shown_value(value)), origins.get(key, "derived"))
     console.print(table)
+
+
+def _shown_value(value: Any) -> str:
+    """A setting as an operator writes it: ``(not set)`` rather than Python's None."""
+    if value is None:
+        return "(not set)"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 @app.command("serve")
@@ -710,15 +802,26 @@ def demo(
     login_port: Annotated[int, typer.Option(help="Port of the local login provider")] = 9400,
     example_port: Annotated[int, typer.Option(help="Port of the example third party")] = 8001,
     smtp_port: Annotated[int, typer.Option(help="Port of the local SMTP sink")] = 8025,
+    reset: Annotated[
+        bool,
+        typer.Option("--reset", help="Start from the initial demo data (the demo's data only)"),
+    ] = False,
 ) -> None:
     """Migrate, load demo data, start a local login provider, the example third party and
-    an SMTP sink that keeps the mail the hub sends, and serve."""
+    an SMTP sink that keeps the mail the hub sends, and serve.
+
+    Nothing is touched while a port it needs is taken (exit 2). A second start reuses the
+    data and the demo party's secret; --reset starts from the initial data."""
     from consenthub.demo import (
         DEMO_PERSONS,
+        EXAMPLE_APP,
+        DemoError,
         load_demo,
+        reset_demo,
         start_example_app,
         start_login_provider,
         start_mail_sink,
+        taken_port,
     )
 
     # The demo persons carry synthetic (Tenor) identity numbers.
@@ -739,14 +842,35 @@ def demo(
         os.environ["CONSENTHUB_SMTP_HOST"] = "127.0.0.1"
         os.environ["CONSENTHUB_SMTP_PORT"] = str(smtp_port)
     settings = load_settings()
+    # Every port is checked before any data is touched: a second demo started beside a
+    # running one must leave it (and the secret it printed) as it is.
+    needed = [(port, host, "the hub, --port")]
+    if own_provider:
+        needed.append((login_port, "127.0.0.1", "the login provider, --login-port"))
+    if own_mail_sink:
+        needed.append((smtp_port, "127.0.0.1", "the SMTP sink, --smtp-port"))
+    if EXAMPLE_APP.exists():
+        needed.append((example_port, "127.0.0.1", "the example third party, --example-port"))
+    ports = {number: (address, what) for number, address, what in needed}
+    if len(ports) < len(needed):
+        fail("--port, --login-port, --smtp-port and --example-port must all differ")
+    taken = taken_port(ports)
+    if taken is not None:
+        fail(f"{taken}: is a demo already running? Stop it, or choose another port")
+    database = open_database(settings)
+    migrate(settings, database)
+    if reset:
+        try:
+            reset_demo(settings, database)
+        except DemoError as exc:
+            fail(str(exc))
+        migrate(settings, database)
     sink = None
     if own_mail_sink:
         try:
             sink = start_mail_sink(smtp_port, settings.mail_sink_dir)
         except OSError as exc:
             fail(f"the mail sink cannot listen on 127.0.0.1:{smtp_port} ({exc}); try --smtp-port")
-    database = open_database(settings)
-    migrate(settings, database)
     credentials = load_demo(settings, database, example_port)
     # Both children die with this process (PR_SET_PDEATHSIG), however it ends.
     if own_provider:

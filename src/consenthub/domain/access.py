@@ -48,6 +48,7 @@ class EndReason(StrEnum):
     MOVED_OUT = "moved_out"  # the person moved out of the metering point
     PARTY_REMOVED = "party_removed"  # the third party removed it (BRS-NO-622 remove)
     EXPIRED = "expired"  # its end date came
+    OPERATOR = "operator"  # the hub's operator ended it (`consenthub grants end`)
     # Withdrawn altogether (``grants.revoked_at``): nothing more may be read, not even data
     # inside its window.
     REVOKED = "revoked"

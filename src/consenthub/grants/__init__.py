@@ -11,11 +11,12 @@ from consenthub.grants.rules import (
     is_live,
     kept_end,
 )
-from consenthub.grants.service import end_by_end_user, end_user_grant
+from consenthub.grants.service import end_by_end_user, end_by_operator, end_user_grant
 from consenthub.grants.store import (
     ContractDates,
     EndUserGrant,
     NewGrant,
+    OperatorGrant,
     change_dates,
     create_grant,
     create_grants,
@@ -24,6 +25,7 @@ from consenthub.grants.store import (
     end_user_grants,
     live_grants,
     mark_expired,
+    operator_grants,
 )
 
 __all__ = [
@@ -35,12 +37,14 @@ __all__ = [
     "GrantStatus",
     "LiveGrant",
     "NewGrant",
+    "OperatorGrant",
     "approve",
     "change_dates",
     "create_grant",
     "create_grants",
     "end_at_move_out",
     "end_by_end_user",
+    "end_by_operator",
     "end_grants",
     "end_user_grant",
     "end_user_grants",
@@ -49,4 +53,5 @@ __all__ = [
     "kept_end",
     "live_grants",
     "mark_expired",
+    "operator_grants",
 ]

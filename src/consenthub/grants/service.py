@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from consenthub.domain.access import EndReason
 from consenthub.domain.errors import Code, DomainError
 from consenthub.domain.messages import N_
@@ -35,3 +37,17 @@ def end_by_end_user(hub: Services, grant_id: int, end_user_id: int) -> store.End
             actor=f"end_user:{end_user_id}",
         )
     return found
+
+
+def end_by_operator(hub: Services, grant_id: int, *, actor: str) -> store.OperatorGrant:
+    """The hub's operator ends a live grant today, as the person would (reason
+    ``operator``): audited, and the party hears ``grant.ended``. A grant that is not
+    live is not found."""
+    today = hub.today()
+    with hub.database.write() as conn:
+        found = store.operator_grant(conn, grant_id, lock=True)
+        if found is None or not is_live(found.valid_to, found.revoked, today):
+            raise DomainError(Code.GRANT_NOT_FOUND, N_("There is no such access to end."))
+        end = end_today(found.valid_from, today)
+        store.end_grant(conn, grant_id, end, reason=EndReason.OPERATOR, actor=actor)
+    return dataclasses.replace(found, valid_to=end, ended_reason=EndReason.OPERATOR)

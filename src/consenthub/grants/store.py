@@ -306,6 +306,81 @@ def _end_user_grant(row: Any) -> EndUserGrant:
     )
 
 
+@dataclass(frozen=True)
+class OperatorGrant:
+    """A grant as the hub's operator sees it: whose, on what, and how it stands."""
+
+    id: int
+    party_client_id: str
+    party_name: str
+    gsrn: str
+    end_user_id: int
+    scope: Scope
+    valid_from: dt.date
+    valid_to: dt.date | None
+    ended_reason: EndReason | None
+    revoked: bool
+
+
+_OPERATOR_GRANTS = (
+    select(
+        Grant.id,
+        Party.client_id,
+        Party.name,
+        MeteringPoint.gsrn,
+        Grant.end_user_id,
+        Grant.scope,
+        Grant.valid_from,
+        Grant.valid_to,
+        Grant.ended_reason,
+        Grant.revoked_at,
+    )
+    .join(Party, Party.id == Grant.party_id)
+    .join(MeteringPoint, MeteringPoint.id == Grant.metering_point_id)
+)
+
+
+def _operator_grant(row: Any) -> OperatorGrant:
+    return OperatorGrant(
+        row.id,
+        row.client_id,
+        row.name,
+        row.gsrn,
+        row.end_user_id,
+        Scope(row.scope),
+        row.valid_from,
+        row.valid_to,
+        EndReason(row.ended_reason) if row.ended_reason else None,
+        row.revoked_at is not None,
+    )
+
+
+def operator_grants(
+    conn: Connection,
+    *,
+    party_client_id: str | None = None,
+    gsrn: str | None = None,
+    end_user_id: int | None = None,
+) -> list[OperatorGrant]:
+    """Every grant, or those of one party, metering point or end user, by id."""
+    query = _OPERATOR_GRANTS
+    if party_client_id is not None:
+        query = query.where(Party.client_id == party_client_id)
+    if gsrn is not None:
+        query = query.where(MeteringPoint.gsrn == gsrn)
+    if end_user_id is not None:
+        query = query.where(Grant.end_user_id == end_user_id)
+    return [_operator_grant(row) for row in conn.execute(query.order_by(Grant.id))]
+
+
+def operator_grant(conn: Connection, grant_id: int, *, lock: bool = False) -> OperatorGrant | None:
+    query = _OPERATOR_GRANTS.where(Grant.id == grant_id)
+    if lock:
+        query = query.with_for_update(of=Grant)
+    row = conn.execute(query).first()
+    return None if row is None else _operator_grant(row)
+
+
 def end_user_grant(
     conn: Connection, grant_id: int, end_user_id: int, *, lock: bool = False
 ) -> EndUserGrant | None:

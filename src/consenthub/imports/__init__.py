@@ -48,8 +48,9 @@ class ImportFileError(Exception):
 
     def __str__(self) -> str:
         shown = f"the first {len(self.errors)}" if self.truncated else str(len(self.errors))
+        noun = "problem" if len(self.errors) == 1 and not self.truncated else "problems"
         listing = "".join(f"\n  {error}" for error in self.errors)
-        return f"nothing imported; {shown} problem(s):{listing}"
+        return f"nothing imported; {shown} {noun}:{listing}"
 
 
 class Problems:
@@ -140,6 +141,14 @@ class CsvRows:
         names = [name.strip() for name in first]
         if names == self.header:
             return True
+        if len(names) == 1 and names[0].count(";") >= len(self.header) - 1:
+            self.problems.add(
+                1,
+                "header",
+                "the file looks semicolon-separated; separate the fields with commas "
+                f"({','.join(self.header)})",
+            )
+            return False
         missing = [name for name in self.header if name not in names]
         detail = f" (missing: {', '.join(missing)})" if missing else ""
         # The bad header is not echoed: without one, line 1 holds personal data.

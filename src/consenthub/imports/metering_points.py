@@ -223,6 +223,10 @@ def _parse_row(
         limit = _LIMITS[field]
         if limit is not None and len(text) > limit:
             problems.add(line, field, f"must be at most {limit} characters")
+    if gsrn is not None:
+        located = dict(zip(_TEXT_FIELDS, texts, strict=True))
+        for field, rule in location_problems(gsrn, located["postcode"], located["grid_area"]):
+            problems.add(line, field, rule)
     if len(problems.errors) > before or problems.truncated:
         return None
     return (
@@ -235,6 +239,37 @@ def _parse_row(
         settlement_point,
         *(text or None for text in texts),
     )
+
+
+# GS1 company prefixes: a GSRN's first three digits tell the country that issued it.
+_NORWAY = range(700, 710)
+_FINLAND = range(640, 650)
+_NORWEGIAN_GRID_AREAS = frozenset({"NO1", "NO2", "NO3", "NO4", "NO5"})
+
+
+def location_problems(gsrn: str, postcode: str, grid_area: str) -> list[tuple[str, str]]:
+    """The postcode and grid area a metering point of this country must have, as
+    ``(field, rule)``; empty fields are allowed (master data may be incomplete).
+
+    The country comes from the GSRN's GS1 prefix (700–709 Norway, 640–649 Finland).
+    Norway: a postcode is 4 digits (Posten), a grid area one of the bidding zones
+    NO1–NO5 (Nord Pool). Finland: a postcode is 5 digits (Posti). Other countries'
+    metering points are not held to a form.
+    """
+    prefix = int(gsrn[:3])
+    found: list[tuple[str, str]] = []
+    if prefix in _NORWAY:
+        if postcode and not _digits(postcode, 4):
+            found.append(("postcode", "must be 4 digits for a Norwegian metering point"))
+        if grid_area and grid_area.upper() not in _NORWEGIAN_GRID_AREAS:
+            found.append(("grid_area", "must be NO1, NO2, NO3, NO4 or NO5"))
+    elif prefix in _FINLAND and postcode and not _digits(postcode, 5):
+        found.append(("postcode", "must be 5 digits for a Finnish metering point"))
+    return found
+
+
+def _digits(text: str, length: int) -> bool:
+    return len(text) == length and text.isascii() and text.isdigit()
 
 
 def _date(line: int, field: str, text: str, problems: Problems) -> dt.date | None:

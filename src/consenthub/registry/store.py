@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -122,6 +122,50 @@ def _validate_roles(roles: Sequence[str]) -> list[str]:
         if role not in valid:
             raise RegistryError("role", f"must be one of {', '.join(sorted(valid))}")
     return sorted(set(roles))
+
+
+def party_problems(
+    *,
+    name: str,
+    roles: Sequence[str],
+    gln: str | None = None,
+    orgnr: str | None = None,
+    return_urls: Sequence[str] = (),
+    return_domains: Sequence[str] = (),
+    webhook_url: str | None = None,
+) -> list[RegistryError]:
+    """Every rule ``add_party``'s options break, each once, so that all are reported at
+    once (``add_party`` stops at the first)."""
+    checks: list[Callable[[], object]] = [
+        lambda: _bounded("name", name.strip(), NAME_LENGTH) if name.strip() else _required(),
+        lambda: _validate_roles(roles),
+        *(lambda url=url: validate_return_url(url) for url in return_urls),
+        *(lambda domain=domain: validate_return_domain(domain) for domain in return_domains),
+    ]
+    problems: list[RegistryError] = []
+    for check in checks:
+        try:
+            check()
+        except RegistryError as exc:
+            problems.append(exc)
+    for field, value, validate in (("gln", gln, validate_gln), ("orgnr", orgnr, validate_orgnr)):
+        try:
+            if value is not None:
+                validate(value)
+        except ValueError as exc:
+            problems.append(RegistryError(field, str(exc)))
+    if gln is None and orgnr is None:
+        problems.append(RegistryError("gln", "a GLN or an organisation number is required"))
+    if webhook_url is not None:
+        try:
+            validate_return_url(webhook_url, length=WEBHOOK_URL_LENGTH)
+        except RegistryError as exc:
+            problems.append(RegistryError("webhook_url", exc.rule))
+    return problems
+
+
+def _required() -> None:
+    raise RegistryError("name", "is required")
 
 
 def add_party(
