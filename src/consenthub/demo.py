@@ -36,7 +36,9 @@ from consenthub.imports.meter_values import import_meter_values
 from consenthub.imports.metering_points import import_metering_points
 from consenthub.mail import MailFolder
 from consenthub.store.database import Database
-from consenthub.store.tables import EndUser, Grant, MeteringPoint
+from consenthub.store import end_users
+from consenthub.store.id_cipher import NationalIdCipher
+from consenthub.store.tables import Grant, MeteringPoint
 
 if TYPE_CHECKING:
     # Only the demo needs aiosmtpd (the demo and dev extras).
@@ -244,6 +246,7 @@ def example_return_url(port: int) -> str:
 def load_demo(settings: Settings, database: Database, example_port: int) -> registry.NewCredentials:
     """Load the demo data once; the demo party's return address follows ``example_port``."""
     secret_key = settings.resolved_secret_key()
+    ids = NationalIdCipher(secret_key, settings.national_id_key_id)
     with database.read() as conn:
         party = registry.find_by_gln(conn, DEMO_PARTY_GLN)
     if party is not None:
@@ -252,7 +255,9 @@ def load_demo(settings: Settings, database: Database, example_port: int) -> regi
             return registry.rotate_secret(
                 conn, secret_key, party.client_id, overlap=dt.timedelta(0), actor="demo"
             )
-    import_metering_points(database, _metering_points_csv(), allow_synthetic_ids=True, actor="demo")
+    import_metering_points(
+        database, _metering_points_csv(), ids=ids, allow_synthetic_ids=True, actor="demo"
+    )
     import_meter_values(database, _values_csv(settings), actor="demo")
     with database.write() as conn:
         created = registry.add_party(
@@ -271,9 +276,8 @@ def load_demo(settings: Settings, database: Database, example_port: int) -> regi
             mp_id = conn.execute(
                 select(MeteringPoint.id).where(MeteringPoint.gsrn == gsrn)
             ).scalar_one()
-            user_id = conn.execute(
-                select(EndUser.id).where(EndUser.national_id == DEMO_PERSONS[person])
-            ).scalar_one()
+            user_id = end_users.find(conn, ids, DEMO_PERSONS[person])
+            assert user_id is not None  # the import just made them
             already = conn.execute(
                 select(Grant.id).where(
                     Grant.party_id == created.party.id, Grant.metering_point_id == mp_id

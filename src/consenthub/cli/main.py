@@ -94,7 +94,11 @@ def print_json(value: Any) -> None:
 
 
 def migrate(settings: Settings, database: Database) -> None:
-    upgrade(database)
+    upgrade(
+        database,
+        secret_key=settings.resolved_secret_key(),
+        national_id_key_id=settings.national_id_key_id,
+    )
     with database.write() as conn:
         signing.ensure_key(conn, settings.resolved_secret_key())
 
