@@ -23,6 +23,7 @@ from rich.table import Table
 from consenthub import outbox, registry, signing
 from consenthub.cli.imports import import_app
 from consenthub.cli.mail import mail_app
+from consenthub.cli.personal_data import audit_export, reencrypt_ids
 from consenthub.cli.plain_help import CommandGroup
 from consenthub.config import Settings
 from consenthub.domain.consent import ConsentResource
@@ -53,6 +54,8 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
 app.add_typer(import_app, name="import")
 app.add_typer(mail_app, name="mail")
+audit_app.command("export")(audit_export)
+db_app.command("reencrypt-ids")(reencrypt_ids)
 
 console = Console()
 errors = Console(stderr=True)
