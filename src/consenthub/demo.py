@@ -35,8 +35,8 @@ from consenthub.grants import create_grant
 from consenthub.imports.meter_values import import_meter_values
 from consenthub.imports.metering_points import import_metering_points
 from consenthub.mail import MailFolder
-from consenthub.store.database import Database
 from consenthub.store import end_users
+from consenthub.store.database import Database
 from consenthub.store.id_cipher import NationalIdCipher
 from consenthub.store.tables import Grant, MeteringPoint
 

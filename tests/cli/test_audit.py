@@ -86,7 +86,10 @@ def test_a_signing_key_rotation_is_an_audit_event(db: Database, env: dict[str, s
 def test_a_webhook_secret_rotation_is_an_audit_event(db: Database, env: dict[str, str]) -> None:
     party = add_party(db).party
     hook = "https://hooks.example.no/consenthub"
-    for command in (["set-webhook", party.client_id, hook], ["rotate-webhook-secret", party.client_id]):
+    for command in (
+        ["set-webhook", party.client_id, hook],
+        ["rotate-webhook-secret", party.client_id],
+    ):
         result = runner.invoke(app, ["party", *command, "--json"], env=env)
         assert result.exit_code == 0, result.output
     [event] = events(db, "party.webhook_secret_rotated")
@@ -181,7 +184,9 @@ def test_an_export_asks_for_exactly_one_known_subject(
 def test_reencrypt_ids_seals_every_id_under_the_new_key(
     db: Database, env: dict[str, str], two_people: dict[str, Any]
 ) -> None:
-    result = runner.invoke(app, ["db", "reencrypt-ids"], env=env | {"CONSENTHUB_NATIONAL_ID_KEY_ID": "2"})
+    result = runner.invoke(
+        app, ["db", "reencrypt-ids"], env=env | {"CONSENTHUB_NATIONAL_ID_KEY_ID": "2"}
+    )
     assert result.exit_code == 0, result.output
     assert "2 national ids sealed under key id 2" in result.output
     with db.read() as conn:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from functools import partial
 import datetime as dt
 import io
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -100,9 +100,7 @@ def snapshot(db: Database) -> dict[str, Sequence[Any]]:
     """What the imports stored, national ids opened (they are stored sealed)."""
     with db.read() as conn:
         opened = {
-            row.id: StoredEndUser(
-                end_users.national_id(conn, TEST_IDS, row.id), row.kind, row.name
-            )
+            row.id: StoredEndUser(end_users.national_id(conn, TEST_IDS, row.id), row.kind, row.name)
             for row in conn.execute(select(EndUser.id, EndUser.kind, EndUser.name))
         }
         periods = conn.execute(

@@ -4,8 +4,8 @@ party keeps the data up to it, never sees the next resident's, and hears grant.e
 
 from __future__ import annotations
 
-from functools import partial
 import datetime as dt
+from functools import partial
 from pathlib import Path
 from zoneinfo import ZoneInfo
 

@@ -60,9 +60,20 @@ def dump(db: Database) -> bytes:
     url = make_url(db.url)
     try:
         return subprocess.run(
-            ["pg_dump", "-h", url.host or "127.0.0.1", "-p", str(url.port or 5432), "-U",
-             url.username or "postgres", "--no-password", str(url.database)],
-            capture_output=True, check=True, timeout=60,
+            [
+                "pg_dump",
+                "-h",
+                url.host or "127.0.0.1",
+                "-p",
+                str(url.port or 5432),
+                "-U",
+                url.username or "postgres",
+                "--no-password",
+                str(url.database),
+            ],
+            capture_output=True,
+            check=True,
+            timeout=60,
             env={**os.environ, "PGPASSWORD": url.password or ""},
         ).stdout
     except (FileNotFoundError, subprocess.CalledProcessError):
@@ -117,16 +128,16 @@ def test_a_dump_of_the_database_shows_no_national_id(
         {"customer": FINNISH, "accountingPoints": [gsrn(2)], "validFrom": hub.today().isoformat()}
     )
     request = dh831.create(
-        hub, dh831.Seller(seller.party.id, "Sähkö Oy"), parse_request(body, allow_synthetic_ids=False)
+        hub,
+        dh831.Seller(seller.party.id, "Sähkö Oy"),
+        parse_request(body, allow_synthetic_ids=False),
     )
     assert request.end_user_id == people[FINNISH]  # DH-831's customer matching
 
     add_nav(db)
     add_consumer(db)
     token = hashlib.sha256(IMPORTED.encode()).hexdigest()
-    link = consent_service.resolve_request(
-        hub, pairs(hub, UserToken=token, OfferedBy=IMPORTED)
-    )
+    link = consent_service.resolve_request(hub, pairs(hub, UserToken=token, OfferedBy=IMPORTED))
     request_id = consent_service.create_request(hub, link)
     assert consent_service.is_for(hub, request_id, people[IMPORTED])
     assert not consent_service.is_for(hub, request_id, people[LOGGED_IN])
@@ -171,9 +182,7 @@ def test_a_ciphertext_moved_to_another_row_does_not_open(hub: Services, db: Data
         stolen = conn.execute(
             select(EndUser.national_id_cipher).where(EndUser.id == first)
         ).scalar_one()
-        conn.execute(
-            update(EndUser).where(EndUser.id == second).values(national_id_cipher=stolen)
-        )
+        conn.execute(update(EndUser).where(EndUser.id == second).values(national_id_cipher=stolen))
     with db.read() as conn, pytest.raises(NationalIdKeyError):
         end_users.national_id(conn, hub.ids, second)
 

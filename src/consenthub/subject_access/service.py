@@ -42,9 +42,7 @@ def for_end_user(hub: Services, national_id: str) -> dict[str, Any]:
             "access_log": store.access_log(conn, AccessLogEntry.end_user_id == end_user_id),
         }
         actor = f"end_user:{end_user_id}"
-        report["audit_events"] = store.audit_events(
-            conn, _subjects(report) | {actor}, {actor}
-        )
+        report["audit_events"] = store.audit_events(conn, _subjects(report) | {actor}, {actor})
     return report
 
 

@@ -32,7 +32,7 @@ def _plain(value: Any) -> Any:
     return value.isoformat() if isinstance(value, dt.date) else value
 
 
-def _rows(conn: Connection, statement: Select[Any]) -> Rows:
+def _rows(conn: Connection, statement: Select[*tuple[Any, ...]]) -> Rows:
     return [
         {key: _plain(value) for key, value in row._mapping.items()}
         for row in conn.execute(statement)
@@ -176,7 +176,10 @@ def audit_events(conn: Connection, subjects: Iterable[str], actors: Iterable[str
     after = 0
     while True:
         page = conn.execute(
-            select(AuditEvent).where(AuditEvent.id > after).order_by(AuditEvent.id).limit(AUDIT_PAGE)
+            select(AuditEvent)
+            .where(AuditEvent.id > after)
+            .order_by(AuditEvent.id)
+            .limit(AUDIT_PAGE)
         ).all()
         if not page:
             return found

@@ -24,6 +24,7 @@ with engine.connect() as connection:
     # On the driver's connection: before SQLAlchemy begins a transaction, in which SQLite
     # would ignore the pragma.
     driver = connection.connection.driver_connection
+    assert driver is not None
     if sqlite:
         driver.execute("PRAGMA foreign_keys=OFF")
     try:

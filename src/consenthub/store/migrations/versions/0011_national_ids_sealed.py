@@ -81,9 +81,7 @@ def upgrade() -> None:
         batch.alter_column("national_id_hash", existing_type=sa.String(64), nullable=False)
         batch.alter_column("national_id_key_id", existing_type=sa.Integer(), nullable=False)
         batch.alter_column("national_id_cipher", existing_type=sa.LargeBinary(), nullable=False)
-        batch.create_unique_constraint(
-            op.f("uq_end_users_national_id_hash"), ["national_id_hash"]
-        )
+        batch.create_unique_constraint(op.f("uq_end_users_national_id_hash"), ["national_id_hash"])
     if conn.dialect.name == "postgresql":
         # DROP COLUMN leaves the values in the rows until they are rewritten.
         conn.exec_driver_sql("CLUSTER end_users USING pk_end_users")
@@ -133,9 +131,7 @@ def _hash_consent_persons(conn: sa.Connection, cipher: NationalIdCipher) -> None
         for name in _PERSON_HASHES:
             if details.get(name):
                 details[name] = cipher.user_token_tag(details[name])
-        conn.execute(
-            _requests.update().where(_requests.c.id == row.id).values(details=details)
-        )
+        conn.execute(_requests.update().where(_requests.c.id == row.id).values(details=details))
 
 
 def downgrade() -> None:
