@@ -19,9 +19,8 @@ rotation never changes how a person is found.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
-import secrets
+import os
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -87,11 +86,13 @@ class NationalIdCipher:
 
     def lookup_hash(self, national_id: str) -> str:
         """The keyed hash a person is found by; ``national_id`` in canonical form."""
-        return hmac.new(self._lookup_key, national_id.encode(), hashlib.sha256).hexdigest()
+        # ``hmac.digest``: one C call, a third of ``hmac.new``'s cost; the import pays it
+        # for every person.
+        return hmac.digest(self._lookup_key, national_id.encode(), "sha256").hex()
 
     def seal(self, national_id: str) -> SealedId:
         lookup_hash = self.lookup_hash(national_id)
-        nonce = secrets.token_bytes(NONCE_BYTES)
+        nonce = os.urandom(NONCE_BYTES)
         sealed = self._cipher(self.key_id).encrypt(
             nonce, national_id.encode(), lookup_hash.encode()
         )
@@ -112,4 +113,4 @@ class NationalIdCipher:
         """What is stored of a consent link's ``UserToken`` or ``OfferedBy``: a keyed hash
         of the hex SHA-256 of the id (seed 002's UserToken), because the plain SHA-256 of
         an 11-digit number is reversed by trying them all."""
-        return hmac.new(self._token_key, sha256_hex.lower().encode(), hashlib.sha256).hexdigest()
+        return hmac.digest(self._token_key, sha256_hex.lower().encode(), "sha256").hex()
