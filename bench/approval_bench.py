@@ -129,8 +129,11 @@ def _set_up(url: str, secret_key: str, owned: int, parties: int,
     try:
         with database.write() as conn:
             end_user = conn.execute(
-                insert(EndUser).values(national_id=national_id, kind="person-no")
-                .returning(EndUser.id)).scalar_one()
+                insert(EndUser).values(
+                    dict(zip(hub.SEALED_ID_COLUMNS,
+                             hub.sealed_id(hub.id_cipher(secret_key), national_id), strict=True)),
+                    kind="person-no",
+                ).returning(EndUser.id)).scalar_one()
             for n, gsrn in enumerate(gsrns):
                 mp_id = conn.execute(
                     insert(MeteringPoint).values(

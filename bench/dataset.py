@@ -111,12 +111,14 @@ def build(url: str, secret_key: str, *, metering_points: int, grants: int, parti
     with database.write() as conn:
         if conn.dialect.name == "postgresql":
             conn.exec_driver_sql("SET session_replication_role = replica")
-        else:  # the unique index on national_id takes rows out of order: keep it in memory
+        else:  # the unique index on national_id_hash takes rows out of order: keep it in memory
             conn.exec_driver_sql("PRAGMA cache_size = -1000000")
         master_started = time.perf_counter()
         people = ids.synthetic_fodselsnummer()
-        write_rows(conn, "end_users", ("id", "national_id", "kind"),
-               ((i, next(people), "person-no") for i in range(1, metering_points + 1)))
+        cipher = hub.id_cipher(secret_key)
+        write_rows(conn, "end_users", ("id", *hub.SEALED_ID_COLUMNS, "kind"),
+               ((i, *hub.sealed_id(cipher, next(people)), "person-no")
+                for i in range(1, metering_points + 1)))
         write_rows(conn, "metering_points",
                ("id", "gsrn", "settlement_point", "address", "postcode", "city", "grid_area",
                 "extended_storage"),

@@ -15,6 +15,7 @@ from bench.procs import Server, free_port
 from consenthub.registry import store as registry
 from consenthub.signing import keys
 from consenthub.store.database import Database
+from consenthub.store.id_cipher import NationalIdCipher
 from consenthub.store.migrate import upgrade
 
 LOG_LEVEL = "WARNING"
@@ -28,10 +29,25 @@ def new_secret_key() -> str:
 def migrate(url: str, secret_key: str) -> Database:
     """Schema at head and a signing key, as ``consenthub db upgrade`` leaves them."""
     database = Database(url)
-    upgrade(database)
+    upgrade(database, secret_key=secret_key.encode())
     with database.write() as conn:
         keys.ensure_key(conn, secret_key.encode())
     return database
+
+
+# The columns of ``end_users`` that hold a national id, in ``sealed_id``'s order.
+SEALED_ID_COLUMNS = ("national_id_hash", "national_id_key_id", "national_id_cipher")
+
+
+def id_cipher(secret_key: str) -> NationalIdCipher:
+    """The hub's national id cipher under ``secret_key``, as ``consenthub serve`` builds it."""
+    return NationalIdCipher(secret_key.encode())
+
+
+def sealed_id(cipher: NationalIdCipher, national_id: str) -> tuple[str, int, bytes]:
+    """A national id as ``end_users`` stores it (``SEALED_ID_COLUMNS``)."""
+    sealed = cipher.seal(national_id)
+    return sealed.lookup_hash, sealed.key_id, sealed.ciphertext
 
 
 def add_parties(database: Database, secret_key: str, count: int) -> list[registry.NewCredentials]:

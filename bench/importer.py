@@ -8,6 +8,7 @@ line: seconds spent in the call, the import's report, and the process's peak RSS
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from dataclasses import asdict
@@ -16,6 +17,7 @@ from pathlib import Path
 from consenthub.imports.meter_values import MeterValueReport, import_meter_values
 from consenthub.imports.metering_points import MeteringPointReport, import_metering_points
 from consenthub.store.database import Database
+from consenthub.store.id_cipher import NationalIdCipher
 
 
 def main() -> None:
@@ -24,7 +26,9 @@ def main() -> None:
     started = time.perf_counter()
     report: MeteringPointReport | MeterValueReport
     if kind == "metering-points":
-        report = import_metering_points(database, Path(file), allow_synthetic_ids=True,
+        # The key of the hub the database was migrated for (``CONSENTHUB_SECRET_KEY``).
+        ids = NationalIdCipher(os.environ.get("CONSENTHUB_SECRET_KEY", "bench").encode())
+        report = import_metering_points(database, Path(file), ids=ids, allow_synthetic_ids=True,
                                         actor="bench")
     else:
         report = import_meter_values(database, Path(file), actor="bench")

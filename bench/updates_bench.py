@@ -205,11 +205,13 @@ def load(url: str, secret_key: str, layout: Layout) -> tuple[NewCredentials, int
         with database.write() as conn:
             if conn.dialect.name == "postgresql":
                 conn.exec_driver_sql("SET session_replication_role = replica")
-            else:  # the unique index on national_id takes rows out of order
+            else:  # the unique index on national_id_hash takes rows out of order
                 conn.exec_driver_sql("PRAGMA cache_size = -1000000")
             people = ids.synthetic_fodselsnummer()
-            write_rows(conn, "end_users", ("id", "national_id", "kind"),
-                       ((i, next(people), "person-no") for i in range(1, layout.end_users + 1)))
+            cipher = hub.id_cipher(secret_key)
+            write_rows(conn, "end_users", ("id", *hub.SEALED_ID_COLUMNS, "kind"),
+                       ((i, *hub.sealed_id(cipher, next(people)), "person-no")
+                        for i in range(1, layout.end_users + 1)))
             write_rows(conn, "metering_points",
                        ("id", "gsrn", "settlement_point", "address", "postcode", "city",
                         "grid_area", "extended_storage"),

@@ -210,8 +210,11 @@ def set_up(url: str, receiver: ReceiverClient, parties: int) -> Setup:
             assert endpoint.new_secret is not None
             secrets[str(n)] = endpoint.new_secret
         end_user = conn.execute(
-            insert(EndUser).values(national_id=next(ids.synthetic_fodselsnummer()),
-                                   kind="person-no").returning(EndUser.id)).scalar_one()
+            insert(EndUser).values(
+                dict(zip(hub.SEALED_ID_COLUMNS,
+                         hub.sealed_id(hub.id_cipher(key), next(ids.synthetic_fodselsnummer())),
+                         strict=True)),
+                kind="person-no").returning(EndUser.id)).scalar_one()
         metering_point = conn.execute(
             insert(MeteringPoint).values(gsrn=ids.gsrn(600_000), settlement_point=True,
                                          grid_area="NO1", extended_storage=False)

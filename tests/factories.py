@@ -11,8 +11,10 @@ from stdnum.no import fodselsnummer
 
 from consenthub.grants import create_grant
 from consenthub.registry import store as registry
+from consenthub.store import end_users
 from consenthub.store.database import Database
-from consenthub.store.tables import EndUser, MeteringPoint, MeterValue, SupplyPeriod
+from consenthub.store.id_cipher import NationalIdCipher
+from consenthub.store.tables import MeteringPoint, MeterValue, SupplyPeriod
 from tests.conftest import TEST_SECRET_KEY
 
 
@@ -58,15 +60,24 @@ def add_party(
         )
 
 
+# The hub's national id cipher under the tests' secret key (``build_services`` makes the
+# same one).
+TEST_IDS = NationalIdCipher(TEST_SECRET_KEY.encode())
+
+
 def add_end_user(db: Database, national_id: str) -> int:
     with db.write() as conn:
-        return int(
-            conn.execute(
-                insert(EndUser)
-                .values(national_id=national_id, kind="person-no")
-                .returning(EndUser.id)
-            ).scalar_one()
-        )
+        return end_users.add(conn, TEST_IDS, national_id, "person-no", None)
+
+
+def end_user_by_national_id(db: Database, national_id: str) -> int | None:
+    with db.read() as conn:
+        return end_users.find(conn, TEST_IDS, national_id)
+
+
+def national_id_of(db: Database, end_user_id: int) -> str:
+    with db.read() as conn:
+        return end_users.national_id(conn, TEST_IDS, end_user_id)
 
 
 def add_metering_point(db: Database, seed: int, *, settlement_point: bool = True) -> int:

@@ -50,9 +50,17 @@ class Settings(BaseSettings):
     allow_synthetic_ids: bool = False
     access_token_ttl_seconds: int = Field(1800, ge=60, le=86400)
     secret_key: SecretStr | None = Field(
-        None, description="Key for the keyed hash of client secrets and for signing keys at rest"
+        None,
+        description="Key for the keyed hash of client secrets, and for signing keys and "
+        "national ids at rest",
     )
     secret_key_file: Path = Path("consenthub.key")
+    national_id_key_id: int = Field(
+        1,
+        ge=1,
+        description="The key (derived from secret_key) new national ids are sealed with; "
+        "raise it by one to rotate, then run `consenthub db reencrypt-ids`",
+    )
     client_secret_overlap_hours: float = Field(24.0, ge=0)
     signing_key_prepublish_seconds: int = Field(
         300, ge=0, description="How long a new signing key is published before it signs"

@@ -41,8 +41,10 @@ from consenthub.grants import create_grant
 from consenthub.imports.meter_values import import_meter_values
 from consenthub.imports.metering_points import import_metering_points
 from consenthub.mail import MailFolder
+from consenthub.store import end_users
 from consenthub.store.database import Database
-from consenthub.store.tables import Base, EndUser, Grant, MeteringPoint
+from consenthub.store.id_cipher import NationalIdCipher
+from consenthub.store.tables import Base, Grant, MeteringPoint
 
 if TYPE_CHECKING:
     # Only the demo needs aiosmtpd (the demo and dev extras).
@@ -336,6 +338,7 @@ def load_demo(settings: Settings, database: Database, example_port: int) -> regi
     """Load the demo data once; the demo party's return address follows ``example_port``.
     Its secret is the kept one while that works, else a new one (then kept)."""
     secret_key = settings.resolved_secret_key()
+    ids = NationalIdCipher(secret_key, settings.national_id_key_id)
     with database.read() as conn:
         party = registry.find_by_gln(conn, DEMO_PARTY_GLN)
     if party is not None:
@@ -351,7 +354,9 @@ def load_demo(settings: Settings, database: Database, example_port: int) -> regi
             )
         _keep_secret(demo_secret_file(settings), rotated)
         return rotated
-    import_metering_points(database, _metering_points_csv(), allow_synthetic_ids=True, actor="demo")
+    import_metering_points(
+        database, _metering_points_csv(), ids=ids, allow_synthetic_ids=True, actor="demo"
+    )
     import_meter_values(database, _values_csv(settings), actor="demo")
     with database.write() as conn:
         created = registry.add_party(
@@ -370,9 +375,8 @@ def load_demo(settings: Settings, database: Database, example_port: int) -> regi
             mp_id = conn.execute(
                 select(MeteringPoint.id).where(MeteringPoint.gsrn == gsrn)
             ).scalar_one()
-            user_id = conn.execute(
-                select(EndUser.id).where(EndUser.national_id == DEMO_PERSONS[person])
-            ).scalar_one()
+            user_id = end_users.find(conn, ids, DEMO_PERSONS[person])
+            assert user_id is not None  # the import just made them
             already = conn.execute(
                 select(Grant.id).where(
                     Grant.party_id == created.party.id, Grant.metering_point_id == mp_id

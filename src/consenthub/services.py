@@ -2,8 +2,8 @@
 command, a worker or a test alike, with no request in sight.
 
 Only shared parts live here (settings, database, signing keys, client authentication,
-the login provider's client, the clock); what a process needs beyond them it builds
-from these.
+the login provider's client, the national id cipher, the clock); what a process needs
+beyond them it builds from these.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from consenthub.oidc import oauth_client
 from consenthub.registry import ClientAuthenticator, FailureThrottle
 from consenthub.signing import KeyRing, VerifiedTokens
 from consenthub.store.database import Database
+from consenthub.store.id_cipher import NationalIdCipher
 
 
 @dataclass
@@ -29,6 +30,8 @@ class Services:
     verified_tokens: VerifiedTokens
     clients: ClientAuthenticator
     oauth: OAuth
+    # National ids at rest: sealed, opened and found by their keyed hash.
+    ids: NationalIdCipher
     clock: Clock = field(default=system_clock)
 
     def now(self) -> dt.datetime:
@@ -58,5 +61,6 @@ def build_services(
         verified_tokens=VerifiedTokens(),
         clients=ClientAuthenticator(database, secret_key, throttle, settings.cache_ttl_seconds),
         oauth=oauth_client(settings),
+        ids=NationalIdCipher(secret_key, settings.national_id_key_id),
         clock=clock,
     )

@@ -6,6 +6,8 @@ import datetime as dt
 import io
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +18,9 @@ from typer.testing import CliRunner
 from consenthub.cli.main import app
 from consenthub.imports import MAX_ERRORS, ImportFileError
 from consenthub.imports.meter_values import MeterValueReport, import_meter_values
-from consenthub.imports.metering_points import MeteringPointReport, import_metering_points
-from consenthub.store import audit
+from consenthub.imports.metering_points import MeteringPointReport
+from consenthub.imports.metering_points import import_metering_points as import_sealing
+from consenthub.store import audit, end_users
 from consenthub.store.database import Database
 from consenthub.store.tables import (
     AuditEvent,
@@ -26,7 +29,7 @@ from consenthub.store.tables import (
     MeterValue,
     SupplyPeriod,
 )
-from tests.factories import fnr, gsrn
+from tests.factories import TEST_IDS, fnr, gsrn
 
 MP_HEADER = (
     "metering_point_id,end_user_id,move_in,move_out,settlement_point,"
@@ -37,6 +40,9 @@ TABLES = (EndUser, MeteringPoint, SupplyPeriod, MeterValue, AuditEvent)
 HETU = "131052-308T"
 ORGNR = "974760673"
 YTUNNUS = "2077474-0"
+
+# The import as the CLI runs it, under the tests' secret key.
+import_metering_points = partial(import_sealing, ids=TEST_IDS)
 
 
 def mp_row(
@@ -83,24 +89,39 @@ def counts(db: Database) -> dict[str, int]:
         }
 
 
+@dataclass(frozen=True)
+class StoredEndUser:
+    national_id: str
+    kind: str
+    name: str | None
+
+
 def snapshot(db: Database) -> dict[str, Sequence[Any]]:
+    """What the imports stored, national ids opened (they are stored sealed)."""
     with db.read() as conn:
+        opened = {
+            row.id: StoredEndUser(end_users.national_id(conn, TEST_IDS, row.id), row.kind, row.name)
+            for row in conn.execute(select(EndUser.id, EndUser.kind, EndUser.name))
+        }
+        periods = conn.execute(
+            select(
+                MeteringPoint.gsrn,
+                SupplyPeriod.end_user_id,
+                SupplyPeriod.move_in,
+                SupplyPeriod.move_out,
+            )
+            .join(MeteringPoint)
+            .order_by(MeteringPoint.gsrn, SupplyPeriod.move_in)
+        ).all()
         return {
             "metering_points": conn.execute(
                 select(MeteringPoint).order_by(MeteringPoint.gsrn)
             ).all(),
-            "supply_periods": conn.execute(
-                select(
-                    MeteringPoint.gsrn,
-                    EndUser.national_id,
-                    SupplyPeriod.move_in,
-                    SupplyPeriod.move_out,
-                )
-                .join(MeteringPoint)
-                .join(EndUser)
-                .order_by(MeteringPoint.gsrn, SupplyPeriod.move_in)
-            ).all(),
-            "end_users": conn.execute(select(EndUser).order_by(EndUser.national_id)).all(),
+            "supply_periods": [
+                (row.gsrn, opened[row.end_user_id].national_id, row.move_in, row.move_out)
+                for row in periods
+            ],
+            "end_users": sorted(opened.values(), key=lambda user: user.national_id),
             "meter_values": conn.execute(
                 select(MeterValue).order_by(MeterValue.metering_point_id, MeterValue.start_ts)
             ).all(),

@@ -11,11 +11,11 @@ from typer.testing import CliRunner
 
 from consenthub.cli.main import app
 from consenthub.imports import ImportFileError
-from consenthub.imports.metering_points import import_metering_points, location_problems
+from consenthub.imports.metering_points import location_problems
 from consenthub.store.database import Database
 from tests.conftest import TEST_SECRET_KEY
 from tests.factories import fnr, gsrn
-from tests.imports.test_imports import MP_HEADER, mp_row, write_csv
+from tests.imports.test_imports import MP_HEADER, import_metering_points, mp_row, write_csv
 
 
 def finnish_gsrn(seed: int) -> str:

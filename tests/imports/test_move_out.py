@@ -5,20 +5,32 @@ party keeps the data up to it, never sees the next resident's, and hears grant.e
 from __future__ import annotations
 
 import datetime as dt
+from functools import partial
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import httpx
 from sqlalchemy import select, update
 
-from consenthub.imports.metering_points import import_metering_points
+from consenthub.imports.metering_points import import_metering_points as import_sealing
 from consenthub.store.database import Database
-from consenthub.store.tables import EndUser, Grant, MeteringPoint, OutboxMessage, Party
-from tests.factories import add_grant, add_hourly_values, add_party, fnr, gsrn
+from consenthub.store.tables import Grant, MeteringPoint, OutboxMessage, Party
+from tests.factories import (
+    TEST_IDS,
+    add_grant,
+    add_hourly_values,
+    add_party,
+    end_user_by_national_id,
+    fnr,
+    gsrn,
+)
 from tests.harness import LiveServer
 from tests.imports.test_imports import MP_HEADER, mp_row, write_csv
 
 OSLO = ZoneInfo("Europe/Oslo")
+
+# The import as the CLI runs it, under the tests' secret key.
+import_metering_points = partial(import_sealing, ids=TEST_IDS)
 
 
 def test_moving_out_ends_the_contract_at_the_move_out_date(
@@ -38,7 +50,8 @@ def test_moving_out_ends_the_contract_at_the_move_out_date(
             .values(webhook_url="https://app.example.no/hook")
         )
         point = conn.execute(select(MeteringPoint.id)).scalar_one()
-        kari_id = conn.execute(select(EndUser.id).where(EndUser.national_id == kari)).scalar_one()
+    kari_id = end_user_by_national_id(db, kari)
+    assert kari_id is not None
     grant_id = add_grant(db, party.party.id, point, kari_id, dt.date(2022, 8, 1))
     # Kari's last day is 29 February; Per's first is 1 March.
     add_hourly_values(db, point, dt.datetime(2024, 2, 29, tzinfo=OSLO), 48)

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from consenthub.login.service import display_name
 from consenthub.store.database import Database
 from consenthub.store.tables import EndUser
-from tests.factories import fnr
+from tests.factories import end_user_by_national_id, fnr
 from tests.harness import LiveServer
 from tests.login_flow import login, register_person
 
@@ -57,6 +57,6 @@ def test_login_with_a_long_or_nul_name_claim_succeeds(
     assert stored in page.text
     with db.read() as conn:
         name = conn.execute(
-            select(EndUser.name).where(EndUser.national_id == national_id)
+            select(EndUser.name).where(EndUser.id == end_user_by_national_id(db, national_id))
         ).scalar_one()
     assert name == stored

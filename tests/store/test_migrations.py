@@ -4,10 +4,13 @@ survives each revision."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -17,8 +20,20 @@ from sqlalchemy import select, text
 from consenthub.store import audit
 from consenthub.store.database import Database
 from consenthub.store.migrate import HEAD_REVISION, alembic_config, is_current, upgrade
-from consenthub.store.tables import Base, Grant, TokenRevocation
-from tests.factories import add_end_user, add_grant, add_metering_point, add_party, fnr
+from consenthub.store.tables import AccessRequest, Base, Grant, TokenRevocation
+from tests.conftest import TEST_SECRET_KEY
+from tests.factories import (
+    TEST_IDS,
+    add_end_user,
+    add_grant,
+    add_metering_point,
+    add_party,
+    end_user_by_national_id,
+    fnr,
+    national_id_of,
+)
+
+KEY = TEST_SECRET_KEY.encode()
 
 
 def test_migrations_build_the_models_schema(db: Database) -> None:
@@ -30,7 +45,7 @@ def test_migrations_build_the_models_schema(db: Database) -> None:
 def test_0002_keeps_revocations_and_drops_token_records(db: Database) -> None:
     party_id = add_party(db).party.id
     expires = dt.datetime(2030, 1, 1, 12, 0)
-    command.downgrade(alembic_config(db), "0001")
+    command.downgrade(alembic_config(db, secret_key=KEY), "0001")
     try:
         with db.write() as conn:
             insert = text(
@@ -60,7 +75,7 @@ def test_0002_keeps_revocations_and_drops_token_records(db: Database) -> None:
                 },
             )
     finally:
-        upgrade(db)
+        upgrade(db, secret_key=KEY)
     with db.read() as conn:
         rows = conn.execute(select(TokenRevocation)).all()
     assert [(row.ref_token, row.party_id, row.expires_at) for row in rows] == [
@@ -69,17 +84,17 @@ def test_0002_keeps_revocations_and_drops_token_records(db: Database) -> None:
 
 
 def test_head_revision_is_alembics_one_head(db: Database) -> None:
-    script = ScriptDirectory.from_config(alembic_config(db))
+    script = ScriptDirectory.from_config(alembic_config(db, secret_key=KEY))
     assert script.get_heads() == [HEAD_REVISION]
 
 
 def test_readiness_follows_the_schema_version(db: Database, tmp_path: Path) -> None:
     assert is_current(db)
-    command.downgrade(alembic_config(db), "0001")
+    command.downgrade(alembic_config(db, secret_key=KEY), "0001")
     try:
         assert not is_current(db)
     finally:
-        upgrade(db)
+        upgrade(db, secret_key=KEY)
     assert is_current(db)
     empty = Database(f"sqlite:///{tmp_path / 'empty.db'}")
     try:
@@ -106,7 +121,7 @@ def test_0007_says_how_grants_ended_before_reasons_were_recorded(db: Database) -
     point = add_metering_point(db, 11)
     ended = add_grant(db, party, point, person, dt.date(2022, 1, 1))
     running = add_grant(db, party, add_metering_point(db, 12), person, dt.date(2022, 1, 1))
-    command.downgrade(alembic_config(db), "0006")
+    command.downgrade(alembic_config(db, secret_key=KEY), "0006")
     try:
         with db.write() as conn:
             conn.execute(
@@ -115,7 +130,57 @@ def test_0007_says_how_grants_ended_before_reasons_were_recorded(db: Database) -
             )
             audit.append(conn, actor="end_user", action="grant.ended", subject=f"grant:{ended}")
     finally:
-        upgrade(db)
+        upgrade(db, secret_key=KEY)
     with db.read() as conn:
         reasons = dict(conn.execute(select(Grant.id, Grant.ended_reason)).all())
     assert reasons == {ended: "end_user", running: None}
+
+
+def test_0011_seals_national_ids_and_keys_the_consent_person_hashes(db: Database) -> None:
+    party = add_party(db).party.id
+    kari, per = fnr(5, 5, 80), fnr(7, 7, 77)
+    token = hashlib.sha256(kari.encode()).hexdigest()
+    command.downgrade(alembic_config(db, secret_key=KEY), "0008")
+    try:
+        with db.write() as conn:
+            for national_id in (kari, per):
+                conn.execute(
+                    text("INSERT INTO end_users (national_id, kind) VALUES (:id, 'person-no')"),
+                    {"id": national_id},
+                )
+            conn.execute(
+                text(
+                    "INSERT INTO access_requests (id, party_id, request_id, process, scope, "
+                    "status, created_at, details) VALUES ('r1', :party, 'x', 'consent', "
+                    "'limited', 'pending', :at, :details)"
+                ),
+                {
+                    "party": party,
+                    "at": dt.datetime(2026, 1, 1),
+                    "details": json.dumps({"offered_by": token, "user_token": token, "k": 1}),
+                },
+            )
+    finally:
+        upgrade(db, secret_key=KEY)
+    kari_id = end_user_by_national_id(db, kari)
+    assert kari_id is not None
+    assert national_id_of(db, kari_id) == kari
+    assert end_user_by_national_id(db, per) not in (None, kari_id)
+    with db.read() as conn:
+        details = conn.execute(
+            select(AccessRequest.details).where(AccessRequest.id == "r1")
+        ).scalar_one()
+    tag = TEST_IDS.user_token_tag(token)
+    assert details == {"offered_by": tag, "user_token": tag, "k": 1}
+    assert token not in json.dumps(details)
+
+
+def test_0011_without_the_hub_secret_key_refuses_to_run_on_stored_persons(db: Database) -> None:
+    add_end_user(db, fnr(5, 5, 80))
+    command.downgrade(alembic_config(db, secret_key=KEY), "0008")
+    try:
+        with pytest.raises(RuntimeError, match="hub secret key"):
+            upgrade(db)
+    finally:
+        upgrade(db, secret_key=KEY)
+    assert end_user_by_national_id(db, fnr(5, 5, 80)) is not None

@@ -74,7 +74,7 @@ def _create(hub: Services, seller: Seller, asked: NewAuthorizationRequest) -> Ac
     deadline = _deadline(hub, last_day)
     with hub.database.write() as conn:
         customer = store.customer_points(
-            conn, asked.customer, asked.accounting_points, asked.valid_from
+            conn, hub.ids, asked.customer, asked.accounting_points, asked.valid_from
         )
         problems: list[Problem | None] = [
             rules.valid_from_in_range(asked.valid_from, today),

@@ -8,7 +8,9 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, or_, select
 
-from consenthub.store.tables import EndUser, MeteringPoint, SupplyPeriod
+from consenthub.store import end_users
+from consenthub.store.id_cipher import NationalIdCipher
+from consenthub.store.tables import MeteringPoint, SupplyPeriod
 
 
 @dataclass(frozen=True)
@@ -21,11 +23,9 @@ class CustomerPoints:
 
 
 def customer_points(
-    conn: Connection, national_id: str, gsrns: Sequence[str], on: dt.date
+    conn: Connection, ids: NationalIdCipher, national_id: str, gsrns: Sequence[str], on: dt.date
 ) -> CustomerPoints:
-    end_user_id = conn.execute(
-        select(EndUser.id).where(EndUser.national_id == national_id)
-    ).scalar_one_or_none()
+    end_user_id = end_users.find(conn, ids, national_id)
     if end_user_id is None:
         return CustomerPoints(None, {})
     rows = conn.execute(
@@ -38,4 +38,4 @@ def customer_points(
             or_(SupplyPeriod.move_out.is_(None), SupplyPeriod.move_out > on),
         )
     ).all()
-    return CustomerPoints(int(end_user_id), {row.gsrn: row.id for row in rows})
+    return CustomerPoints(end_user_id, {row.gsrn: row.id for row in rows})

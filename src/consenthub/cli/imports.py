@@ -29,6 +29,7 @@ from consenthub.cli.wording import count
 from consenthub.imports import ImportFileError
 from consenthub.imports.meter_values import import_meter_values
 from consenthub.imports.metering_points import import_metering_points
+from consenthub.store.id_cipher import NationalIdCipher
 
 import_app = CommandGroup(no_args_is_help=True, help="Import metering points and meter values.")
 
@@ -52,7 +53,11 @@ def metering_points(file: CsvFile, json_output: JsonOption = False) -> None:
     try:
         with _progress_bar(file, hidden=json_output) as progress:
             report = import_metering_points(
-                database, file, progress=progress, allow_synthetic_ids=settings.allow_synthetic_ids
+                database,
+                file,
+                ids=NationalIdCipher(settings.resolved_secret_key(), settings.national_id_key_id),
+                progress=progress,
+                allow_synthetic_ids=settings.allow_synthetic_ids,
             )
     except ImportFileError as exc:
         _reject(file, exc)

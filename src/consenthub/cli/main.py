@@ -25,6 +25,7 @@ from consenthub import outbox, registry, signing
 from consenthub.cli.imports import import_app
 from consenthub.cli.mail import mail_app
 from consenthub.cli.operator import end_user_app, grants_app, requests_app
+from consenthub.cli.personal_data import audit_export, reencrypt_ids
 from consenthub.cli.plain_help import JSON_OUTPUT, CommandGroup
 from consenthub.config import Settings
 from consenthub.domain.consent import ConsentResource
@@ -61,6 +62,8 @@ app.add_typer(mail_app, name="mail")
 app.add_typer(grants_app, name="grants")
 app.add_typer(requests_app, name="requests")
 app.add_typer(end_user_app, name="end-user")
+audit_app.command("export")(audit_export)
+db_app.command("reencrypt-ids")(reencrypt_ids)
 
 console = Console()
 errors = Console(stderr=True)
@@ -127,7 +130,11 @@ def print_json(value: Any) -> None:
 
 
 def migrate(settings: Settings, database: Database) -> None:
-    upgrade(database)
+    upgrade(
+        database,
+        secret_key=settings.resolved_secret_key(),
+        national_id_key_id=settings.national_id_key_id,
+    )
     with database.write() as conn:
         signing.ensure_key(conn, settings.resolved_secret_key())
 

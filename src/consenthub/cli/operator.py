@@ -245,7 +245,7 @@ def end_user_show(
     except InvalidIdentifier as exc:
         fail(f"national identity number: {exc.rule}")
     with hub.database.write() as conn:
-        person = store.end_user_by_national_id(conn, national_id)
+        person = store.end_user_by_national_id(conn, hub.ids, national_id)
         if person is None:
             fail("national identity number: no end user has this number")
         if reveal:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, select
 
+from consenthub.store.id_cipher import NationalIdCipher
 from consenthub.store.tables import AccessLogEntry, EndUser, MeteringPoint, Party
 
 
@@ -32,13 +33,17 @@ class Read:
     period_to: dt.datetime | None
 
 
-def end_user_by_national_id(conn: Connection, national_id: str) -> FoundEndUser | None:
+def end_user_by_national_id(
+    conn: Connection, ids: NationalIdCipher, national_id: str
+) -> FoundEndUser | None:
+    """The person with this (canonical) number, found by its keyed hash: the number is
+    stored sealed, so the one typed is the one shown."""
     row = conn.execute(
-        select(EndUser.id, EndUser.national_id, EndUser.kind, EndUser.name).where(
-            EndUser.national_id == national_id
+        select(EndUser.id, EndUser.kind, EndUser.name).where(
+            EndUser.national_id_hash == ids.lookup_hash(national_id)
         )
-    ).first()
-    return None if row is None else FoundEndUser(row.id, row.national_id, row.kind, row.name)
+    ).one_or_none()
+    return None if row is None else FoundEndUser(row.id, national_id, row.kind, row.name)
 
 
 def access_log(conn: Connection, end_user_id: int, limit: int) -> list[Read]:

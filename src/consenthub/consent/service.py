@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from consenthub import access_requests, registry
@@ -51,7 +52,8 @@ LANGUAGE, EXPECTED_PERSON, USER_TOKEN, ONE_TIME = "language", "offered_by", "use
 @dataclass(frozen=True)
 class ConsentLink:
     """A valid consent request link: who asks, for what, until when, and where the answer
-    goes. ``offered_by`` and ``user_token`` are hashes of identity numbers."""
+    goes. ``offered_by`` and ``user_token`` are keyed hashes of the SHA-256 of identity
+    numbers (``NationalIdCipher.user_token_tag``), never the plain SHA-256."""
 
     consumer: PartyRecord
     resources: dict[str, dict[str, str]]
@@ -130,8 +132,8 @@ def resolve_request(hub: Services, pairs: Sequence[tuple[str, str]]) -> ConsentL
         redirect_url=redirect_url,
         valid_to=valid_to,
         language=language,
-        offered_by=rules.identity_hash(offered_by) if offered_by else None,
-        user_token=rules.user_token(params.get("UserToken")),
+        offered_by=_person_tag(hub, rules.identity_hash(offered_by)) if offered_by else None,
+        user_token=_person_tag(hub, rules.user_token(params.get("UserToken"))),
         one_time=any(resource.one_time for resource in resources),
     )
 
@@ -178,13 +180,23 @@ def _consent_request(hub: Services, internal_id: str) -> AccessRequest:
     return found
 
 
+def _person_tag(hub: Services, sha256_hex: str | None) -> str | None:
+    """What is kept of a link's person (``UserToken``, ``OfferedBy``): a keyed hash."""
+    return None if sha256_hex is None else hub.ids.user_token_tag(sha256_hex)
+
+
+def _tag_of(hub: Services, conn: Connection, end_user_id: int) -> str:
+    national_id = store.national_id(conn, hub.ids, end_user_id)
+    return hub.ids.user_token_tag(rules.identity_hash(national_id))
+
+
 def is_for(hub: Services, internal_id: str, end_user_id: int) -> bool:
     """Whether the logged-in person matches the link's ``UserToken``; when not, they are
     asked to log in again (seed 002)."""
     request = _consent_request(hub, internal_id)
     with hub.database.read() as conn:
-        national_id = store.national_id(conn, end_user_id)
-    return rules.same_person(request.details.get(USER_TOKEN), national_id)
+        tag = _tag_of(hub, conn, end_user_id)
+    return rules.same_person(request.details.get(USER_TOKEN), tag)
 
 
 def open_request(hub: Services, internal_id: str, end_user_id: int) -> ConsentView:
@@ -193,9 +205,9 @@ def open_request(hub: Services, internal_id: str, end_user_id: int) -> ConsentVi
     an error page."""
     request = _consent_request(hub, internal_id)
     with hub.database.read() as conn:
-        national_id = store.national_id(conn, end_user_id)
+        tag = _tag_of(hub, conn, end_user_id)
         found = registry.consent_resources(conn, list(request.details[RESOURCES]))
-    if not rules.same_person(request.details.get(EXPECTED_PERSON), national_id):
+    if not rules.same_person(request.details.get(EXPECTED_PERSON), tag):
         raise DomainError(
             Code.CONSENT_NOT_FOR_PERSON, N_("The consent request is meant for another person.")
         )
@@ -345,7 +357,7 @@ def exchange_code(hub: Services, party: PartyRecord, params: Mapping[str, str]) 
                     [_event(EventType.CONSENT_USED, consentId=consent.id)],
                     now=now,
                 )
-            national_id = store.national_id(conn, consent.end_user_id)
+            national_id = store.national_id(conn, hub.ids, consent.end_user_id)
     # Raised after the transaction, so that the revocation is kept.
     if replayed:
         raise _invalid_grant("code already used")
@@ -368,7 +380,7 @@ def fresh_token(hub: Services, party: PartyRecord, details: Mapping[str, Any]) -
             live=_live(consent, now), one_time=consent.one_time, used_at=consent.used_at
         ):
             raise _invalid_grant("consent no longer live")
-        national_id = store.national_id(conn, consent.end_user_id)
+        national_id = store.national_id(conn, hub.ids, consent.end_user_id)
     return _token_body(hub, party, consent, national_id)
 
 

@@ -10,8 +10,9 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
-from consenthub.store import audit
-from consenthub.store.tables import Consent, EndUser, Party
+from consenthub.store import audit, end_users
+from consenthub.store.id_cipher import NationalIdCipher
+from consenthub.store.tables import Consent, Party
 
 
 @dataclass(frozen=True)
@@ -136,10 +137,9 @@ def of_end_user(conn: Connection, end_user_id: int) -> list[ConsentRecord]:
     return [_record(row) for row in rows]
 
 
-def national_id(conn: Connection, end_user_id: int) -> str:
-    return str(
-        conn.execute(select(EndUser.national_id).where(EndUser.id == end_user_id)).scalar_one()
-    )
+def national_id(conn: Connection, ids: NationalIdCipher, end_user_id: int) -> str:
+    """The person's number, opened: a consent token carries it (seed 002 ``OfferedBy``)."""
+    return end_users.national_id(conn, ids, end_user_id)
 
 
 def _set(conn: Connection, consent_id: str, **values: dt.datetime) -> None:

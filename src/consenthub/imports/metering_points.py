@@ -16,7 +16,7 @@ import datetime as dt
 import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from functools import lru_cache, partial
+from functools import lru_cache
 from pathlib import Path
 from typing import TextIO
 
@@ -28,6 +28,7 @@ from sqlalchemy import (
     Date,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -62,6 +63,7 @@ from consenthub.imports import (
 )
 from consenthub.store import audit
 from consenthub.store.database import Database
+from consenthub.store.id_cipher import NationalIdCipher, SealedId
 from consenthub.store.tables import EndUser, MeteringPoint, SupplyPeriod
 
 HEADER = (
@@ -95,7 +97,10 @@ _staging = Table(
     MetaData(),
     Column("line", Integer, primary_key=True),
     Column("gsrn", String(18), nullable=False),
-    Column("national_id", String(11), nullable=False),
+    # The end user's id as stored (``store.id_cipher``): never in the clear, here neither.
+    Column("national_id_hash", String(64), nullable=False),
+    Column("national_id_key_id", Integer, nullable=False),
+    Column("national_id_cipher", LargeBinary, nullable=False),
     Column("kind", String(20), nullable=False),
     Column("move_in", Date, nullable=False),
     Column("move_out", Date),
@@ -123,6 +128,7 @@ def import_metering_points(
     database: Database,
     source: Path | TextIO,
     *,
+    ids: NationalIdCipher,
     allow_synthetic_ids: bool = False,
     progress: Progress | None = None,
     actor: str = "cli",
@@ -143,7 +149,7 @@ def import_metering_points(
             )
         conn.execute(CreateTable(_staging))  # its index comes after the rows
         rows = _stage(
-            conn, CsvRows(source, HEADER, problems, progress), problems, allow_synthetic_ids
+            conn, CsvRows(source, HEADER, problems, progress), problems, ids, allow_synthetic_ids
         )
         problems.raise_if_any()
         _index.create(conn)
@@ -171,13 +177,23 @@ def import_metering_points(
     return report
 
 
-def _stage(conn: Connection, rows: CsvRows, problems: Problems, allow_synthetic_ids: bool) -> int:
+def _stage(
+    conn: Connection,
+    rows: CsvRows,
+    problems: Problems,
+    ids: NationalIdCipher,
+    allow_synthetic_ids: bool,
+) -> int:
     """Check each row and copy the good ones to the staging table; returns the row count."""
+
     # An end user with several metering points is on several rows, mostly near each other:
-    # check each id once. The cache belongs to this import, so it keeps no ids afterwards.
-    end_user = lru_cache(maxsize=_CACHED_END_USERS)(
-        partial(validate_end_user_id, allow_synthetic=allow_synthetic_ids)
-    )
+    # check and seal each id once. The cache belongs to this import, so it keeps no ids
+    # afterwards.
+    @lru_cache(maxsize=_CACHED_END_USERS)
+    def end_user(text: str) -> tuple[SealedId, EndUserIdKind]:
+        national_id, kind = validate_end_user_id(text, allow_synthetic=allow_synthetic_ids)
+        return ids.seal(national_id), kind
+
     count = 0
     batch: list[tuple[object, ...]] = []
     for line, fields in rows:
@@ -197,18 +213,18 @@ def _parse_row(
     line: int,
     fields: list[str],
     problems: Problems,
-    end_user: Callable[[str], tuple[str, EndUserIdKind]],
+    end_user: Callable[[str], tuple[SealedId, EndUserIdKind]],
 ) -> tuple[object, ...] | None:
     """The staging row for one CSV row, or None (and its problems recorded)."""
     gsrn_text, end_user_text, move_in_text, move_out_text, flag, *texts = fields
     before = len(problems.errors)
-    gsrn = national_id = kind = None
+    gsrn = sealed = kind = None
     try:
         gsrn = validate_gsrn(gsrn_text)
     except InvalidIdentifier as exc:
         problems.add(line, "metering_point_id", exc.rule)
     try:
-        national_id, id_kind = end_user(end_user_text)
+        sealed, id_kind = end_user(end_user_text)
         kind = id_kind.value
     except InvalidIdentifier as exc:
         problems.add(line, "end_user_id", exc.rule)
@@ -227,12 +243,14 @@ def _parse_row(
         located = dict(zip(_TEXT_FIELDS, texts, strict=True))
         for field, rule in location_problems(gsrn, located["postcode"], located["grid_area"]):
             problems.add(line, field, rule)
-    if len(problems.errors) > before or problems.truncated:
+    if len(problems.errors) > before or problems.truncated or sealed is None:
         return None
     return (
         line,
         gsrn,
-        national_id,
+        sealed.lookup_hash,
+        sealed.key_id,
+        sealed.ciphertext,
         kind,
         move_in_text,
         move_out_text or None,
@@ -396,16 +414,23 @@ def _write(conn: Connection, name: str, rows: int) -> MeteringPointReport:
     """
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     # ``WHERE true``: SQLite cannot otherwise parse INSERT ... SELECT ... ON CONFLICT.
+    # An id the cache lost sight of is sealed again with another nonce: the rows then
+    # differ, and ON CONFLICT keeps the first.
     end_users = (
         dialect.insert(EndUser)
         .from_select(
-            ["national_id", "kind"],
-            select(_staging.c.national_id, _staging.c.kind)
+            ["national_id_hash", "national_id_key_id", "national_id_cipher", "kind"],
+            select(
+                _staging.c.national_id_hash,
+                _staging.c.national_id_key_id,
+                _staging.c.national_id_cipher,
+                _staging.c.kind,
+            )
             .distinct()
             .where(true())
-            .order_by(_staging.c.national_id),
+            .order_by(_staging.c.national_id_hash),
         )
-        .on_conflict_do_nothing(index_elements=[EndUser.national_id])
+        .on_conflict_do_nothing(index_elements=[EndUser.national_id_hash])
     )
     created = _count(conn, end_users)
 
@@ -441,7 +466,7 @@ def _write(conn: Connection, name: str, rows: int) -> MeteringPointReport:
             _staging.c.move_out,
         )
         .join(MeteringPoint, MeteringPoint.gsrn == _staging.c.gsrn)
-        .join(EndUser, EndUser.national_id == _staging.c.national_id)
+        .join(EndUser, EndUser.national_id_hash == _staging.c.national_id_hash)
     )
     given = resolved.subquery("given")
     supply_periods = _count(

@@ -61,5 +61,5 @@ def log_in(hub: Services, claims: dict[str, Any]) -> LoggedIn:
         ) from None
     name = display_name(claims.get("name"))
     with hub.database.write() as conn:
-        end_user_id = store.upsert_end_user(conn, national_id, kind.value, name)
+        end_user_id = store.upsert_end_user(conn, hub.ids, national_id, kind.value, name)
     return LoggedIn(end_user_id, name, mask_national_id(national_id))

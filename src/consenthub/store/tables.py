@@ -22,6 +22,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -148,8 +149,12 @@ class EndUser(Base):
     __tablename__ = "end_users"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    # Fødselsnummer / D-number / HETU / org no.: personal data, never logged.
-    national_id: Mapped[str] = mapped_column(String(11), unique=True)
+    # Fødselsnummer / D-number / HETU / org no.: personal data, never logged and never
+    # stored in the clear (``store.id_cipher``): its keyed hash finds the person, the
+    # AES-GCM ciphertext under the numbered key holds the number.
+    national_id_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    national_id_key_id: Mapped[int] = mapped_column(Integer)
+    national_id_cipher: Mapped[bytes] = mapped_column(LargeBinary)
     kind: Mapped[str] = mapped_column(String(20))
     name: Mapped[str | None] = mapped_column(String(200))
 

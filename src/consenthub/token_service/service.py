@@ -39,7 +39,7 @@ def revoke(hub: Services, party: PartyRecord, token_value: str) -> None:
     if claims is None or claims.get("client_id") != party.client_id:
         return
     with hub.database.write() as conn:
-        store.revoke(conn, claims, party.id)
+        store.revoke(conn, claims, party.id, now=hub.now())
 
 
 def introspect(hub: Services, party: PartyRecord, token_value: str) -> dict[str, Any] | None:

@@ -1,4 +1,5 @@
-"""All SQL of the token service: token liveness and the revocation deny-list."""
+"""All SQL of the token service: token liveness and the revocation deny-list (each
+revocation an audit event in its transaction)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, exists, insert, select
 from sqlalchemy.exc import IntegrityError
 
+from consenthub.store import audit
 from consenthub.store.prepared import Prepared
 from consenthub.store.tables import Party, TokenRevocation
 
@@ -45,8 +47,10 @@ def party_if_live(row: Sequence[Any]) -> int | None:
     return int(party_id)
 
 
-def revoke(conn: Connection, claims: dict[str, Any], party_id: int) -> bool:
-    """Put the token on the deny-list until it expires; False if it already was."""
+def revoke(conn: Connection, claims: dict[str, Any], party_id: int, *, now: dt.datetime) -> bool:
+    """Put the token on the deny-list until it expires, with its audit event; False (and
+    nothing written) if it already was."""
+    expires_at = dt.datetime.fromtimestamp(int(claims["exp"]), dt.UTC)
     try:
         with conn.begin_nested():
             conn.execute(
@@ -54,10 +58,18 @@ def revoke(conn: Connection, claims: dict[str, Any], party_id: int) -> bool:
                 {
                     "ref_token": claims["ref_token"],
                     "party_id": party_id,
-                    "expires_at": dt.datetime.fromtimestamp(int(claims["exp"]), dt.UTC),
-                    "revoked_at": dt.datetime.now(dt.UTC),
+                    "expires_at": expires_at,
+                    "revoked_at": now,
                 },
             )
     except IntegrityError:
         return False
+    audit.append(
+        conn,
+        actor=f"party:{party_id}",
+        action="token.revoked",
+        subject=f"token:{claims['ref_token']}",
+        details={"client_id": claims.get("client_id"), "expires_at": expires_at.isoformat()},
+        at=now,
+    )
     return True

@@ -1,4 +1,11 @@
-"""Alembic environment: runs on the engine handed in by ``consenthub.store.migrate``."""
+"""Alembic environment: runs on the engine handed in by ``consenthub.store.migrate``.
+
+On SQLite the migrations run with foreign keys off, as SQLite's own procedure for
+changing a table has it (https://www.sqlite.org/lang_altertable.html#otheralter): a
+batch migration copies a table, drops it and renames the copy, and with foreign keys on
+the drop fails (or cascades) for every row another table refers to. The references are
+checked before the transaction commits.
+"""
 
 from __future__ import annotations
 
@@ -13,12 +20,27 @@ engine = config.attributes.get("engine") or create_engine(
 )
 
 with engine.connect() as connection:
-    context.configure(
-        connection=connection,
-        target_metadata=Base.metadata,
-        render_as_batch=connection.dialect.name == "sqlite",
-        compare_type=True,
-    )
-    with context.begin_transaction():
-        context.run_migrations()
-    connection.commit()
+    sqlite = connection.dialect.name == "sqlite"
+    # On the driver's connection: before SQLAlchemy begins a transaction, in which SQLite
+    # would ignore the pragma.
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    if sqlite:
+        driver.execute("PRAGMA foreign_keys=OFF")
+    try:
+        context.configure(
+            connection=connection,
+            target_metadata=Base.metadata,
+            render_as_batch=sqlite,
+            compare_type=True,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+            if sqlite:
+                broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                if broken:
+                    raise RuntimeError(f"the migration broke foreign keys: {broken[:5]}")
+        connection.commit()
+    finally:
+        if sqlite:
+            driver.execute("PRAGMA foreign_keys=ON")
