@@ -128,6 +128,10 @@ def party_add(
             metavar="URL", help="Webhook for the party's events (https; http for localhost)"
         ),
     ] = None,
+    privacy_url: Annotated[
+        str | None,
+        typer.Option(metavar="URL", help="The party's privacy policy (https), linked in Min side"),
+    ] = None,
     json_output: JsonOption = False,
 ) -> None:
     """Register a party; prints its credentials, shown this once.
@@ -148,6 +152,7 @@ def party_add(
                 return_urls=return_url or [],
                 return_domains=return_domain or [],
                 webhook_url=webhook_url,
+                privacy_url=privacy_url,
             )
     except registry.RegistryError as exc:
         fail(f"--{exc.field.replace('_', '-')}: {exc.rule}")
