@@ -12,6 +12,7 @@ import uuid
 from typing import Any
 
 import orjson
+import pytest
 from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import insert, select
 
@@ -173,10 +174,18 @@ def test_every_portal_page_in_every_language_passes_axe(
     page = context.new_page()
     problems: list[str] = []
 
+    # The check itself works: axe finds what is wrong on a page built to be wrong.
+    page.set_content('<html><body><img src="x.png"><input type="text"></body></html>')
+    assert {found["id"] for found in violations(page, axe_source)} >= {"image-alt", "label"}
+
+    errors = {"answered request", "error page", "failed login"}
+
     def check(name: str, path: str) -> None:
         for language in LANGUAGES:
             page.goto(f"{portal_server.url}{path}{'&' if '?' in path else '?'}lang={language}")
             expect(page.locator("html")).to_have_attribute("lang", language)
+            # Each page is the page it is meant to be, not an error in its place.
+            expect(page.locator(".card.error")).to_have_count(1 if name in errors else 0)
             for violation in violations(page, axe_source):
                 problems.append(f"{name} [{language}] {violation}")
 
@@ -191,3 +200,76 @@ def test_every_portal_page_in_every_language_passes_axe(
     check("failed login", "/login/callback?error=access_denied&state=x")
     context.close()
     assert not problems, "\n".join(problems)
+
+
+CONTRAST = """element => {
+  const rgb = text => text.match(/[\\d.]+/g).map(Number);
+  const luminance = ([r, g, b]) => {
+    const channel = value => {
+      value /= 255;
+      return value <= 0.03928 ? value / 12.92 : ((value + 0.055) / 1.055) ** 2.4;
+    };
+    return 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b);
+  };
+  let behind = element.parentElement;
+  let background = 'rgb(255, 255, 255)';
+  while (behind) {
+    const color = getComputedStyle(behind).backgroundColor;
+    if (color && !color.startsWith('rgba(0, 0, 0, 0)') && color !== 'transparent') {
+      background = color;
+      break;
+    }
+    behind = behind.parentElement;
+  }
+  const style = getComputedStyle(element);
+  const [light, dark] = [luminance(rgb(style.outlineColor)), luminance(rgb(background))]
+    .sort((a, b) => b - a);
+  return {ratio: (light + 0.05) / (dark + 0.05), style: style.outlineStyle,
+          width: parseFloat(style.outlineWidth), what: element.outerHTML.slice(0, 80),
+          focus: element.matches(":focus"), within: element.matches(":focus-within"), visible: element.matches(":focus-visible")};
+}"""
+
+
+def test_the_focus_ring_stands_out_on_every_background(
+    page: Page, portal_server: LiveServer, db: Database, kari: Person, oidc_issuer: str, shot: Any
+) -> None:
+    """WCAG 2.2 SC 1.4.11 and 2.4.13: every element reached with Tab shows a ring of at
+    least 2 px with at least 3:1 against what is behind it."""
+    hub: Services = portal_server.app.state.services
+    pages = _everything(hub, db, kari)
+    page.goto(f"{portal_server.url}/minside")
+    log_in_at_provider(page, oidc_issuer, kari.sub, shot)
+    page.wait_for_url(f"{portal_server.url}/minside")
+    seen = 0
+    for path in (pages["Min side"], pages["BRS-NO-624 decision"], pages["access log"]):
+        page.goto(f"{portal_server.url}{path}")
+        for _ in range(40):
+            page.keyboard.press("Tab")
+            ring = page.evaluate(f"({CONTRAST})(document.activeElement)")
+            if ring["what"].startswith("<body"):
+                break
+            seen += 1
+            assert ring["style"] != "none", str(ring)
+            assert ring["width"] >= 2, ring
+            assert ring["ratio"] >= 3, ring
+    assert seen > 20
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP], ids=["desktop"])
+def test_gsrns_never_break_across_lines(
+    page: Page, portal_server: LiveServer, db: Database, kari: Person, oidc_issuer: str, shot: Any
+) -> None:
+    hub: Services = portal_server.app.state.services
+    pages = _everything(hub, db, kari)
+    page.goto(f"{portal_server.url}/minside")
+    log_in_at_provider(page, oidc_issuer, kari.sub, shot)
+    page.wait_for_url(f"{portal_server.url}/minside")
+    for path in (pages["Min side"], pages["BRS-NO-624 decision"], pages["end grant"]):
+        page.goto(f"{portal_server.url}{path}")
+        identifiers = page.locator(".gsrn")
+        assert identifiers.count() > 0
+        for index in range(identifiers.count()):
+            lines = identifiers.nth(index).evaluate(
+                "element => new Set([...element.getClientRects()].map(rect => rect.top)).size"
+            )
+            assert lines == 1, f"{path}: {identifiers.nth(index).inner_text()} is broken"
