@@ -225,8 +225,7 @@ CONTRAST = """element => {
   const [light, dark] = [luminance(rgb(style.outlineColor)), luminance(rgb(background))]
     .sort((a, b) => b - a);
   return {ratio: (light + 0.05) / (dark + 0.05), style: style.outlineStyle,
-          width: parseFloat(style.outlineWidth), what: element.outerHTML.slice(0, 80),
-          focus: element.matches(":focus"), within: element.matches(":focus-within"), visible: element.matches(":focus-visible")};
+          width: parseFloat(style.outlineWidth), what: element.outerHTML.slice(0, 80)};
 }"""
 
 
