@@ -17,10 +17,10 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("parties") as batch:
-        batch.add_column(sa.Column("privacy_url", sa.String(length=2000), nullable=True))
+    op.add_column("parties", sa.Column("privacy_url", sa.String(length=2000), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("parties") as batch:
-        batch.drop_column("privacy_url")
+    # ALTER TABLE … DROP COLUMN (SQLite 3.35+): a batch copy of the table would drop
+    # ``parties``, which the other tables' foreign keys refer to.
+    op.drop_column("parties", "privacy_url")
