@@ -162,6 +162,7 @@ def test_every_portal_page_in_every_language_passes_axe(
     portal_server: LiveServer,
     db: Database,
     kari: Person,
+    nora: str,
     oidc_issuer: str,
     axe_source: str,
     shot: Any,
@@ -198,6 +199,12 @@ def test_every_portal_page_in_every_language_passes_axe(
     page.wait_for_url("**/logged-out")
     check("logged out", "/logged-out")
     check("failed login", "/login/callback?error=access_denied&state=x")
+    # BRS-NO-624 for a person without metering points: the page that only goes back.
+    nothing_to_give = f"/minside/requests/{_url_request(hub, None)}"
+    page.goto(f"{portal_server.url}{nothing_to_give}")
+    log_in_at_provider(page, oidc_issuer, nora, shot)
+    page.wait_for_url(f"{portal_server.url}{nothing_to_give}")
+    check("no metering points", nothing_to_give)
     context.close()
     assert not problems, "\n".join(problems)
 
