@@ -6,6 +6,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+AXE := $(VENV)/axe/node_modules/axe-core/axe.min.js
 
 .PHONY: install demo demo-reset test lint test-sqlite test-postgresql clean
 
@@ -29,11 +30,19 @@ lint: install
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-test-sqlite: install
+test-sqlite: install $(AXE)
 	$(BIN)/pytest -q --db sqlite
 
-test-postgresql: install
+test-postgresql: install $(AXE)
 	$(BIN)/pytest -q --db postgresql
+
+# axe-core from the npm registry: the browser tests inject it into every portal page
+# (tests/browser/test_accessibility.py), and fail, never skip, without it.
+.PHONY: axe
+axe: $(AXE)
+$(AXE):
+	@command -v npm >/dev/null || { echo "npm is needed for axe-core (apt-get install npm)"; exit 1; }
+	npm install --prefix $(VENV)/axe --no-audit --no-fund --silent axe-core@4
 
 # `make test` first sets up what the suite needs (scripts/test-services.sh: Debian's
 # chromium, and a PostgreSQL server, started or installed when absent; an existing

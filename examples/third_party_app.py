@@ -242,12 +242,15 @@ def create_app(config: Config) -> Starlette:
         if "error" in claims:
             error = claims["error"] or {}
             code = str(error.get("code", "?"))
-            explained = ERRORS.get(code, "The hub could not complete the request.")
+            # The hub's wire message is Norwegian (as in Elhub's own answers): our page is
+            # English, so a known code is explained in English and the message is left out.
+            explained = ERRORS.get(code)
+            wire = "" if explained else (
+                f': <span lang="nb">{esc(error.get("message", ""))}</span>')
             return page("Not connected",
-                        f'<p class="problem">{esc(explained)}</p>'
-                        # The hub's message is in Norwegian (as in Elhub's own answers).
-                        f"<p>Code <code>{esc(code)}</code>: "
-                        f'<span lang="nb">{esc(error.get("message", ""))}</span></p>'
+                        f'<p class="problem">'
+                        f'{esc(explained or "The hub could not complete the request.")}</p>'
+                        f"<p>Code <code>{esc(code)}</code>{wire}</p>"
                         + start_again())
 
         contracts = list(claims.get("contracts") or [])

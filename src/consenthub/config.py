@@ -111,7 +111,10 @@ class Settings(BaseSettings):
         "consenthub <no-reply@consenthub.invalid>", description="The From of every mail"
     )
     hub_name: str = Field(
-        "consenthub", min_length=1, max_length=100, description="The hub's name in its mail"
+        "Datahub",
+        min_length=1,
+        max_length=100,
+        description="The hub's name (Elhub, Datahub, ...): whose service the pages and mail are",
     )
     mail_sink_dir: Path = Field(
         Path("consenthub-mail"), description="Where the demo's SMTP sink keeps what it catches"

@@ -37,6 +37,15 @@ from tests.harness import LiveServer, ThreadedServer, free_port
 from tests.login_flow import register_person
 
 CHROMIUM = Path("/usr/bin/chromium")
+# axe-core from the npm registry, installed by `make test` (`make axe`).
+AXE = (
+    Path(__file__).resolve().parents[2]
+    / ".venv"
+    / "axe"
+    / "node_modules"
+    / "axe-core"
+    / "axe.min.js"
+)
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -66,6 +75,19 @@ def chromium_executable() -> Path:
             pytrace=False,
         )
     return CHROMIUM
+
+
+@pytest.fixture(scope="session")
+def axe_source() -> str:
+    """axe-core's script, to inject into pages; the accessibility check fails (never
+    skips) without it."""
+    if not AXE.exists():
+        pytest.fail(
+            f"The accessibility check needs axe-core at {AXE}: run `make axe` "
+            "(npm install --prefix .venv/axe axe-core@4).",
+            pytrace=False,
+        )
+    return AXE.read_text(encoding="utf-8")
 
 
 @pytest.fixture(scope="session")

@@ -108,6 +108,9 @@ def test_reject_shows_eh088_then_a_new_request_works(
     expect(page.locator("h1")).to_have_text("Not connected")
     expect(page.locator("main")).to_contain_text("You declined")
     expect(page.locator("code")).to_have_text("EH088")
+    # The English page explains the code in English: no Norwegian wire message on it.
+    expect(page.locator("main")).not_to_contain_text("Sluttbruker")
+    expect(page.locator("[lang=nb]")).to_have_count(0)
 
     # Asking again (new request_id) needs no new login: the hub session is still there.
     page.get_by_role("link", name="Start again").click()

@@ -482,10 +482,19 @@ def test_a_request_past_its_deadline_is_eh088_everywhere_and_never_approved(
         assert decode_response(portal_server, late.headers["location"])["error"]["code"] == (
             "EH088"
         )
-        # Opened again later, the link goes straight back to the party with the outcome.
+        # Opened again later, the page says so, and its button goes back to the party
+        # with the outcome.
         clock.advance(days=30)
-        reopened = client.get(f"{portal_server.url}{page_path}", follow_redirects=False)
-        assert decode_response(portal_server, reopened.headers["location"])["error"]["code"] == (
+        reopened = client.get(f"{portal_server.url}{page_path}?lang=en", follow_redirects=False)
+        assert reopened.status_code >= 400
+        assert "passed its deadline" in reopened.text
+        assert "Return to Strømappen AS" in reopened.text
+        back = client.post(
+            f"{portal_server.url}{page_path}",
+            data={"csrf_token": csrf_of(reopened.text), "action": "close"},
+            follow_redirects=False,
+        )
+        assert decode_response(portal_server, back.headers["location"])["error"]["code"] == (
             "EH088"
         )
         minside = client.get(f"{portal_server.url}/minside?lang=en").text

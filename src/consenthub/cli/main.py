@@ -168,6 +168,10 @@ def party_add(
             metavar="URL", help="Webhook for the party's events (https; http for localhost)"
         ),
     ] = None,
+    privacy_url: Annotated[
+        str | None,
+        typer.Option(metavar="URL", help="The party's privacy policy (https), linked in Min side"),
+    ] = None,
     json_output: JsonOption = False,
 ) -> None:
     """Register a party; prints its credentials, shown this once.
@@ -182,6 +186,7 @@ def party_add(
         "return_urls": return_url or [],
         "return_domains": return_domain or [],
         "webhook_url": webhook_url,
+        "privacy_url": privacy_url,
     }
     problems = registry.party_problems(**options)
     if problems:

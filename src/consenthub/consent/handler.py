@@ -32,6 +32,7 @@ from consenthub.domain.errors import Code, DomainError
 from consenthub.domain.messages import N_
 from consenthub.domain.parties import ApiScope
 from consenthub.login import require_login
+from consenthub.portal import parties
 from consenthub.services import Services
 from consenthub.token_service import Caller, TokenExtension, require
 from consenthub.web.pages import csrf_valid, page_router, render
@@ -97,8 +98,12 @@ async def show_consent(request: Request, internal_id: str) -> Response:
     person = await _logged_in_person(request, internal_id)
     if isinstance(person, Response):
         return person
-    view = await run_in_threadpool(service.open_request, services(request), internal_id, person)
-    return render(request, "consent/request.html", view=view, zone=services(request).settings.zone)
+    hub = services(request)
+    view = await run_in_threadpool(service.open_request, hub, internal_id, person)
+    consumer = await run_in_threadpool(parties, hub, [view.request.party_id])
+    return render(
+        request, "consent/request.html", view=view, parties=consumer, zone=hub.settings.zone
+    )
 
 
 @pages.post("/consent/requests/{internal_id}")
@@ -127,10 +132,12 @@ async def list_consents(request: Request) -> Response:
         return user
     hub = services(request)
     found = await run_in_threadpool(service.consents_of, hub, int(user["id"]))
+    consumers = await run_in_threadpool(parties, hub, [item.consent.party_id for item in found])
     return render(
         request,
         "consent/list.html",
         consents=found,
+        parties=consumers,
         zone=hub.settings.zone,
         notice=request.query_params.get("notice"),
     )
@@ -143,7 +150,10 @@ async def confirm_withdraw(request: Request, consent_id: str) -> Response:
         return user
     hub = services(request)
     found = await run_in_threadpool(service.live_consent_of, hub, consent_id, int(user["id"]))
-    return render(request, "consent/withdraw.html", item=found, zone=hub.settings.zone)
+    consumer = await run_in_threadpool(parties, hub, [found.consent.party_id])
+    return render(
+        request, "consent/withdraw.html", item=found, parties=consumer, zone=hub.settings.zone
+    )
 
 
 @pages.post("/minside/consents/{consent_id}/withdraw")

@@ -37,6 +37,8 @@ class EndUserGrant:
     """A grant as its end user sees it."""
 
     id: int
+    # Min side shows who the party is (its GLN, organisation number, privacy policy).
+    party_id: int
     party_name: str
     gsrn: str
     address: str | None
@@ -286,6 +288,7 @@ _END_USER_GRANTS = (
         Grant.valid_to,
         Grant.revoked_at,
         Grant.extended_storage,
+        Grant.party_id,
     )
     .join(Party, Party.id == Grant.party_id)
     .join(MeteringPoint, MeteringPoint.id == Grant.metering_point_id)
@@ -295,6 +298,7 @@ _END_USER_GRANTS = (
 def _end_user_grant(row: Any) -> EndUserGrant:
     return EndUserGrant(
         row.id,
+        row.party_id,
         row.name,
         row.gsrn,
         row.address,

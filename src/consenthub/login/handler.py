@@ -8,6 +8,7 @@ cookie or a URL: the session holds the internal end-user id.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -16,17 +17,23 @@ from fastapi import Form, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
+from consenthub import access_requests
+from consenthub.domain.access import Process, Status
 from consenthub.domain.errors import Code, DomainError
 from consenthub.domain.messages import N_
 from consenthub.login import service
 from consenthub.oidc import PROVIDER
 from consenthub.services import Services
-from consenthub.web.pages import csrf_valid, first_supported, page_router
+from consenthub.web.pages import csrf_valid, error_page, first_supported, page_router, render
 from consenthub.web.requests import services
 
 log = logging.getLogger("consenthub.login")
 router = page_router()
 ROUTERS = (router,)
+# The decision page a login began from (the ``next`` that ``require_login`` kept).
+_REQUEST_PAGE = re.compile(r"/minside/requests/([A-Za-z0-9-]{1,64})")
+# OpenID Connect's answer when the person cancelled at the provider (RFC 6749 §4.1.2.1).
+_CANCELLED = "access_denied"
 
 
 def local_path(candidate: str | None) -> str:
@@ -91,9 +98,10 @@ async def callback(request: Request) -> Response:
         token = await client.authorize_access_token(request)
     except OAuthError as exc:
         log.info("login failed", extra={"error": exc.error, "description": exc.description})
-        raise DomainError(
+        failed = DomainError(
             Code.LOGIN_FAILED, N_("The login was cancelled or could not be completed.")
-        ) from None
+        )
+        return error_page(request, failed, way_back=await _way_back(request, hub, exc.error))
     claims: dict[str, Any] = dict(token.get("userinfo") or {})
     person = await run_in_threadpool(service.log_in, hub, claims)
     target = local_path(request.session.pop("next", None))
@@ -112,9 +120,35 @@ async def callback(request: Request) -> Response:
     return RedirectResponse(target, status_code=303)
 
 
+async def _way_back(request: Request, hub: Services, error: str | None) -> dict[str, Any] | None:
+    """When the failed login began from a BRS-NO-624 link that is still open: the form
+    that takes the person back to the third party, which hears ``EH088`` when the person
+    cancelled at the provider and ``EH111`` for any other failure (a state that does not
+    match, the provider's error)."""
+    started = _REQUEST_PAGE.fullmatch(str(request.session.get("next") or ""))
+    if started is None:
+        return None
+    found = await run_in_threadpool(access_requests.get, hub, started.group(1))
+    if found is None or found.process is not Process.URL or found.status is not Status.PENDING:
+        return None
+    code = Code.EH088 if error == _CANCELLED else Code.EH111
+    return {
+        "url": f"/third-party-access/requests/{found.id}/abandon",
+        "fields": {"code": code.value},
+        "party": found.party_name,
+    }
+
+
 @router.post("/logout")
 async def logout(request: Request, csrf_token: str = Form("")) -> Response:
     if not csrf_valid(request, csrf_token):
         raise DomainError(Code.FORM_EXPIRED, N_("Reload the page and try again."))
     request.session.clear()
-    return RedirectResponse("/", status_code=303)
+    return RedirectResponse("/logged-out", status_code=303)
+
+
+@router.get("/logged-out")
+async def logged_out(request: Request) -> Response:
+    """Where logging out ends: it says so, and offers a new login (not the provider's
+    login page straight away)."""
+    return render(request, "logged_out.html")

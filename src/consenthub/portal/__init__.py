@@ -8,6 +8,7 @@ from consenthub.portal.handler import (
     closed_page,
     failed_page,
 )
+from consenthub.portal.service import parties
 
 DIRECT_ROUTES = ()
 DECISION_FLOWS = ()
@@ -20,4 +21,5 @@ __all__ = [
     "back_to_minside",
     "closed_page",
     "failed_page",
+    "parties",
 ]

@@ -12,6 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import Form, Request
 from starlette.concurrency import run_in_threadpool
@@ -24,7 +25,7 @@ from consenthub.domain.errors import Code, DomainError, FieldError
 from consenthub.domain.messages import N_
 from consenthub.login import require_login
 from consenthub.portal import service
-from consenthub.web.pages import csrf_valid, page_router, render
+from consenthub.web.pages import csrf_valid, error_page, page_router, render
 from consenthub.web.requests import services
 
 log = logging.getLogger("consenthub.portal")
@@ -50,6 +51,9 @@ class DecisionFlow:
     failed: Respond
     # Template with what the request asks of one metering point, shown under it.
     point_note: str | None = None
+    # The person came from the third party's page and may go back to it: a request opened
+    # after it was answered says so, with a button that sends the answer again.
+    returns_to_party: bool = False
 
 
 async def back_to_minside(_request: Request, _answered: AccessRequest) -> Response:
@@ -57,15 +61,19 @@ async def back_to_minside(_request: Request, _answered: AccessRequest) -> Respon
     return RedirectResponse("/minside?notice=answered", status_code=303)
 
 
-async def closed_page(_request: Request, closed: AccessRequest) -> Response:
-    """A request no longer pending, said as a page: expired, or answered or withdrawn."""
+def _closed_error(closed: AccessRequest) -> DomainError:
     if closed.status is Status.EXPIRED:
-        raise DomainError(
+        return DomainError(
             Code.REQUEST_EXPIRED, N_("The request passed its deadline before it was answered.")
         )
-    raise DomainError(
+    return DomainError(
         Code.REQUEST_CLOSED, N_("This request has already been answered or withdrawn.")
     )
+
+
+async def closed_page(_request: Request, closed: AccessRequest) -> Response:
+    """A request no longer pending, said as a page: expired, or answered or withdrawn."""
+    raise _closed_error(closed)
 
 
 async def failed_page(_request: Request, _failed: AccessRequest) -> Response:
@@ -105,7 +113,7 @@ async def overview(request: Request) -> Response:
     )
 
 
-def _decision_page(
+async def _decision_page(
     request: Request,
     view: DecisionView,
     flow: DecisionFlow,
@@ -114,12 +122,15 @@ def _decision_page(
     form: dict[str, Any] | None = None,
 ) -> Response:
     template = "decision.html" if view.offered else "no_metering_points.html"
+    party_id = view.request.party_id
+    parties = await run_in_threadpool(service.parties, services(request), [party_id])
     return render(
         request,
         template,
         status_code=422 if problems else 200,
         view=view,
         req=view.request,
+        party=parties.get(party_id),
         flow=flow,
         today=services(request).today(),
         zone=services(request).settings.zone,
@@ -139,8 +150,24 @@ async def show_request(request: Request, internal_id: str) -> Response:
     )
     flow = _flow(request, view.request.process)
     if view.request.status is not Status.PENDING:
+        if flow.returns_to_party:
+            return await _closed_with_way_back(request, view.request)
         return await flow.closed(request, view.request)
-    return _decision_page(request, view, flow)
+    return await _decision_page(request, view, flow)
+
+
+async def _closed_with_way_back(request: Request, closed: AccessRequest) -> Response:
+    """A request already answered (or expired) says so, and offers the way back to the
+    third party: the form asks the flow to send the answer again."""
+    return error_page(
+        request,
+        _closed_error(closed),
+        way_back={
+            "url": f"/minside/requests/{closed.id}",
+            "fields": {"action": "close"},
+            "party": closed.party_name,
+        },
+    )
 
 
 def _answer(action: str, form: Any) -> Answer:
@@ -176,7 +203,7 @@ async def decide(request: Request, internal_id: str) -> Response:
         flow = _flow(request, view.request.process)
         if view.request.status is not Status.PENDING:
             return await flow.closed(request, view.request)
-        return _decision_page(
+        return await _decision_page(
             request,
             view,
             flow,
@@ -194,13 +221,53 @@ async def decide(request: Request, internal_id: str) -> Response:
     return await flow.answered(request, decided.request)
 
 
+@router.get("/minside/access-log")
+async def access_log(request: Request) -> Response:
+    """Every read of the person's data, newest first, a page at a time; of one third party
+    or one metering point when the person filters (a plain GET form: no script needed)."""
+    user = require_login(request)
+    if isinstance(user, RedirectResponse):
+        return user
+    query = request.query_params
+    only = {"party": query.get("party") or "", "metering_point": query.get("metering_point") or ""}
+    log_page = await run_in_threadpool(
+        lambda: service.access_log_page(
+            services(request),
+            user["id"],
+            page=query.get("page"),
+            party=only["party"],
+            gsrn=only["metering_point"],
+        )
+    )
+    filters = {name: value for name, value in only.items() if value}
+
+    def page_url(number: int) -> str:
+        return "/minside/access-log?" + urlencode({**filters, "page": number})
+
+    return render(
+        request,
+        "access_log.html",
+        log=log_page,
+        newer_url=page_url(log_page.page - 1) if log_page.page > 1 else None,
+        older_url=page_url(log_page.page + 1) if log_page.page < log_page.pages else None,
+    )
+
+
 @router.get("/minside/grants/{grant_id}/end")
 async def confirm_end_grant(request: Request, grant_id: int) -> Response:
     user = require_login(request)
     if isinstance(user, RedirectResponse):
         return user
-    grant = await run_in_threadpool(grants.end_user_grant, services(request), grant_id, user["id"])
-    return render(request, "end_grant.html", grant=grant, today=services(request).today())
+    hub = services(request)
+    grant = await run_in_threadpool(grants.end_user_grant, hub, grant_id, user["id"])
+    parties = await run_in_threadpool(service.parties, hub, [grant.party_id])
+    return render(
+        request,
+        "end_grant.html",
+        grant=grant,
+        party=parties.get(grant.party_id),
+        today=hub.today(),
+    )
 
 
 @router.post("/minside/grants/{grant_id}/end")
@@ -224,7 +291,7 @@ async def end_all_sessions(request: Request, csrf_token: str = Form("")) -> Resp
         return user
     await run_in_threadpool(service.end_all_sessions, services(request), user["id"])
     request.session.clear()
-    return RedirectResponse("/", status_code=303)
+    return RedirectResponse("/logged-out", status_code=303)
 
 
 ROUTERS = (router,)

@@ -49,6 +49,7 @@ class PartyRecord:
     roles: tuple[str, ...]
     webhook_url: str | None
     active: bool
+    privacy_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,7 @@ def _party_record(row: Row[Any]) -> PartyRecord:
         tuple(row.roles),
         row.webhook_url,
         row.active,
+        row.privacy_url,
     )
 
 
@@ -78,6 +80,7 @@ NAME_LENGTH = string_length(Party.__table__.c.name)
 RETURN_URL_LENGTH = string_length(PartyReturnUrl.__table__.c.url)
 RETURN_DOMAIN_LENGTH = string_length(PartyReturnDomain.__table__.c.domain)
 WEBHOOK_URL_LENGTH = string_length(Party.__table__.c.webhook_url)
+PRIVACY_URL_LENGTH = string_length(Party.__table__.c.privacy_url)
 
 
 def _bounded(field: str, value: str, length: int) -> str:
@@ -99,6 +102,15 @@ def validate_return_url(url: str, *, length: int = RETURN_URL_LENGTH) -> str:
         raise RegistryError("return_url", "must use https (http only for localhost)")
     if parts.fragment:
         raise RegistryError("return_url", "must not contain a fragment")
+    return url
+
+
+def validate_privacy_url(url: str) -> str:
+    """A privacy policy address Min side may link to: absolute https, with a host."""
+    _bounded("privacy_url", url, PRIVACY_URL_LENGTH)
+    parts = urlsplit(url)
+    if parts.scheme != "https" or not parts.hostname or any(char.isspace() for char in url):
+        raise RegistryError("privacy_url", "must be an absolute https URL")
     return url
 
 
@@ -133,6 +145,7 @@ def party_problems(
     return_urls: Sequence[str] = (),
     return_domains: Sequence[str] = (),
     webhook_url: str | None = None,
+    privacy_url: str | None = None,
 ) -> list[RegistryError]:
     """Every rule ``add_party``'s options break, each once, so that all are reported at
     once (``add_party`` stops at the first)."""
@@ -161,6 +174,11 @@ def party_problems(
             validate_return_url(webhook_url, length=WEBHOOK_URL_LENGTH)
         except RegistryError as exc:
             problems.append(RegistryError("webhook_url", exc.rule))
+    if privacy_url is not None:
+        try:
+            validate_privacy_url(privacy_url)
+        except RegistryError as exc:
+            problems.append(exc)
     return problems
 
 
@@ -179,6 +197,7 @@ def add_party(
     return_urls: Sequence[str] = (),
     return_domains: Sequence[str] = (),
     webhook_url: str | None = None,
+    privacy_url: str | None = None,
     actor: str = "cli",
 ) -> NewCredentials:
     """Register a party and make its first client secret (returned once, stored hashed)."""
@@ -203,6 +222,8 @@ def add_party(
             validate_return_url(webhook_url, length=WEBHOOK_URL_LENGTH)
         except RegistryError as exc:
             raise RegistryError("webhook_url", exc.rule) from None
+    if privacy_url is not None:
+        validate_privacy_url(privacy_url)
     if gln is not None and conn.execute(select(Party.id).where(Party.gln == gln)).first():
         raise RegistryError("gln", "a party with this GLN is already registered")
 
@@ -216,6 +237,7 @@ def add_party(
             orgnr=orgnr,
             roles=role_list,
             webhook_url=webhook_url,
+            privacy_url=privacy_url,
             active=True,
             created_at=now,
         )
@@ -274,6 +296,14 @@ def find_by_client_id(conn: Connection, client_id: str) -> PartyRecord | None:
 def find_by_gln(conn: Connection, gln: str) -> PartyRecord | None:
     row = conn.execute(select(Party).where(Party.gln == gln)).first()
     return None if row is None else _party_record(row)
+
+
+def parties_by_id(conn: Connection, party_ids: Sequence[int]) -> dict[int, PartyRecord]:
+    """The parties of ``party_ids``, by id (who a person's requests and grants come from)."""
+    if not party_ids:
+        return {}
+    rows = conn.execute(select(Party).where(Party.id.in_(set(party_ids))))
+    return {row.id: _party_record(row) for row in rows}
 
 
 def list_parties(conn: Connection) -> list[PartyRecord]:

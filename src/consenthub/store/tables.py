@@ -90,6 +90,8 @@ class Party(Base):
     orgnr: Mapped[str | None] = mapped_column(String(9))
     roles: Mapped[list[str]]
     webhook_url: Mapped[str | None] = mapped_column(String(2000))
+    # Linked on every request Min side shows of the party (https).
+    privacy_url: Mapped[str | None] = mapped_column(String(2000))
     # Set when the endpoint answered 410 Gone: no more deliveries until it is set again.
     webhook_disabled_at: Mapped[dt.datetime | None]
     active: Mapped[bool] = mapped_column(Boolean, default=True)

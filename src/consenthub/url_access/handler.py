@@ -18,13 +18,15 @@ from __future__ import annotations
 from typing import Annotated, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Form, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
+from consenthub import access_requests
 from consenthub.access_requests import AccessRequest, Outcome
-from consenthub.domain.access import Process
-from consenthub.domain.errors import Code
+from consenthub.domain.access import Process, Status
+from consenthub.domain.errors import Code, DomainError
+from consenthub.domain.messages import N_
 from consenthub.domain.parties import ApiScope
 from consenthub.portal import DecisionFlow
 from consenthub.services import Services
@@ -32,7 +34,7 @@ from consenthub.token_service import Caller, require
 from consenthub.url_access import service
 from consenthub.url_access.response import sign_response
 from consenthub.web.errors import return_message_error
-from consenthub.web.pages import page_router
+from consenthub.web.pages import csrf_valid, page_router
 from consenthub.web.requests import services
 from consenthub.web.responses import JSONResponse
 
@@ -84,6 +86,33 @@ async def authorize(request: Request) -> Response:
     return RedirectResponse(f"/minside/requests/{opened.id}", status_code=303)
 
 
+# What a person who could not log in may tell the third party (seed 000 §4.5).
+_ABANDON_CODES = {Code.EH088.value: Code.EH088, Code.EH111.value: Code.EH111}
+
+
+@pages.post("/third-party-access/requests/{internal_id}/abandon")
+async def abandon(
+    request: Request, internal_id: str, csrf_token: str = Form(""), code: str = Form("")
+) -> Response:
+    """After a failed login, back to the third party with ``EH088`` (the person cancelled)
+    or ``EH111``: only from the browser whose login began at this request's link, and
+    only while the request is open. The request itself stays open until its deadline."""
+    if not csrf_valid(request, csrf_token) or code not in _ABANDON_CODES:
+        raise DomainError(Code.FORM_EXPIRED, N_("Reload the page and try again."))
+    hub = services(request)
+    found = await run_in_threadpool(access_requests.get, hub, internal_id)
+    if (
+        found is None
+        or found.process is not Process.URL
+        or request.session.get("next") != f"/minside/requests/{internal_id}"
+    ):
+        raise DomainError(Code.NOT_FOUND, N_("There is no such request."))
+    if found.status is not Status.PENDING:
+        return await _answered(request, found)
+    request.session.pop("next", None)
+    return _send(hub, found, Outcome(error=_ABANDON_CODES[code]))
+
+
 async def _answered(request: Request, answered: AccessRequest) -> Response:
     """After the person's answer, or when they open a request already closed: back to the
     third party with the outcome (sent again, in case the first redirect failed)."""
@@ -102,6 +131,7 @@ DECISION_FLOW = DecisionFlow(
     answered=_answered,
     closed=_answered,
     failed=_failed,
+    returns_to_party=True,
 )
 
 ThirdPartyCaller = Annotated[Caller, Depends(require(ApiScope.THIRD_PARTY_ACCESS))]

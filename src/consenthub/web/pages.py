@@ -17,7 +17,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from babel.dates import format_date, format_datetime
+from babel.dates import format_date, format_time, get_datetime_format
 from fastapi import APIRouter
 from fastapi.routing import APIRoute
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -56,12 +56,34 @@ def environment(language: str) -> Environment:
         return gettext(LABELS.get(value) or value)
 
     env.filters["label"] = label
-    env.filters["date"] = lambda value: format_date(value, format="medium", locale=locale)
-    env.filters["isodate"] = dt.date.fromisoformat
-    env.filters["datetime"] = lambda value, zone=None: format_datetime(
-        value, format="short", tzinfo=zone, locale=locale
+    env.filters["date"] = lambda value, zone=None: format_date(
+        _local(value, zone), format="medium", locale=locale
     )
+    env.filters["isodate"] = dt.date.fromisoformat
+    env.filters["datetime"] = lambda value, zone=None: _date_and_time(value, zone, locale)
     return env
+
+
+def _local(value: dt.date, zone: dt.tzinfo | None) -> dt.date:
+    """A date as it is; an instant as the date and time it is in ``zone`` (naive: UTC)."""
+    if not isinstance(value, dt.datetime):
+        return value
+    instant = value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    return instant.astimezone(zone) if zone else instant
+
+
+def _date_and_time(value: dt.datetime, zone: dt.tzinfo | None, locale: str) -> str:
+    """One format for instants on every page: the language's medium date (the one dates
+    alone use too) and its short time, joined as the language joins them ("2. des. 2026,
+    17:09", "Dec 2, 2026, 5:09 PM", "2.12.2026 17.09")."""
+    instant = value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    local = instant.astimezone(zone) if zone else instant
+    return (
+        str(get_datetime_format("medium", locale=locale))
+        .replace("'", "")
+        .replace("{1}", format_date(local, format="medium", locale=locale))
+        .replace("{0}", format_time(local, format="short", locale=locale))
+    )
 
 
 LABELS = {
@@ -143,6 +165,8 @@ def csrf_valid(request: Request, submitted: str | None) -> bool:
 
 def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     language = choose_language(request)
+    settings = services(request).settings
+    context.setdefault("zone", settings.zone)
     page = (
         environment(language)
         .get_template(template)
@@ -152,6 +176,7 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
             languages=LANGUAGE_NAMES,
             csrf=csrf_token(request),
             user=request.session.get("user"),
+            hub_name=settings.hub_name,
             **context,
         )
     )
@@ -181,9 +206,10 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
 _RETRY_URLS = {Code.LOGIN_FAILED: "/login"}
 
 
-def error_page(request: Request, exc: DomainError) -> HTMLResponse:
+def error_page(request: Request, exc: DomainError, **more: Any) -> HTMLResponse:
     """The error as a page (never a redirect): the catalog's title for the code, the
-    error's explanation (an untranslated msgid) or the catalog's message."""
+    error's explanation (an untranslated msgid) or the catalog's message; ``more`` is
+    what the page offers besides (``way_back``: a form back to the third party)."""
     spec = exc.spec
     return render(
         request,
@@ -195,6 +221,7 @@ def error_page(request: Request, exc: DomainError) -> HTMLResponse:
         code=spec.code.value,
         retry_url=_RETRY_URLS.get(exc.code),
         correlation_id=correlation_id.get(),
+        **more,
     )
 
 
