@@ -298,6 +298,8 @@ def _token_body(
         "expires_in": expires_in,
         "token_type": "bearer",
         "consent_id": consent.id,
+        # RFC 9396 §7: the token response says what the token authorizes.
+        "authorization_details": tokens.authorization_details(consent.id),
     }
 
 
