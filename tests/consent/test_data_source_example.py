@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 from pathlib import Path
 from types import ModuleType
@@ -35,7 +36,7 @@ def test_the_example_verifies_a_consent_token_and_reads_its_period(hub: Services
     service.open_request(hub, request_id, person)
     code = service.answer(hub, request_id, person, accept=True).code
     assert code is not None
-    token = service.exchange_code(hub, consumer.party, {"code": code})["access_token"]
+    token = asyncio.run(service.exchange_code(hub, consumer.party, {"code": code}))["access_token"]
     data_source = example()
     keys = KeySet.import_key_set(hub.keys.jwks())
     issuer, audience = hub.settings.token_issuer, hub.settings.token_audience
