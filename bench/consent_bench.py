@@ -27,8 +27,8 @@ from bench import databases, hub, ids, wrk
 from bench.loads import Context, HarnessError, Subject, log, serving
 from bench.procs import LOAD_CPU, Server, cpu_seconds
 from bench.results import Figure, Findings, Section, Series, ratio
-from consenthub.registry import store as registry
 from consenthub.registry import add_consent_resource, parse_parameter
+from consenthub.registry import store as registry
 from consenthub.store.database import Database
 from consenthub.store.tables import AccessRequest, Consent, EndUser
 
@@ -135,7 +135,7 @@ def _code_script(path: Path, credentials: registry.NewCredentials, codes: list[s
     prefix = _client_form(credentials, grant_type="authorization_code") + "&code="
     rows = ",\n".join(json.dumps(code) for code in codes)
     path.write_text(_CODE_LUA % {"codes": rows, "prefix": json.dumps(prefix),
-                                 "mark": wrk._MARK})  # noqa: SLF001 - the harness's own marker
+                                 "mark": wrk._MARK})
     return path
 
 
