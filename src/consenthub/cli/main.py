@@ -710,12 +710,16 @@ def demo(
     login_port: Annotated[int, typer.Option(help="Port of the local login provider")] = 9400,
     example_port: Annotated[int, typer.Option(help="Port of the example third party")] = 8001,
     smtp_port: Annotated[int, typer.Option(help="Port of the local SMTP sink")] = 8025,
+    data_source_port: Annotated[int, typer.Option(help="Port of the example data source")] = 8002,
+    consumer_port: Annotated[int, typer.Option(help="Port of the example consumer")] = 8003,
 ) -> None:
-    """Migrate, load demo data, start a local login provider, the example third party and
-    an SMTP sink that keeps the mail the hub sends, and serve."""
+    """Migrate, load demo data, start a local login provider, the example third party, the
+    example consent consumer and data source, and an SMTP sink that keeps the mail the hub
+    sends, and serve."""
     from consenthub.demo import (
         DEMO_PERSONS,
         load_demo,
+        start_consent_apps,
         start_example_app,
         start_login_provider,
         start_mail_sink,
@@ -752,12 +756,15 @@ def demo(
     if own_provider:
         start_login_provider(login_port)
     example = start_example_app(example_port, settings, credentials)
+    # The consent apps die with this process too.
+    consent_apps = start_consent_apps(settings, database, data_source_port, consumer_port)
     _print_demo(
         settings,
         credentials,
         DEMO_PERSONS,
         f"http://127.0.0.1:{example_port}" if example else None,
         f"127.0.0.1:{smtp_port}" if sink else None,
+        consent_apps[0] if consent_apps else None,
     )
     try:
         serve(host=host, port=port, workers=1)
@@ -772,6 +779,7 @@ def _print_demo(
     persons: dict[str, str],
     example_url: str | None,
     mail_sink: str | None,
+    consumer_url: str | None = None,
 ) -> None:
     from consenthub.demo import consent_demo_link
 
@@ -787,9 +795,13 @@ def _print_demo(
         say(
             f"Try the whole journey as an end user: {example_url}  → Connect your meter data",
         )
-    if example_url:
-        link = consent_demo_link(settings, example_url, dt.datetime.now(dt.UTC))
-        say(f"Altinn consent, NAV as data source (the answer lands on the example app): {link}")
+    if consumer_url:
+        link = consent_demo_link(settings, consumer_url, dt.datetime.now(dt.UTC))
+        say(
+            f"Altinn consent, NAV as data source: {consumer_url}  → Give consent at the hub, "
+            "or the consumer's link itself:"
+        )
+        say(f"  {link}")
     say(f"Min side (end-user portal): {base}/minside")
     say(f"  log in at the local provider {settings.oidc_issuer} as one of:")
     for name in persons:
