@@ -78,6 +78,7 @@ def consent_setup(
             return_domains=["127.0.0.1"],
         )
     source_port, consumer_port = free_port(), free_port()
+    log = (tmp_path / "data_source.log").open("w")
     data_source_url = f"http://127.0.0.1:{source_port}"
     data_source = ServerProcess(
         [sys.executable, str(ROOT / "examples" / "data_source.py")],
@@ -90,7 +91,7 @@ def consent_setup(
             "HUB_AUDIENCE": portal_server.settings.token_audience,
             "PORT": str(source_port),
         },
-        output=(tmp_path / "data_source.log").open("w"),
+        output=log,
     ).wait_ready()
     module = load_consumer_module()
     config = module.Config(
@@ -108,6 +109,7 @@ def consent_setup(
             yield ConsentSetup(portal_server, config.app_url, data_source_url, consumer, nav)
     finally:
         data_source.stop()
+        log.close()
 
 
 def fresh_token(setup: ConsentSetup, consent_id: str) -> httpx.Response:

@@ -3,7 +3,6 @@ server and no login provider."""
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 from concurrent.futures import ThreadPoolExecutor
 from zoneinfo import ZoneInfo
@@ -17,7 +16,7 @@ from consenthub.domain.errors import Code, DomainError
 from consenthub.services import Services
 from consenthub.store.tables import OutboxMessage
 from consenthub.worker import Worker
-from tests.consent.parties import CONSUMER_ORGNR, REDIRECT_URL, add_consumer, add_nav
+from tests.consent.parties import CONSUMER_ORGNR, REDIRECT_URL, add_consumer, add_nav, run_async
 from tests.factories import add_end_user, fnr
 from tests.harness import EventLoopThread, MovableClock
 
@@ -61,7 +60,7 @@ def test_accept_records_the_consent_and_tells_the_consumer(hub: Services, person
     answered = service.answer(hub, request_id, person, accept=True)
     assert answered.redirect_url == REDIRECT_URL
     assert answered.code
-    body = asyncio.run(service.exchange_code(hub, consumer.party, {"code": answered.code}))
+    body = run_async(service.exchange_code(hub, consumer.party, {"code": answered.code}))
     assert body["token_type"] == "bearer"
     assert body["expires_in"] == 300
     assert "consent.created" in events(hub)
@@ -112,16 +111,12 @@ def test_no_token_after_valid_to_nor_after_withdrawal(
     service.open_request(hub, request_id, person)
     code = service.answer(hub, request_id, person, accept=True).code
     assert code is not None
-    consent_id = asyncio.run(service.exchange_code(hub, consumer.party, {"code": code}))[
-        "consent_id"
-    ]
+    consent_id = run_async(service.exchange_code(hub, consumer.party, {"code": code}))["consent_id"]
     details = {"type": "urn:altinn:consent", "id": consent_id}
-    assert (
-        asyncio.run(service.fresh_token(hub, consumer.party, details))["consent_id"] == consent_id
-    )
+    assert run_async(service.fresh_token(hub, consumer.party, details))["consent_id"] == consent_id
     clock.advance(days=31)
     with pytest.raises(DomainError) as error:
-        asyncio.run(service.fresh_token(hub, consumer.party, details))
+        run_async(service.fresh_token(hub, consumer.party, details))
     assert error.value.code is Code.CONSENT_GRANT_INVALID
     # An ended consent cannot be withdrawn, and is not offered for it.
     with pytest.raises(DomainError) as error:
@@ -131,7 +126,7 @@ def test_no_token_after_valid_to_nor_after_withdrawal(
     service.withdraw(hub, consent_id, person)
     assert "consent.revoked" in events(hub)
     with pytest.raises(DomainError):
-        asyncio.run(service.fresh_token(hub, consumer.party, details))
+        run_async(service.fresh_token(hub, consumer.party, details))
 
 
 def test_another_consumer_cannot_use_the_code_or_the_consent(hub: Services, person: int) -> None:
@@ -143,10 +138,10 @@ def test_another_consumer_cannot_use_the_code_or_the_consent(hub: Services, pers
     assert code is not None
     nav, _ = add_nav(hub.database, code="5253_1")
     with pytest.raises(DomainError) as error:
-        asyncio.run(service.exchange_code(hub, nav.party, {"code": code}))
+        run_async(service.exchange_code(hub, nav.party, {"code": code}))
     assert error.value.code is Code.CONSENT_GRANT_INVALID
     # The rightful consumer still can.
-    assert asyncio.run(service.exchange_code(hub, consumer.party, {"code": code}))["access_token"]
+    assert run_async(service.exchange_code(hub, consumer.party, {"code": code}))["access_token"]
 
 
 def test_consents_past_valid_to_expire_once_and_the_consumer_is_told(
@@ -158,7 +153,7 @@ def test_consents_past_valid_to_expire_once_and_the_consumer_is_told(
     service.open_request(hub, request_id, person)
     code = service.answer(hub, request_id, person, accept=True).code
     assert code is not None
-    asyncio.run(service.exchange_code(hub, consumer.party, {"code": code}))
+    run_async(service.exchange_code(hub, consumer.party, {"code": code}))
     assert service.expire_due(hub) == 0
     clock.advance(days=31)
     background = EventLoopThread()
@@ -184,9 +179,7 @@ def test_two_exchanges_of_one_code_racing_give_one_token_and_revoke_the_consent(
     def exchange() -> str:
         try:
             return str(
-                asyncio.run(service.exchange_code(hub, consumer.party, {"code": code}))[
-                    "consent_id"
-                ]
+                run_async(service.exchange_code(hub, consumer.party, {"code": code}))["consent_id"]
             )
         except DomainError as error:
             return error.code.value
@@ -197,7 +190,7 @@ def test_two_exchanges_of_one_code_racing_give_one_token_and_revoke_the_consent(
     consent_id = next(outcome for outcome in outcomes if outcome != "CH4304")
     # Whichever came second revoked what the first produced (RFC 6749 §4.1.2).
     with pytest.raises(DomainError):
-        asyncio.run(
+        run_async(
             service.fresh_token(
                 hub, consumer.party, {"type": "urn:altinn:consent", "id": consent_id}
             )
