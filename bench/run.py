@@ -12,6 +12,7 @@ from pathlib import Path
 
 from bench import (
     approval_bench,
+    consent_bench,
     data_bench,
     import_bench,
     machine,
@@ -27,7 +28,7 @@ from bench.plan import FULL, QUICK
 from bench.results import Figure, Findings
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCHMARKS = ("token", "data", "import", "approval", "webhooks", "updates", "reminders")
+BENCHMARKS = ("token", "consent", "data", "import", "approval", "webhooks", "updates", "reminders")
 MEMORY_GOAL_MB = 150.0
 
 
@@ -83,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
         findings = Findings()
         if "token" in only:
             token_bench.run(context, findings)
+        if "consent" in only:
+            consent_bench.run(context, findings)
         bulk = data_bench.run(context, findings) if "data" in only else {}
         if "import" in only:
             import_bench.run(context, findings, bulk)

@@ -1,7 +1,9 @@
 """A data source (NAV, seed 002) that answers a consumer holding a consent token.
 
-The consumer sends ``Authorization: Bearer <consent token>`` to
-``GET /uforeopplysninger``. This app:
+The consumer sends the consent token to ``GET /uforeopplysninger``, in NAV's own
+header ``NAV-Samtykke-Token: <consent token>`` (where ``Authorization`` then carries the
+consumer's own access token) or as ``Authorization: Bearer <consent token>``; the
+first one given of those two is the one judged. This app:
 
 1. verifies the token offline with the hub's published keys
    (``/.well-known/jwks.json``): ES256, header ``typ: consent+jwt``, the hub's issuer
@@ -10,7 +12,9 @@ The consumer sends ``Authorization: Bearer <consent token>`` to
    own client credentials as a ``data_source`` party), since the person may have
    withdrawn it since the token was issued;
 3. reads the consented period from ``Services`` (``5252_1_fraOgMed=dd.mm.yyyy``,
-   ``5252_1_tilOgMed=dd.mm.yyyy``) and answers for ``OfferedBy`` (the person) only.
+   ``5252_1_tilOgMed=dd.mm.yyyy``) and answers for ``OfferedBy`` (the person) only,
+   with the payments dated inside that period. The query may narrow it
+   (``?fraOgMed=dd.mm.yyyy&tilOgMed=dd.mm.yyyy``); asking beyond it is refused (403).
 
 Configuration (environment variables):
 
@@ -29,6 +33,8 @@ logged.
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
 import os
 import time
 from typing import Any
@@ -47,6 +53,9 @@ HUB_URL = os.environ.get("HUB_URL", "http://127.0.0.1:8000")
 HUB_AUDIENCE = os.environ.get("HUB_AUDIENCE", "consenthub:test")
 RESOURCE = os.environ.get("RESOURCE", "5252_1")
 KEYS_TTL_SECONDS = 300
+CONSENT_HEADER = "NAV-Samtykke-Token"
+# The example's register: a payment on the 20th of every month of these years.
+PAYMENT_YEARS = range(2024, 2029)
 
 
 class Refused(Exception):
@@ -104,6 +113,44 @@ def period(claims: dict[str, Any]) -> dict[str, str]:
     return values
 
 
+def day(text: str) -> dt.date:
+    """A date in the seed's ``dd.mm.yyyy``."""
+    return dt.datetime.strptime(text, "%d.%m.%Y").date()
+
+
+def payments(national_id: str, start: dt.date, end: dt.date) -> list[dict[str, Any]]:
+    """The person's disability payments dated from ``start`` to ``end`` (inclusive): a
+    made-up register, the same for the same person each time."""
+    base = 18_000 + int(hashlib.sha256(national_id.encode()).hexdigest()[:4], 16) % 5_000
+    dates = (dt.date(year, month, 20) for year in PAYMENT_YEARS for month in range(1, 13))
+    return [
+        {"utbetalingsdato": paid.strftime("%d.%m.%Y"), "belop": base + paid.month * 10}
+        for paid in dates
+        if start <= paid <= end
+    ]
+
+
+def consent_token(request: Request) -> str | None:
+    """NAV's ``NAV-Samtykke-Token`` header, else ``Authorization: Bearer``."""
+    if token := request.headers.get(CONSENT_HEADER, "").strip():
+        return token
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def asked_period(request: Request, consented: dict[str, str]) -> tuple[dt.date, dt.date]:
+    """The period asked for, which must lie inside the consented one."""
+    start, end = day(consented["fraOgMed"]), day(consented["tilOgMed"])
+    try:
+        asked_start = day(request.query_params.get("fraOgMed") or consented["fraOgMed"])
+        asked_end = day(request.query_params.get("tilOgMed") or consented["tilOgMed"])
+    except ValueError:
+        raise Refused("fraOgMed and tilOgMed are dates as dd.mm.yyyy") from None
+    if asked_start < start or asked_end > end:
+        raise Refused("the period asked for lies outside the consented period")
+    return asked_start, asked_end
+
+
 def still_live(token: str) -> bool:
     answer = httpx.post(
         f"{HUB_URL}/sts/introspect",
@@ -122,22 +169,37 @@ hub_keys = HubKeys()
 
 
 async def disability_data(request: Request) -> JSONResponse:
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token:
-        return JSONResponse({"error": "a consent token is required"}, status_code=401)
+    token = consent_token(request)
+    if token is None:
+        return JSONResponse(
+            {"error": f"a consent token is required ({CONSENT_HEADER} or Bearer)"},
+            status_code=401,
+        )
     metadata = httpx.get(f"{HUB_URL}/.well-known/oauth-authorization-server", timeout=5).json()
     try:
         claims = verify(token, hub_keys.get(), metadata["issuer"], HUB_AUDIENCE)
+        start, end = asked_period(request, period(claims))
     except Refused as refused:
         return JSONResponse({"error": str(refused)}, status_code=403)
     if not still_live(token):
         return JSONResponse({"error": "the consent is withdrawn or ended"}, status_code=403)
-    # Here NAV would look up OfferedBy's data for the period; this example answers
-    # with the period only.
-    return JSONResponse({"consent": claims["consent_id"], "period": period(claims), "data": []})
+    return JSONResponse(
+        {
+            "consent": claims["consent_id"],
+            "period": {
+                "fraOgMed": start.strftime("%d.%m.%Y"),
+                "tilOgMed": end.strftime("%d.%m.%Y"),
+            },
+            "utbetalinger": payments(claims["OfferedBy"], start, end),
+        }
+    )
 
 
-app = Starlette(routes=[Route("/uforeopplysninger", disability_data)])
+async def health(_: Request) -> JSONResponse:
+    return JSONResponse({"service": "NAV (example data source)", "resource": RESOURCE})
+
+
+app = Starlette(routes=[Route("/", health), Route("/uforeopplysninger", disability_data)])
 
 if __name__ == "__main__":
     uvicorn.run(app, host="127.0.0.1", port=int(os.environ.get("PORT", "8002")))

@@ -46,6 +46,11 @@ def demo_command(port: int, login_port: int, example_port: int, smtp_port: int) 
         str(example_port),
         "--smtp-port",
         str(smtp_port),
+        # The consent examples on ports of their own, never the fixed 8002/8003.
+        "--data-source-port",
+        str(free_port()),
+        "--consumer-port",
+        str(free_port()),
     ]
 
 

@@ -173,7 +173,12 @@ def start_login_provider(port: int, users: list[str] | None = None) -> subproces
     )
 
 
-EXAMPLE_APP = Path(__file__).resolve().parents[2] / "examples" / "third_party_app.py"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+EXAMPLE_APP = EXAMPLES / "third_party_app.py"
+# The consent examples (data source and consumer) run only from a source checkout.
+CONSENT_EXAMPLES_PRESENT = (EXAMPLES / "data_source.py").exists() and (
+    EXAMPLES / "consent_consumer.py"
+).exists()
 
 
 def start_example_app(
@@ -197,6 +202,67 @@ def start_example_app(
         "example third-party app",
         env=env,
     )
+
+
+def consent_demo_credentials(
+    settings: Settings, database: Database
+) -> tuple[registry.NewCredentials, registry.NewCredentials]:
+    """Fresh secrets for NAV (the data source) and the demo insurer (the consumer): they
+    are stored as hashes, so each start makes new ones for the example apps."""
+    secret_key = settings.resolved_secret_key()
+    with database.write() as conn:
+        by_orgnr = {party.orgnr: party for party in registry.list_parties(conn)}
+        nav, consumer = (
+            registry.rotate_secret(
+                conn, secret_key, by_orgnr[orgnr].client_id, overlap=dt.timedelta(0), actor="demo"
+            )
+            for orgnr in (DEMO_DATA_SOURCE[1], DEMO_CONSUMER[1])
+        )
+    return nav, consumer
+
+
+def start_consent_apps(
+    settings: Settings, database: Database, data_source_port: int, consumer_port: int
+) -> tuple[str, list[subprocess.Popen[bytes]]] | None:
+    """The data source (``examples/data_source.py``, as NAV) and the consumer
+    (``examples/consent_consumer.py``, as the demo insurer), when the demo runs from a
+    source checkout; returns the consumer's address and the two processes. The consent
+    link's answer lands there: it exchanges the code and shows what the data source
+    returned."""
+    if not CONSENT_EXAMPLES_PRESENT:
+        return None
+    nav, consumer = consent_demo_credentials(settings, database)
+    data_source_url = f"http://127.0.0.1:{data_source_port}"
+    consumer_url = f"http://127.0.0.1:{consumer_port}"
+    data_source = _spawn_and_wait(
+        [sys.executable, str(EXAMPLES / "data_source.py")],
+        f"{data_source_url}/",
+        "example data source",
+        env=os.environ
+        | {
+            "HUB_URL": settings.base_url,
+            "CLIENT_ID": nav.party.client_id,
+            "CLIENT_SECRET": nav.client_secret,
+            "HUB_AUDIENCE": settings.token_audience,
+            "PORT": str(data_source_port),
+        },
+    )
+    consumer_app = _spawn_and_wait(
+        [sys.executable, str(EXAMPLES / "consent_consumer.py")],
+        f"{consumer_url}/",
+        "example consent consumer",
+        env=os.environ
+        | {
+            "HUB_URL": settings.base_url,
+            "CONSUMER_ORGNR": DEMO_CONSUMER[1],
+            "CLIENT_ID": consumer.party.client_id,
+            "CLIENT_SECRET": consumer.client_secret,
+            "APP_URL": consumer_url,
+            "DATA_SOURCE_URL": data_source_url,
+            "HUB_TIMEZONE": settings.hub_timezone,
+        },
+    )
+    return consumer_url, [data_source, consumer_app]
 
 
 class _MailSink:
@@ -433,14 +499,15 @@ def _add_consent_demo(conn: Connection, secret_key: bytes) -> None:
     )
 
 
-def consent_demo_link(settings: Settings, example_url: str, now: dt.datetime) -> str:
-    """A consumer's consent link (seed 002) for the demo insurer, valid for 30 days."""
+def consent_demo_link(settings: Settings, consumer_url: str, now: dt.datetime) -> str:
+    """A consumer's consent link (seed 002) for the demo insurer, valid for 30 days; the
+    answer goes to the example consumer at ``consumer_url``."""
     valid_to = (now + dt.timedelta(days=30)).astimezone(settings.zone)
     query = urlencode(
         {
             "Resources": DEMO_CONSENT_RESOURCE,
             "CoveredBy": DEMO_CONSUMER[1],
-            "RedirectUrl": f"{example_url}/consent-answer",
+            "RedirectUrl": f"{consumer_url}/consent-answer",
             "ValidToDate": valid_to.strftime("%Y-%m-%d %H:%M:%S"),
             "LanguageCode": "nb-NO",
             "DelegationContext": NAV_DELEGATION_CONTEXT,

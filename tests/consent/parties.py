@@ -2,10 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
 from consenthub import registry
 from consenthub.domain.consent import ConsentResource, ParameterFormat, ResourceParameter
 from consenthub.store.database import Database
 from tests.conftest import TEST_SECRET_KEY
+
+Result = TypeVar("Result")
+
+
+def run_async(coroutine: Coroutine[Any, Any, Result]) -> Result:
+    """The coroutine on a loop of its own thread: a session's Playwright keeps a loop
+    running in the main thread, where ``asyncio.run`` refuses."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
 
 NAV_ORGNR = "889640782"
 CONSUMER_ORGNR = "974760673"

@@ -11,7 +11,7 @@ from joserfc.jwk import KeySet
 
 from consenthub.consent import service
 from consenthub.services import Services
-from tests.consent.parties import add_consumer, add_nav
+from tests.consent.parties import add_consumer, add_nav, run_async
 from tests.consent.test_service import pairs
 from tests.factories import add_end_user, fnr
 
@@ -35,7 +35,7 @@ def test_the_example_verifies_a_consent_token_and_reads_its_period(hub: Services
     service.open_request(hub, request_id, person)
     code = service.answer(hub, request_id, person, accept=True).code
     assert code is not None
-    token = service.exchange_code(hub, consumer.party, {"code": code})["access_token"]
+    token = run_async(service.exchange_code(hub, consumer.party, {"code": code}))["access_token"]
     data_source = example()
     keys = KeySet.import_key_set(hub.keys.jwks())
     issuer, audience = hub.settings.token_issuer, hub.settings.token_audience

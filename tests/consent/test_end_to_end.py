@@ -343,11 +343,19 @@ def test_redirect_outside_the_return_domain_is_an_error_page_never_a_redirect(
         ({"Resources": "9999_1"}, "Resources"),
         ({"CoveredBy": "974760674"}, "CoveredBy"),
         ({"CoveredBy": "889640782"}, "CoveredBy"),
+        ({"CoveredBy": "923609016"}, "CoveredBy"),
+        ({"CoveredBy": None}, "CoveredBy"),
+        ({"ValidToDate": None}, "ValidToDate"),
+        ({"ResponseType": None}, "ResponseType"),
+        ({"5252_1_tilOgMed": None}, "5252_1_tilOgMed"),
+        ({"5252_1_fraOgMed": "1.1.2026"}, "5252_1_fraOgMed"),
+        ({"5252_1_saksnummer": "42"}, "5252_1_saksnummer"),
         ({"RedirectUrl": None}, "RedirectUrl"),
         ({"RedirectUrl": "https://evil.example.com/svar"}, "RedirectUrl"),
         ({"ValidToDate": "2026-12-31"}, "ValidToDate"),
         ({"ValidToDate": "2020-01-01 00:00:00"}, "ValidToDate"),
         ({"ValidToDate": "2999-01-01 00:00:00"}, "ValidToDate"),
+        ({"ValidToDate": "2027-12-31 25:00:00"}, "ValidToDate"),
         ({"LanguageCode": "se"}, "LanguageCode"),
         ({"DelegationContext": None}, "DelegationContext"),
         ({"ResponseType": "token"}, "ResponseType"),
@@ -416,7 +424,32 @@ def test_request_by_api_is_idempotent_and_answered_through_its_view_uri(
     assert code
     fetched = httpx.get(f"{url}/{body['id']}", headers=headers).json()
     assert fetched["status"] == "approved"
-    assert fetched["consentId"]
+    consent_id = fetched["consentId"]
+    assert consent_id
+
+    # The consumer's tokens for it: the code, then fresh ones by RFC 9396
+    # authorization_details, each carrying the consent in its authorization_details.
+    exchanged = post_token(portal_server, consumer, grant_type="authorization_code", code=code)
+    assert exchanged.status_code == 200, exchanged.text
+    assert exchanged.json()["consent_id"] == consent_id
+    details = [{"type": "urn:altinn:consent", "id": consent_id}]
+    again = fresh(portal_server, consumer, consent_id)
+    assert again.status_code == 200, again.text
+    assert again.json()["authorization_details"] == details
+    token = again.json()["access_token"]
+    claims = jwt.decode(
+        token,
+        KeySet.import_key_set(httpx.get(f"{portal_server.url}/.well-known/jwks.json").json()),
+        algorithms=["ES256"],
+    ).claims
+    assert claims["authorization_details"] == details
+    assert claims["consent_id"] == consent_id
+    assert claims["OfferedBy"] == KARI
+    nav = introspect(portal_server, consumer, token)
+    assert nav["active"] is True
+    assert nav["authorization_details"] == details
+    # A consent id that is no UUID gives nothing.
+    assert fresh(portal_server, consumer, "not-a-uuid").json()["error"] == "invalid_grant"
 
 
 def test_request_by_api_names_the_bad_parameter(

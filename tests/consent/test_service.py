@@ -16,7 +16,7 @@ from consenthub.domain.errors import Code, DomainError
 from consenthub.services import Services
 from consenthub.store.tables import OutboxMessage
 from consenthub.worker import Worker
-from tests.consent.parties import CONSUMER_ORGNR, REDIRECT_URL, add_consumer, add_nav
+from tests.consent.parties import CONSUMER_ORGNR, REDIRECT_URL, add_consumer, add_nav, run_async
 from tests.factories import add_end_user, fnr
 from tests.harness import EventLoopThread, MovableClock
 
@@ -60,7 +60,7 @@ def test_accept_records_the_consent_and_tells_the_consumer(hub: Services, person
     answered = service.answer(hub, request_id, person, accept=True)
     assert answered.redirect_url == REDIRECT_URL
     assert answered.code
-    body = service.exchange_code(hub, consumer.party, {"code": answered.code})
+    body = run_async(service.exchange_code(hub, consumer.party, {"code": answered.code}))
     assert body["token_type"] == "bearer"
     assert body["expires_in"] == 300
     assert "consent.created" in events(hub)
@@ -111,12 +111,12 @@ def test_no_token_after_valid_to_nor_after_withdrawal(
     service.open_request(hub, request_id, person)
     code = service.answer(hub, request_id, person, accept=True).code
     assert code is not None
-    consent_id = service.exchange_code(hub, consumer.party, {"code": code})["consent_id"]
+    consent_id = run_async(service.exchange_code(hub, consumer.party, {"code": code}))["consent_id"]
     details = {"type": "urn:altinn:consent", "id": consent_id}
-    assert service.fresh_token(hub, consumer.party, details)["consent_id"] == consent_id
+    assert run_async(service.fresh_token(hub, consumer.party, details))["consent_id"] == consent_id
     clock.advance(days=31)
     with pytest.raises(DomainError) as error:
-        service.fresh_token(hub, consumer.party, details)
+        run_async(service.fresh_token(hub, consumer.party, details))
     assert error.value.code is Code.CONSENT_GRANT_INVALID
     # An ended consent cannot be withdrawn, and is not offered for it.
     with pytest.raises(DomainError) as error:
@@ -126,7 +126,7 @@ def test_no_token_after_valid_to_nor_after_withdrawal(
     service.withdraw(hub, consent_id, person)
     assert "consent.revoked" in events(hub)
     with pytest.raises(DomainError):
-        service.fresh_token(hub, consumer.party, details)
+        run_async(service.fresh_token(hub, consumer.party, details))
 
 
 def test_another_consumer_cannot_use_the_code_or_the_consent(hub: Services, person: int) -> None:
@@ -138,10 +138,10 @@ def test_another_consumer_cannot_use_the_code_or_the_consent(hub: Services, pers
     assert code is not None
     nav, _ = add_nav(hub.database, code="5253_1")
     with pytest.raises(DomainError) as error:
-        service.exchange_code(hub, nav.party, {"code": code})
+        run_async(service.exchange_code(hub, nav.party, {"code": code}))
     assert error.value.code is Code.CONSENT_GRANT_INVALID
     # The rightful consumer still can.
-    assert service.exchange_code(hub, consumer.party, {"code": code})["access_token"]
+    assert run_async(service.exchange_code(hub, consumer.party, {"code": code}))["access_token"]
 
 
 def test_consents_past_valid_to_expire_once_and_the_consumer_is_told(
@@ -153,7 +153,7 @@ def test_consents_past_valid_to_expire_once_and_the_consumer_is_told(
     service.open_request(hub, request_id, person)
     code = service.answer(hub, request_id, person, accept=True).code
     assert code is not None
-    service.exchange_code(hub, consumer.party, {"code": code})
+    run_async(service.exchange_code(hub, consumer.party, {"code": code}))
     assert service.expire_due(hub) == 0
     clock.advance(days=31)
     background = EventLoopThread()
@@ -178,7 +178,9 @@ def test_two_exchanges_of_one_code_racing_give_one_token_and_revoke_the_consent(
 
     def exchange() -> str:
         try:
-            return str(service.exchange_code(hub, consumer.party, {"code": code})["consent_id"])
+            return str(
+                run_async(service.exchange_code(hub, consumer.party, {"code": code}))["consent_id"]
+            )
         except DomainError as error:
             return error.code.value
 
@@ -188,4 +190,8 @@ def test_two_exchanges_of_one_code_racing_give_one_token_and_revoke_the_consent(
     consent_id = next(outcome for outcome in outcomes if outcome != "CH4304")
     # Whichever came second revoked what the first produced (RFC 6749 §4.1.2).
     with pytest.raises(DomainError):
-        service.fresh_token(hub, consumer.party, {"type": "urn:altinn:consent", "id": consent_id})
+        run_async(
+            service.fresh_token(
+                hub, consumer.party, {"type": "urn:altinn:consent", "id": consent_id}
+            )
+        )

@@ -814,22 +814,27 @@ def demo(
     login_port: Annotated[int, typer.Option(help="Port of the local login provider")] = 9400,
     example_port: Annotated[int, typer.Option(help="Port of the example third party")] = 8001,
     smtp_port: Annotated[int, typer.Option(help="Port of the local SMTP sink")] = 8025,
+    data_source_port: Annotated[int, typer.Option(help="Port of the example data source")] = 8002,
+    consumer_port: Annotated[int, typer.Option(help="Port of the example consumer")] = 8003,
     reset: Annotated[
         bool,
         typer.Option("--reset", help="Start from the initial demo data (the demo's data only)"),
     ] = False,
 ) -> None:
-    """Migrate, load demo data, start a local login provider, the example third party and
-    an SMTP sink that keeps the mail the hub sends, and serve.
+    """Migrate, load demo data, start a local login provider, the example third party, the
+    example consent consumer and data source, and an SMTP sink that keeps the mail the hub
+    sends, and serve.
 
     Nothing is touched while a port it needs is taken (exit 2). A second start reuses the
     data and the demo party's secret; --reset starts from the initial data."""
     from consenthub.demo import (
+        CONSENT_EXAMPLES_PRESENT,
         DEMO_PERSONS,
         EXAMPLE_APP,
         DemoError,
         load_demo,
         reset_demo,
+        start_consent_apps,
         start_example_app,
         start_login_provider,
         start_mail_sink,
@@ -863,9 +868,17 @@ def demo(
         needed.append((smtp_port, "127.0.0.1", "the SMTP sink, --smtp-port"))
     if EXAMPLE_APP.exists():
         needed.append((example_port, "127.0.0.1", "the example third party, --example-port"))
+    if CONSENT_EXAMPLES_PRESENT:
+        needed.append(
+            (data_source_port, "127.0.0.1", "the example data source, --data-source-port")
+        )
+        needed.append((consumer_port, "127.0.0.1", "the example consumer, --consumer-port"))
     ports = {number: (address, what) for number, address, what in needed}
     if len(ports) < len(needed):
-        fail("--port, --login-port, --smtp-port and --example-port must all differ")
+        fail(
+            "the demo's ports (--port, --login-port, --smtp-port, --example-port, "
+            "--data-source-port, --consumer-port) must all differ"
+        )
     taken = taken_port(ports)
     if taken is not None:
         fail(f"{taken}: is a demo already running? Stop it, or choose another port")
@@ -888,12 +901,15 @@ def demo(
     if own_provider:
         start_login_provider(login_port)
     example = start_example_app(example_port, settings, credentials)
+    # The consent apps die with this process too.
+    consent_apps = start_consent_apps(settings, database, data_source_port, consumer_port)
     _print_demo(
         settings,
         credentials,
         DEMO_PERSONS,
         f"http://127.0.0.1:{example_port}" if example else None,
         f"127.0.0.1:{smtp_port}" if sink else None,
+        consent_apps[0] if consent_apps else None,
     )
     try:
         serve(host=host, port=port, workers=1)
@@ -908,6 +924,7 @@ def _print_demo(
     persons: dict[str, str],
     example_url: str | None,
     mail_sink: str | None,
+    consumer_url: str | None = None,
 ) -> None:
     from consenthub.demo import consent_demo_link
 
@@ -923,9 +940,13 @@ def _print_demo(
         say(
             f"Try the whole journey as an end user: {example_url}  → Connect your meter data",
         )
-    if example_url:
-        link = consent_demo_link(settings, example_url, dt.datetime.now(dt.UTC))
-        say(f"Altinn consent, NAV as data source (the answer lands on the example app): {link}")
+    if consumer_url:
+        link = consent_demo_link(settings, consumer_url, dt.datetime.now(dt.UTC))
+        say(
+            f"Altinn consent, NAV as data source: {consumer_url}  → Give consent at the hub, "
+            "or the consumer's link itself:"
+        )
+        say(f"  {link}")
     say(f"Min side (end-user portal): {base}/minside")
     say(f"  log in at the local provider {settings.oidc_issuer} as one of:")
     for name in persons:

@@ -26,7 +26,7 @@ from consenthub import access_requests, registry
 from consenthub.access_requests import AccessRequest, NewAccessRequest
 from consenthub.consent import rules, store, tokens
 from consenthub.consent.errors import ConsentRequestError
-from consenthub.consent.store import ConsentRecord, NewConsent
+from consenthub.consent.store import ConsentRecord, NewConsent, TokenConsent
 from consenthub.domain.access import Decision, EventType, Process, Scope, Status
 from consenthub.domain.consent import ConsentResource
 from consenthub.domain.errors import Code, DomainError, FieldError
@@ -290,16 +290,14 @@ def _invalid_grant(detail: str) -> DomainError:
     return DomainError(Code.CONSENT_GRANT_INVALID, detail)
 
 
-def _token_body(
-    hub: Services, party: PartyRecord, consent: ConsentRecord, national_id: str
-) -> dict[str, Any]:
+def _token_body(hub: Services, party: PartyRecord, consent: TokenConsent) -> dict[str, Any]:
     token, expires_in = tokens.issue(
         hub.settings,
         hub.keys,
         consent_id=consent.id,
         client_id=party.client_id,
         covered_by=consent.party_orgnr,
-        offered_by=national_id,
+        offered_by=consent.national_id,
         resources=consent.resources,
         delegated_at=consent.delegated_at,
         valid_to=consent.valid_to,
@@ -310,10 +308,12 @@ def _token_body(
         "expires_in": expires_in,
         "token_type": "bearer",
         "consent_id": consent.id,
+        # RFC 9396 §7: the token response says what the token authorizes.
+        "authorization_details": tokens.authorization_details(consent.id),
     }
 
 
-def _live(consent: ConsentRecord, now: dt.datetime) -> bool:
+def _live(consent: ConsentRecord | TokenConsent, now: dt.datetime) -> bool:
     return rules.is_live(
         valid_to=consent.valid_to,
         withdrawn_at=consent.withdrawn_at,
@@ -322,66 +322,70 @@ def _live(consent: ConsentRecord, now: dt.datetime) -> bool:
     )
 
 
-def exchange_code(hub: Services, party: PartyRecord, params: Mapping[str, str]) -> dict[str, Any]:
+async def exchange_code(
+    hub: Services, party: PartyRecord, params: Mapping[str, str]
+) -> dict[str, Any]:
     """``grant_type=authorization_code`` (RFC 6749 §4.1.3): the consumer's code for a
     consent token. The code works once, for 60 s, for the client it was issued to; a
     second use revokes the consent it produced (RFC 6749 §4.1.2), so that no more tokens
-    are issued for it."""
+    are issued for it. The token endpoint's hot path: one transaction off the event loop,
+    the token signed on it."""
     code = params.get("code")
     if not code:
         raise DomainError(Code.TOKEN_REQUEST_INVALID, "code is required")
     now = hub.now()
-    replayed = False
-    with hub.database.write() as conn:
-        consent = store.by_code_hash(conn, _code_hash(code))
+
+    def judge(conn: Connection) -> TokenConsent | str:
+        consent = store.for_code(conn, hub.ids, _code_hash(code))
         if consent is None or consent.party_id != party.id:
-            raise _invalid_grant("unknown code")
+            return "unknown code"
         if consent.code_used_at is not None:
-            replayed = True
             if consent.revoked_at is None:
                 store.revoke(conn, consent, now=now, reason="authorization code used twice")
                 event = _event(
                     EventType.CONSENT_REVOKED, consentId=consent.id, reason="code_reused"
                 )
                 enqueue_webhooks(conn, consent.party_id, [event], now=now)
-        elif consent.code_expires_at <= now:
-            raise _invalid_grant("code expired")
-        elif not _live(consent, now):
-            raise _invalid_grant("consent no longer live")
-        else:
-            store.code_used(conn, consent, now=now, spend=consent.one_time)
-            if consent.one_time:
-                enqueue_webhooks(
-                    conn,
-                    consent.party_id,
-                    [_event(EventType.CONSENT_USED, consentId=consent.id)],
-                    now=now,
-                )
-            national_id = store.national_id(conn, hub.ids, consent.end_user_id)
-    # Raised after the transaction, so that the revocation is kept.
-    if replayed:
-        raise _invalid_grant("code already used")
-    return _token_body(hub, party, consent, national_id)
+            # Returned, not raised, so that the revocation is kept.
+            return "code already used"
+        if consent.code_expires_at <= now:
+            return "code expired"
+        if not _live(consent, now):
+            return "consent no longer live"
+        store.code_used(conn, consent, now=now, spend=consent.one_time)
+        if consent.one_time:
+            event = _event(EventType.CONSENT_USED, consentId=consent.id)
+            enqueue_webhooks(conn, consent.party_id, [event], now=now)
+        return consent
+
+    judged = await hub.database.transact(judge)
+    if isinstance(judged, str):
+        raise _invalid_grant(judged)
+    return _token_body(hub, party, judged)
 
 
-def fresh_token(hub: Services, party: PartyRecord, details: Mapping[str, Any]) -> dict[str, Any]:
+async def fresh_token(
+    hub: Services, party: PartyRecord, details: Mapping[str, Any]
+) -> dict[str, Any]:
     """A fresh consent token for a live consent of the client (RFC 9396
     ``authorization_details`` ``[{"type": "urn:altinn:consent", "id": <consent id>}]``);
     none after withdrawal, expiry, revocation or the first token of a one-time consent."""
     consent_id = details.get("id")
     if not isinstance(consent_id, str):
         raise DomainError(Code.TOKEN_REQUEST_INVALID, "authorization_details id is required")
+    if not _is_uuid(consent_id):
+        raise _invalid_grant("unknown consent")
     now = hub.now()
-    with hub.database.read() as conn:
-        consent = store.load(conn, consent_id) if _is_uuid(consent_id) else None
-        if consent is None or consent.party_id != party.id:
-            raise _invalid_grant("unknown consent")
-        if not rules.may_issue_token(
-            live=_live(consent, now), one_time=consent.one_time, used_at=consent.used_at
-        ):
-            raise _invalid_grant("consent no longer live")
-        national_id = store.national_id(conn, hub.ids, consent.end_user_id)
-    return _token_body(hub, party, consent, national_id)
+    consent = await hub.database.reads_and_one_write(
+        lambda conn: store.for_token(conn, hub.ids, consent_id)
+    )
+    if consent is None or consent.party_id != party.id:
+        raise _invalid_grant("unknown consent")
+    if not rules.may_issue_token(
+        live=_live(consent, now), one_time=consent.one_time, used_at=consent.used_at
+    ):
+        raise _invalid_grant("consent no longer live")
+    return _token_body(hub, party, consent)
 
 
 def _is_uuid(text: str) -> bool:

@@ -8,11 +8,13 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+import orjson
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from consenthub.store import audit, end_users
-from consenthub.store.id_cipher import NationalIdCipher
-from consenthub.store.tables import Consent, Party
+from consenthub.store.id_cipher import NationalIdCipher, SealedId
+from consenthub.store.prepared import Prepared, db_instant
+from consenthub.store.tables import Consent, EndUser, Party
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,26 @@ class NewConsent:
     one_time: bool
     code_hash: str
     code_expires_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class TokenConsent:
+    """What issuing a consent token reads: the consent, its consumer's org no. and the
+    person's identity number (``OfferedBy``), in one statement."""
+
+    id: str
+    party_id: int
+    party_orgnr: str | None
+    national_id: str
+    resources: dict[str, dict[str, str]]
+    valid_to: dt.datetime
+    one_time: bool
+    delegated_at: dt.datetime
+    code_expires_at: dt.datetime
+    code_used_at: dt.datetime | None
+    revoked_at: dt.datetime | None
+    used_at: dt.datetime | None
+    withdrawn_at: dt.datetime | None
 
 
 _SELECT = select(Consent, Party.name.label("party_name"), Party.orgnr.label("party_orgnr")).join(
@@ -119,14 +141,6 @@ def of_request(conn: Connection, access_request_id: str) -> ConsentRecord | None
     return None if row is None else _record(row)
 
 
-def by_code_hash(conn: Connection, code_hash: str) -> ConsentRecord | None:
-    """The consent the code was issued for, locked: two exchanges of one code queue."""
-    row = conn.execute(
-        _SELECT.where(Consent.code_hash == code_hash).with_for_update(of=Consent)
-    ).first()
-    return None if row is None else _record(row)
-
-
 def of_end_user(conn: Connection, end_user_id: int) -> list[ConsentRecord]:
     """The person's consents, newest first."""
     rows = conn.execute(
@@ -135,6 +149,86 @@ def of_end_user(conn: Connection, end_user_id: int) -> list[ConsentRecord]:
         )
     )
     return [_record(row) for row in rows]
+
+
+# Consent tokens are the token endpoint's hot path (SPEC §12): these run on the driver's
+# cursor (store/prepared.py), so values cross as the driver has them.
+_FOR_TOKEN = (
+    select(
+        Consent.id,
+        Consent.party_id,
+        Party.orgnr,
+        EndUser.national_id_hash,
+        EndUser.national_id_key_id,
+        EndUser.national_id_cipher,
+        Consent.resources,
+        Consent.valid_to,
+        Consent.one_time,
+        Consent.delegated_at,
+        Consent.code_expires_at,
+        Consent.code_used_at,
+        Consent.revoked_at,
+        Consent.used_at,
+        Consent.withdrawn_at,
+    )
+    .join(Party, Party.id == Consent.party_id)
+    .join(EndUser, EndUser.id == Consent.end_user_id)
+)
+_TOKEN_BY_ID = Prepared(_FOR_TOKEN.where(Consent.id == bindparam("consent_id")))
+# Locked: two exchanges of one code queue.
+_TOKEN_BY_CODE = Prepared(
+    _FOR_TOKEN.where(Consent.code_hash == bindparam("code_hash")).with_for_update(of=Consent)
+)
+_CODE_USED = Prepared(
+    update(Consent)
+    .where(Consent.id == bindparam("consent_id"))
+    .values(code_used_at=bindparam("at"))
+)
+
+
+def _instant(value: dt.datetime | str | None) -> dt.datetime | None:
+    """A ``UTCDateTime`` column as the driver returns it (naive UTC; text on SQLite)."""
+    if value is None:
+        return None
+    naive = dt.datetime.fromisoformat(value) if isinstance(value, str) else value
+    return naive.replace(tzinfo=dt.UTC)
+
+
+_TOKEN_COLUMNS = tuple(_FOR_TOKEN.selected_columns.keys())
+
+
+def _token_consent(ids: NationalIdCipher, rows: list[tuple[Any, ...]]) -> TokenConsent | None:
+    if not rows:
+        return None
+    row = dict(zip(_TOKEN_COLUMNS, rows[0], strict=True))
+    sealed = SealedId(
+        row["national_id_hash"], row["national_id_key_id"], bytes(row["national_id_cipher"])
+    )
+    resources = row["resources"]
+    return TokenConsent(
+        id=row["id"],
+        party_id=row["party_id"],
+        party_orgnr=row["orgnr"],
+        national_id=ids.open(sealed),
+        resources=orjson.loads(resources) if isinstance(resources, str | bytes) else resources,
+        valid_to=_instant(row["valid_to"]),  # type: ignore[arg-type]
+        one_time=bool(row["one_time"]),
+        delegated_at=_instant(row["delegated_at"]),  # type: ignore[arg-type]
+        code_expires_at=_instant(row["code_expires_at"]),  # type: ignore[arg-type]
+        code_used_at=_instant(row["code_used_at"]),
+        revoked_at=_instant(row["revoked_at"]),
+        used_at=_instant(row["used_at"]),
+        withdrawn_at=_instant(row["withdrawn_at"]),
+    )
+
+
+def for_token(conn: Connection, ids: NationalIdCipher, consent_id: str) -> TokenConsent | None:
+    return _token_consent(ids, _TOKEN_BY_ID.rows(conn, consent_id=consent_id))
+
+
+def for_code(conn: Connection, ids: NationalIdCipher, code_hash: str) -> TokenConsent | None:
+    """The consent the code was issued for, locked."""
+    return _token_consent(ids, _TOKEN_BY_CODE.rows(conn, code_hash=code_hash))
 
 
 def national_id(conn: Connection, ids: NationalIdCipher, end_user_id: int) -> str:
@@ -146,21 +240,24 @@ def _set(conn: Connection, consent_id: str, **values: dt.datetime) -> None:
     conn.execute(update(Consent).where(Consent.id == consent_id).values(**values))
 
 
-def code_used(conn: Connection, consent: ConsentRecord, *, now: dt.datetime, spend: bool) -> None:
+def code_used(conn: Connection, consent: TokenConsent, *, now: dt.datetime, spend: bool) -> None:
     """The code was exchanged; a one-time consent is spent with it."""
-    _set(conn, consent.id, code_used_at=now, **({"used_at": now} if spend else {}))
-    if spend:
-        audit.append(
-            conn,
-            actor=f"party:{consent.party_id}",
-            action="consent.used",
-            subject=f"consent:{consent.id}",
-            details={},
-            at=now,
-        )
+    if not spend:
+        at = db_instant(now, sqlite=conn.dialect.name == "sqlite")
+        _CODE_USED.run(conn, consent_id=consent.id, at=at)
+        return
+    _set(conn, consent.id, code_used_at=now, used_at=now)
+    audit.append(
+        conn,
+        actor=f"party:{consent.party_id}",
+        action="consent.used",
+        subject=f"consent:{consent.id}",
+        details={},
+        at=now,
+    )
 
 
-def revoke(conn: Connection, consent: ConsentRecord, *, now: dt.datetime, reason: str) -> None:
+def revoke(conn: Connection, consent: TokenConsent, *, now: dt.datetime, reason: str) -> None:
     _set(conn, consent.id, revoked_at=now)
     audit.append(
         conn,

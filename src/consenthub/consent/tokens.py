@@ -1,7 +1,8 @@
 """The consent token (seed 002, SPEC §7): a JWT signed with the hub's key through the one
 signer, ``typ: consent+jwt``, carrying Altinn's claims — ``Services``,
 ``AuthorizationCode``, ``OfferedBy``, ``CoveredBy``, ``DelegatedDate``, ``ValidToDate`` —
-and ``iss``, ``aud``, ``iat``, ``nbf``, ``exp``, ``jti``, ``consent_id``, ``client_id``.
+and ``iss``, ``aud``, ``iat``, ``nbf``, ``exp``, ``jti``, ``consent_id``, ``client_id``,
+``authorization_details`` (RFC 9396).
 
 ``OfferedBy`` is the person's national identity number, as Altinn puts it there: the data
 source needs it to find the person's data. The token goes only to the consumer (over the
@@ -21,6 +22,7 @@ from joserfc.errors import JoseError
 
 from consenthub import signing
 from consenthub.config import Settings
+from consenthub.domain.consent import AUTHORIZATION_DETAILS_TYPE
 from consenthub.signing import CLOCK_LEEWAY_SECONDS, KeyRing
 
 CONSENT_TOKEN_TYPE = "consent+jwt"  # noqa: S105 - a JWT "typ" value, not a secret
@@ -42,6 +44,11 @@ def services_claim(resources: dict[str, dict[str, str]]) -> list[str]:
         claim.append(code)
         claim.extend(f"{code}_{name}={value}" for name, value in values.items())
     return claim
+
+
+def authorization_details(consent_id: str) -> list[dict[str, str]]:
+    """RFC 9396 ``authorization_details`` naming the consent."""
+    return [{"type": AUTHORIZATION_DETAILS_TYPE, "id": consent_id}]
 
 
 def issue(
@@ -71,6 +78,8 @@ def issue(
         "consent_id": consent_id,
         "client_id": client_id,
         "env": settings.environment,
+        # RFC 9396 §9.1: the token carries what it authorizes.
+        "authorization_details": authorization_details(consent_id),
         "Services": services_claim(resources),
         # In Altinn the authorization code names the consent; here the code is a
         # single-use secret kept only as its hash, so the claim names the consent.

@@ -165,7 +165,7 @@ async def _extension_grant(
     hub = services(request)
     party = await _authenticate(hub, request, params)
     await hub.keys.ready()
-    body = await run_in_threadpool(extension.issue_from_grant, hub, party, params)
+    body = await extension.issue_from_grant(hub, party, params)
     TOKENS_ISSUED.inc()
     return NoStoreJSONResponse(body)
 
@@ -199,7 +199,7 @@ async def _authorization_details(
     if extension is None:
         raise DomainError(Code.TOKEN_REQUEST_INVALID, "unknown authorization_details type")
     await hub.keys.ready()
-    body = await run_in_threadpool(extension.issue_from_details, hub, party, details[0])
+    body = await extension.issue_from_details(hub, party, details[0])
     TOKENS_ISSUED.inc()
     return NoStoreJSONResponse(body)
 
