@@ -64,6 +64,7 @@ def test_the_api_and_pages_answer_503_with_retry_after(
     assert body["errorCategory"] == "unavailable"
     assert page.status_code == 503
     assert page.headers["content-type"].startswith("text/html")
+    assert page.headers["retry-after"] == str(STORE_RETRY_AFTER_SECONDS)
     assert "CH5001" in page.text
     assert ready.status_code == 503
     assert not [record for record in caplog.records if record.exc_info]

@@ -185,7 +185,7 @@ def error_page(request: Request, exc: DomainError) -> HTMLResponse:
     """The error as a page (never a redirect): the catalog's title for the code, the
     error's explanation (an untranslated msgid) or the catalog's message."""
     spec = exc.spec
-    return render(
+    page = render(
         request,
         "error.html",
         status_code=spec.status,
@@ -196,6 +196,10 @@ def error_page(request: Request, exc: DomainError) -> HTMLResponse:
         retry_url=_RETRY_URLS.get(exc.code),
         correlation_id=correlation_id.get(),
     )
+    # RFC 9110 §10.2.3: how long to wait before trying again (the database unavailable).
+    if exc.retry_after is not None:
+        page.headers["Retry-After"] = str(exc.retry_after)
+    return page
 
 
 class PageRoute(APIRoute):
