@@ -57,7 +57,8 @@ class Hub:
             self.server.wait_ready()
         except RuntimeError:
             self.kill()
-            raise RuntimeError(f"the hub did not start: {self.log_path.read_text()[-2000:]}")
+            log = self.log_path.read_text()[-2000:]
+            raise RuntimeError(f"the hub did not start: {log}") from None
         return self
 
     def kill(self) -> None:

@@ -14,9 +14,9 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from tests.conftest import DEFAULT_POSTGRES
-from tests.reliability.sections import postgresql_outage, races
+from tests.reliability.sections import kill9, postgresql_outage, races
 
-SECTIONS = [postgresql_outage, races]
+SECTIONS = [kill9, postgresql_outage, races]
 
 
 @pytest.fixture

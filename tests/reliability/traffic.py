@@ -7,12 +7,18 @@ import datetime as dt
 import threading
 import uuid
 from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
 
 import httpx
+from sqlalchemy import select
 
 from consenthub import registry
+from consenthub.consent import service as consent
+from consenthub.services import Services
 from consenthub.store.database import Database
+from consenthub.store.tables import Consent
 from tests.conftest import TEST_SECRET_KEY
+from tests.consent.parties import CONSUMER_ORGNR, REDIRECT_URL
 from tests.factories import add_end_user, add_metering_point, add_party, add_supply, fnr, gsrn
 
 MOVE_IN = dt.date(2022, 8, 1)
@@ -116,3 +122,32 @@ def read(client: httpx.Client, url: str, access_token: str) -> httpx.Response:
         headers={"Authorization": f"Bearer {access_token}"},
         timeout=TIMEOUT,
     )
+
+
+def accepted_consent(hub: Services, person: Person) -> tuple[str, str]:
+    """A consent request (resource 5252_1 of ``tests.consent.parties``) accepted by
+    ``person`` at service level: its consent id and the consumer's authorization code."""
+    valid_to = (hub.now() + dt.timedelta(days=30)).astimezone(ZoneInfo("Europe/Oslo"))
+    link = consent.resolve_request(
+        hub,
+        [
+            ("Resources", "5252_1"),
+            ("CoveredBy", CONSUMER_ORGNR),
+            ("RedirectUrl", REDIRECT_URL),
+            ("ValidToDate", valid_to.strftime("%Y-%m-%d %H:%M:%S")),
+            ("LanguageCode", "nb-NO"),
+            ("ResponseType", "code"),
+            ("DelegationContext", "NAVN_SELSKAP trenger opplysninger om deg fra NAV."),
+            ("5252_1_fraOgMed", "01.01.2026"),
+            ("5252_1_tilOgMed", "31.12.2026"),
+        ],
+    )
+    internal_id = consent.create_request(hub, link)
+    consent.open_request(hub, internal_id, person.end_user_id)
+    answered = consent.answer(hub, internal_id, person.end_user_id, True)
+    assert answered.code is not None
+    with hub.database.read() as conn:
+        consent_id = conn.execute(
+            select(Consent.id).where(Consent.access_request_id == internal_id)
+        ).scalar_one()
+    return str(consent_id), answered.code

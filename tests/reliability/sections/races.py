@@ -22,7 +22,6 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
@@ -41,7 +40,7 @@ from consenthub.store.database import Database
 from consenthub.store.tables import AccessRequest, AuditEvent, Consent, Grant, OutboxMessage
 from consenthub.url_access import service as url_access
 from tests.conftest import TEST_SECRET_KEY
-from tests.consent.parties import CONSUMER_ORGNR, REDIRECT_URL, add_consumer, add_nav
+from tests.consent.parties import add_consumer, add_nav
 from tests.factories import gln
 from tests.harness import MovableClock
 from tests.reliability import traffic
@@ -84,7 +83,9 @@ class Race:
     def hub(self) -> Services:
         return self.hubs[0]
 
-    def at_once(self, calls: Sequence[Callable[[Services], Any]], *, late: Sequence[bool] = ()) -> list[Any]:
+    def at_once(
+        self, calls: Sequence[Callable[[Services], Any]], *, late: Sequence[bool] = ()
+    ) -> list[Any]:
         """Every call at the same moment, each on a hub of its own turn; the result or the
         ``DomainError`` it raised."""
         barrier = threading.Barrier(len(calls))
@@ -144,7 +145,9 @@ def _decision_agrees(race: Race, internal_id: str, party_id: int) -> list[str]:
         grants = conn.execute(
             select(func.count()).select_from(Grant).where(Grant.access_request_id == internal_id)
         ).scalar_one()
-    terminal = [action for action in _events(race, internal_id) if action.split(".")[-1] in TERMINAL]
+    terminal = [
+        action for action in _events(race, internal_id) if action.split(".")[-1] in TERMINAL
+    ]
     told = _outbox(race, f"access_request.{status}", "id", internal_id)
     problems = []
     if terminal != [f"access_request.{status}"]:
@@ -191,9 +194,9 @@ def _same_request_id(race: Race, party: Any) -> None:
     race.at_once([lambda hub: url_access.open_link(hub, link, None)] * SAME)
     rows = _count(
         race,
-        select(func.count()).select_from(AccessRequest).where(
-            AccessRequest.request_id == link.request_id
-        ),
+        select(func.count())
+        .select_from(AccessRequest)
+        .where(AccessRequest.request_id == link.request_id),
     )
     race.check("one request_id opened 50 times", [] if rows == 1 else [f"{rows} requests"])
 
@@ -219,7 +222,9 @@ def _same_point(race: Race, party: Any, person: traffic.Person) -> None:
     refused = sorted({r.error.code.value for [r] in results if r.error is not None})
     pending = _count(
         race,
-        select(func.count()).select_from(AccessRequest).where(
+        select(func.count())
+        .select_from(AccessRequest)
+        .where(
             AccessRequest.party_id == party.party.id,
             AccessRequest.process == Process.MESSAGE.value,
             AccessRequest.status == Status.PENDING.value,
@@ -231,41 +236,13 @@ def _same_point(race: Race, party: Any, person: traffic.Person) -> None:
     race.check("one metering point in 50 messages", problems)
 
 
-def _accepted_consent(race: Race, person: traffic.Person) -> tuple[str, str]:
-    """A consent request accepted by ``person``: its consent id and authorization code."""
-    valid_to = (race.clock() + dt.timedelta(days=30)).astimezone(ZoneInfo("Europe/Oslo"))
-    link = consent.resolve_request(
-        race.hub,
-        [
-            ("Resources", "5252_1"),
-            ("CoveredBy", CONSUMER_ORGNR),
-            ("RedirectUrl", REDIRECT_URL),
-            ("ValidToDate", valid_to.strftime("%Y-%m-%d %H:%M:%S")),
-            ("LanguageCode", "nb-NO"),
-            ("ResponseType", "code"),
-            ("DelegationContext", "NAVN_SELSKAP trenger opplysninger om deg fra NAV."),
-            ("5252_1_fraOgMed", "01.01.2026"),
-            ("5252_1_tilOgMed", "31.12.2026"),
-        ],
-    )
-    internal_id = consent.create_request(race.hub, link)
-    consent.open_request(race.hub, internal_id, person.end_user_id)
-    answered = consent.answer(race.hub, internal_id, person.end_user_id, True)
-    assert answered.code is not None
-    with race.database.read() as conn:
-        consent_id = conn.execute(
-            select(Consent.id).where(Consent.access_request_id == internal_id)
-        ).scalar_one()
-    return str(consent_id), answered.code
-
-
 def _consent_state(race: Race, consent_id: str) -> Any:
     with race.database.read() as conn:
         return conn.execute(select(Consent).where(Consent.id == consent_id)).one()
 
 
 def _same_code(race: Race, consumer: Any, person: traffic.Person) -> None:
-    consent_id, code = _accepted_consent(race, person)
+    consent_id, code = traffic.accepted_consent(race.hub, person)
     results = race.at_once(
         [lambda hub: consent.exchange_code(hub, consumer.party, {"code": code})] * SAME
     )
@@ -309,7 +286,7 @@ def _approve_or_expire(race: Race, party: Any, person: traffic.Person) -> None:
 
 
 def _withdraw_or_exchange(race: Race, consumer: Any, person: traffic.Person) -> None:
-    consent_id, code = _accepted_consent(race, person)
+    consent_id, code = traffic.accepted_consent(race.hub, person)
     withdrawn, exchanged = race.at_once(
         [
             lambda hub: consent.withdraw(hub, consent_id, person.end_user_id),
@@ -321,7 +298,9 @@ def _withdraw_or_exchange(race: Race, consumer: Any, person: traffic.Person) -> 
     if isinstance(withdrawn, DomainError) or state.withdrawn_at is None:
         problems.append(f"the withdrawal did not hold: {withdrawn!r}")
     if isinstance(exchanged, dict) != (state.code_used_at is not None):
-        problems.append(f"exchange {type(exchanged).__name__} but code_used_at {state.code_used_at}")
+        problems.append(
+            f"exchange {type(exchanged).__name__} but code_used_at {state.code_used_at}"
+        )
     if (told := _outbox(race, "consent.revoked", "consentId", consent_id)) != 1:
         problems.append(f"consent.revoked told {told} times")
     race.check("withdraw vs token exchange", problems)
@@ -332,9 +311,7 @@ def run(backend: str, database_url: str, quick: bool) -> tuple[list[tuple[str, i
     with tempfile.TemporaryDirectory() as workdir:
         race = Race(backend, database_url, Path(workdir))
         try:
-            party, _ = traffic.add_third_party(
-                race.database, webhook_url="http://127.0.0.1:9/hook"
-            )
+            party, _ = traffic.add_third_party(race.database, webhook_url="http://127.0.0.1:9/hook")
             add_nav(race.database)
             consumer = add_consumer(race.database, webhook_url="http://127.0.0.1:9/hook")
             persons = traffic.add_persons(race.database, 4 + 3 * pairs)

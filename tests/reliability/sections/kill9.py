@@ -1,0 +1,433 @@
+"""``kill -9`` under traffic: a ``consenthub serve`` process and a ``consenthub worker`` process,
+each killed with SIGKILL at seeded random moments and started again, while client threads
+send token requests, data reads, BRS-NO-622 messages and consent code exchanges over HTTP,
+and approvals of BRS-NO-624 requests run at service level beside them.
+
+At the end every request that got a success reply is there with all its parts — a token
+still introspects active, a read has its access-log row (by correlation id), an accepted
+message item its pending request, item and audit event, an exchanged code its consent
+marked used, an approval its grant, audit event and outbox events —, nothing is half
+written (every request has its creation event, every decided one its decision event, an
+approved one its grants), and ``consenthub audit verify`` passes. The worker delivers to a
+receiver that verifies with ``standardwebhooks``: every outbox event reaches it; duplicates
+(at-least-once) are recognised by ``webhook-id`` and counted."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import func, select
+
+from consenthub import access_requests
+from consenthub.access_requests import Answer, NewAccessRequest
+from consenthub.config import Settings
+from consenthub.domain.access import Decision, Process, Scope
+from consenthub.domain.errors import DomainError
+from consenthub.services import build_services
+from consenthub.store.database import Database
+from consenthub.store.tables import (
+    AccessLogEntry,
+    AccessRequest,
+    AccessRequestItem,
+    AuditEvent,
+    Consent,
+    Grant,
+    OutboxMessage,
+)
+from tests.conftest import TEST_SECRET_KEY
+from tests.consent.parties import add_consumer, add_nav
+from tests.factories import add_grant
+from tests.reliability import traffic
+from tests.reliability.processes import Hub, prepared
+from tests.webhook_receiver import Receiver
+from tests.worker.test_worker_processes import start_worker
+
+TITLE = "kill -9"
+CLIENTS = 3
+SEED = 14
+DRAIN_SECONDS = 40.0
+
+
+@dataclass
+class Acknowledged:
+    """What got a success reply, to be found afterwards."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    tokens: list[str] = field(default_factory=list)
+    reads: list[str] = field(default_factory=list)
+    messages: list[str] = field(default_factory=list)
+    exchanges: list[str] = field(default_factory=list)
+    approvals: list[str] = field(default_factory=list)
+    unexpected: list[str] = field(default_factory=list)
+
+    def add(self, kind: list[str], value: str) -> None:
+        with self.lock:
+            kind.append(value)
+
+    def total(self) -> int:
+        return sum(
+            map(len, (self.tokens, self.reads, self.messages, self.exchanges, self.approvals))
+        )
+
+
+def _client(
+    url: str,
+    stop: threading.Event,
+    seen: Acknowledged,
+    party: Any,
+    consumer: Any,
+    points: traffic.Points,
+    codes: list[tuple[str, str]],
+    read_point: str,
+) -> None:
+    """A third party's system: a token, then messages, reads and code exchanges, going on
+    through the hub's deaths (a refused or cut connection is simply not acknowledged)."""
+    with httpx.Client() as client:
+        while not stop.is_set():
+            try:
+                answer = traffic.token(client, url, party)
+                if answer.status_code != 200:
+                    _unexpected(seen, "token", answer)
+                    continue
+                access_token = answer.json()["access_token"]
+                seen.add(seen.tokens, access_token)
+                point = points.take()
+                if point is not None:
+                    sent = traffic.message(client, url, access_token, point.gsrn)
+                    request_id = traffic.accepted_request_id(sent)
+                    if request_id is None:
+                        _unexpected(seen, "message", sent)
+                    else:
+                        seen.add(seen.messages, request_id)
+                read = client.get(
+                    f"{url}/api/v1/metering-points/{read_point}",
+                    headers={"Authorization": f"Bearer {access_token}"},
+                    timeout=traffic.TIMEOUT,
+                )
+                if read.status_code == 200:
+                    seen.add(seen.reads, read.headers["x-correlation-id"])
+                else:
+                    _unexpected(seen, "read", read)
+                with seen.lock:
+                    consent_id, code = codes.pop() if codes else ("", "")
+                if code:
+                    exchanged = client.post(
+                        f"{url}/sts/Token",
+                        data={
+                            "grant_type": "authorization_code",
+                            "code": code,
+                            "client_id": consumer.party.client_id,
+                            "client_secret": consumer.client_secret,
+                        },
+                        timeout=traffic.TIMEOUT,
+                    )
+                    if exchanged.status_code == 200:
+                        seen.add(seen.exchanges, consent_id)
+                    else:
+                        _unexpected(seen, "code exchange", exchanged)
+            except httpx.TransportError:
+                time.sleep(0.05)
+
+
+def _unexpected(seen: Acknowledged, what: str, answer: httpx.Response) -> None:
+    # A 503 is the hub telling the truth about a database in trouble; anything else
+    # (a 500, or a refusal of a request that was valid) is a fault.
+    if answer.status_code != 503:
+        with seen.lock:
+            if len(seen.unexpected) < 20:
+                seen.unexpected.append(f"{what}: {answer.status_code} {answer.text[:200]}")
+
+
+def _approver(
+    settings: Settings,
+    database: Database,
+    stop: threading.Event,
+    seen: Acknowledged,
+    party_id: int,
+    persons: list[traffic.Person],
+) -> None:
+    """The persons' answers in Min side, at service level, beside the server."""
+    hub = build_services(settings, database)
+    for person in persons:
+        if stop.is_set():
+            return
+        created = access_requests.create(
+            hub,
+            NewAccessRequest(
+                process=Process.URL,
+                party_id=party_id,
+                request_id=str(uuid.uuid4()),
+                scope=Scope.FULL,
+                deadline=hub.now() + dt.timedelta(hours=24),
+                details={"redirect_uri": "https://app.example.no/callback"},
+                metering_point_ids=(person.metering_point_id,),
+                end_user_id=person.end_user_id,
+            ),
+            actor=f"party:{party_id}",
+        )
+        assert created is not None
+        try:
+            access_requests.open_for(hub, created.id, person.end_user_id)
+            decided = access_requests.decide(
+                hub,
+                created.id,
+                person.end_user_id,
+                Answer(Decision.APPROVE, chosen=[person.gsrn]),
+            )
+        except DomainError:
+            continue
+        if decided.decided_now:
+            seen.add(seen.approvals, created.id)
+        time.sleep(0.05)
+
+
+def run(backend: str, database_url: str, quick: bool) -> tuple[list[tuple[str, int]], list[str]]:
+    kills = 3 if quick else 12
+    rand = random.Random(SEED)
+    database = prepared(database_url)
+    receiver = Receiver()
+    seen = Acknowledged()
+    problems: list[str] = []
+    stop = threading.Event()
+    with tempfile.TemporaryDirectory() as workdir, receiver.server() as sink:
+        party, secret = traffic.add_third_party(database, webhook_url=f"{sink.url}/hook")
+        add_nav(database)
+        consumer = add_consumer(database, webhook_url=f"{sink.url}/hook")
+        receiver.secrets += [s for s in (secret, consumer.webhook_secret) if s]
+        persons = traffic.add_persons(database, 60 if quick else 300)
+        reader, approved, messaged, consenting = (
+            persons[0],
+            persons[1:21],
+            persons[21:-10],
+            persons[-10:],
+        )
+        add_grant(
+            database, party.party.id, reader.metering_point_id, reader.end_user_id, traffic.MOVE_IN
+        )
+        settings = Settings(
+            database_url=database_url,
+            secret_key=TEST_SECRET_KEY,
+            secret_key_file=Path(workdir) / "unused.key",
+            environment="test",
+            base_url="http://127.0.0.1:8000",
+        )
+        services = build_services(settings, database)
+        codes = [traffic.accepted_consent(services, person) for person in consenting]
+        hub = Hub(database_url, Path(workdir) / "hub.log", CONSENTHUB_WEBHOOK_ALLOW_PRIVATE="true")
+        hub.start()
+        worker = start_worker(database_url)
+        points = traffic.Points(list(messaged))
+        threads = [
+            threading.Thread(
+                target=_client,
+                args=(hub.url, stop, seen, party, consumer, points, codes, reader.gsrn),
+            )
+            for _ in range(CLIENTS)
+        ]
+        threads.append(
+            threading.Thread(
+                target=_approver,
+                args=(settings, database, stop, seen, party.party.id, approved),
+            )
+        )
+        killed = {"server": 0, "worker": 0}
+        try:
+            for thread in threads:
+                thread.start()
+            for _ in range(kills):
+                time.sleep(rand.uniform(0.3, 1.5))
+                if rand.random() < 0.5:
+                    hub.kill()
+                    killed["server"] += 1
+                    hub.start()
+                else:
+                    os.kill(worker.pid, signal.SIGKILL)
+                    worker.wait(timeout=10)
+                    killed["worker"] += 1
+                    worker = start_worker(database_url)
+            time.sleep(0.5)
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join(timeout=30)
+        try:
+            problems += seen.unexpected
+            problems += _missing(database, seen)
+            problems += _half_written(database)
+            problems += _inactive_tokens(hub.url, party, seen.tokens)
+            problems += _audit_verify(database_url)
+            events, lost = _drain(database, receiver)
+        finally:
+            hub.stop()
+            if worker.poll() is None:
+                worker.send_signal(signal.SIGTERM)
+                worker.wait(timeout=10)
+            database.dispose()
+    if lost:
+        problems.append(f"{lost} events never delivered")
+    if not all(item.verified for item in receiver.received):
+        problems.append("a delivery did not verify with standardwebhooks")
+    duplicates = len([r for r in receiver.received if 200 <= r.answered < 300]) - len(
+        receiver.accepted()
+    )
+    acknowledged = seen.total()
+    return [
+        ("acknowledged", acknowledged),
+        ("found", acknowledged - sum(p.startswith("missing") for p in problems)),
+        ("partial", sum(p.startswith("half-written") for p in problems)),
+        ("server kills", killed["server"]),
+        ("worker kills", killed["worker"]),
+        ("events", events),
+        ("delivered", events - lost),
+        ("lost", lost),
+        ("duplicates recognised by webhook-id", duplicates),
+    ], problems
+
+
+def _missing(database: Database, seen: Acknowledged) -> list[str]:
+    problems: list[str] = []
+    with database.read() as conn:
+        logged = set(
+            conn.execute(
+                select(AccessLogEntry.correlation_id).where(
+                    AccessLogEntry.correlation_id.in_(seen.reads)
+                )
+            ).scalars()
+        )
+        problems += [
+            f"missing: the access-log row of read {cid}" for cid in seen.reads if cid not in logged
+        ]
+        for request_id in seen.messages:
+            row = conn.execute(
+                select(AccessRequest.id).where(AccessRequest.request_id == request_id)
+            ).scalar()
+            items = conn.execute(
+                select(func.count())
+                .select_from(AccessRequestItem)
+                .where(AccessRequestItem.access_request_id == row)
+            ).scalar_one()
+            created = _actions(conn, row)
+            if row is None or items != 1 or "access_request.created" not in created:
+                problems.append(f"missing: message request {request_id} ({items} items, {created})")
+        for consent_id in seen.exchanges:
+            used = conn.execute(
+                select(Consent.code_used_at).where(Consent.id == consent_id)
+            ).scalar()
+            if used is None:
+                problems.append(f"missing: the exchange of consent {consent_id}")
+        for internal_id in seen.approvals:
+            grants = conn.execute(
+                select(func.count())
+                .select_from(Grant)
+                .where(Grant.access_request_id == internal_id)
+            ).scalar_one()
+            told = _told(conn, internal_id)
+            if (
+                grants != 1
+                or "access_request.approved" not in _actions(conn, internal_id)
+                or told != 1
+            ):
+                problems.append(f"missing: approval {internal_id} ({grants} grants, told {told})")
+    return problems
+
+
+def _actions(conn: Any, internal_id: str | None) -> list[str]:
+    return list(
+        conn.execute(
+            select(AuditEvent.action).where(AuditEvent.subject == f"access_request:{internal_id}")
+        ).scalars()
+    )
+
+
+def _told(conn: Any, internal_id: str) -> int:
+    payloads = conn.execute(
+        select(OutboxMessage.payload).where(OutboxMessage.event_type == "access_request.approved")
+    ).scalars()
+    return sum(1 for payload in payloads if payload["data"].get("id") == internal_id)
+
+
+def _half_written(database: Database) -> list[str]:
+    """Every request has its creation event and items; every decided one its decision
+    event; every approved one its grants."""
+    problems = []
+    with database.read() as conn:
+        rows = conn.execute(
+            select(AccessRequest.id, AccessRequest.status, AccessRequest.process)
+        ).all()
+        for row in rows:
+            actions = _actions(conn, row.id)
+            if "access_request.created" not in actions:
+                problems.append(f"half-written: request {row.id} has no creation event")
+            if row.status != "pending" and f"access_request.{row.status}" not in actions:
+                problems.append(f"half-written: {row.status} request {row.id} has no event for it")
+            if row.status == "approved" and row.process != Process.CONSENT.value:
+                grants = conn.execute(
+                    select(func.count()).select_from(Grant).where(Grant.access_request_id == row.id)
+                ).scalar_one()
+                if grants == 0:
+                    problems.append(f"half-written: approved request {row.id} without grants")
+    return problems
+
+
+def _inactive_tokens(url: str, party: Any, tokens: list[str]) -> list[str]:
+    problems = []
+    with httpx.Client() as client:
+        for token in tokens[-50:]:
+            answer = client.post(
+                f"{url}/sts/introspect",
+                data={
+                    "token": token,
+                    "client_id": party.party.client_id,
+                    "client_secret": party.client_secret,
+                },
+            )
+            if answer.status_code != 200 or not answer.json().get("active"):
+                problems.append(f"missing: an issued token is not active ({answer.status_code})")
+    return problems
+
+
+def _audit_verify(database_url: str) -> list[str]:
+    verified = subprocess.run(
+        [sys.executable, "-m", "consenthub.cli.main", "audit", "verify"],
+        env=os.environ
+        | {"CONSENTHUB_DATABASE_URL": database_url, "CONSENTHUB_SECRET_KEY": TEST_SECRET_KEY},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    if verified.returncode != 0:
+        return [
+            f"half-written: audit verify failed: {verified.stdout[-300:]}{verified.stderr[-300:]}"
+        ]
+    return []
+
+
+def _drain(database: Database, receiver: Receiver) -> tuple[int, int]:
+    """Wait (bounded) until the worker has delivered every outbox event; the number of
+    events and how many never reached the receiver."""
+    deadline = time.monotonic() + DRAIN_SECONDS
+    while True:
+        with database.read() as conn:
+            wanted = set(
+                conn.execute(
+                    select(OutboxMessage.message_id).where(OutboxMessage.channel == "webhook")
+                ).scalars()
+            )
+        got = {item.webhook_id for item in receiver.accepted()}
+        if wanted <= got or time.monotonic() > deadline:
+            return len(wanted), len(wanted - got)
+        time.sleep(0.1)
