@@ -57,8 +57,8 @@ class Hub:
             self.server.wait_ready()
         except RuntimeError:
             self.kill()
-            log = self.log_path.read_text()[-2000:]
-            raise RuntimeError(f"the hub did not start: {log}") from None
+            output = self.log_path.read_text()[-2000:]
+            raise RuntimeError(f"the hub did not start: {output}") from None
         return self
 
     def kill(self) -> None:
@@ -81,7 +81,7 @@ class TcpProxy:
         self.target = (host, port)
         self.loop = EventLoopThread()
         self.open = True
-        self.transports: set[asyncio.Transport] = set()
+        self.writers: set[asyncio.StreamWriter] = set()
         self.server = self.loop.run(
             asyncio.start_server(self._connection, "127.0.0.1", 0, reuse_address=True)
         )
@@ -96,20 +96,20 @@ class TcpProxy:
         except OSError:
             writer.transport.abort()
             return
-        pair = {writer.transport, upstream.transport}
-        self.transports |= pair  # type: ignore[arg-type]
+        pair = {writer, upstream}
+        self.writers |= pair
         try:
             await asyncio.gather(_pipe(reader, upstream), _pipe(upstream_reader, writer))
         finally:
-            self.transports -= pair  # type: ignore[arg-type]
-            for transport in pair:
-                transport.abort()
+            self.writers -= pair
+            for end in pair:
+                end.transport.abort()
 
     def cut(self) -> None:
         async def cut() -> None:
             self.open = False
-            for transport in list(self.transports):
-                transport.abort()
+            for end in list(self.writers):
+                end.transport.abort()
 
         self.loop.run(cut())
 
@@ -122,8 +122,8 @@ class TcpProxy:
     def close(self) -> None:
         async def close() -> None:
             self.server.close()
-            for transport in list(self.transports):
-                transport.abort()
+            for end in list(self.writers):
+                end.transport.abort()
 
         self.loop.run(close())
         self.loop.close()

@@ -19,6 +19,7 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
+from consenthub.registry import NewCredentials
 from consenthub.store.database import STORE_RETRY_AFTER_SECONDS, Database
 from consenthub.store.tables import AccessRequest
 from tests.factories import gln
@@ -78,9 +79,7 @@ def _judge(path: str, response: httpx.Response, *, during: bool) -> str | None:
     return None
 
 
-def _client(
-    url: str, log: Log, party: traffic.registry.NewCredentials, points: traffic.Points
-) -> None:
+def _client(url: str, log: Log, party: NewCredentials, points: traffic.Points) -> None:
     link = {
         "client_id": gln(1),
         "request_id": "0f8fad5b-d9cb-469f-a165-70867728950e",
@@ -172,7 +171,7 @@ def run(backend: str, database_url: str, quick: bool) -> tuple[list[tuple[str, i
     return figures, problems
 
 
-def _recovery_ms(url: str, party: traffic.registry.NewCredentials) -> int:
+def _recovery_ms(url: str, party: NewCredentials) -> int:
     """Milliseconds from the restore until a read that needs the database and /readyz
     answer 200 again, on the same process; -1 if that did not happen in time."""
     restored = time.monotonic()

@@ -321,16 +321,14 @@ def run(backend: str, database_url: str, quick: bool) -> tuple[list[tuple[str, i
                 lambda: _same_point(race, party, persons[1]),
                 lambda: _same_code(race, consumer, persons[2]),
             ]
-            for index in range(pairs):
-                base = 4 + 3 * index
-                scenarios += [
-                    lambda p=persons[base]: _approve_or_cancel(race, party, p),
-                    lambda p=persons[base + 1]: _approve_or_expire(race, party, p),
-                    lambda p=persons[base + 2]: _withdraw_or_exchange(race, consumer, p),
-                ]
             for scenario in scenarios:
                 scenario()
-            race.scenarios = len(scenarios)
+            for index in range(pairs):
+                first = persons[4 + 3 * index :]
+                _approve_or_cancel(race, party, first[0])
+                _approve_or_expire(race, party, first[1])
+                _withdraw_or_exchange(race, consumer, first[2])
+            race.scenarios = len(scenarios) + 3 * pairs
         finally:
             race.close()
     return [
