@@ -26,6 +26,9 @@ def prepared(database_url: str) -> Database:
     return database
 
 
+START_SECONDS = 90
+
+
 class Hub:
     """``consenthub serve`` on one loopback port for its whole life: started, killed with
     SIGKILL, started again. Its output goes to ``log_path``."""
@@ -51,13 +54,15 @@ class Hub:
                 ready_url=f"{self.url}/healthz",
                 env=self.env,
                 output=log,
+                # A busy shared machine takes its time to import the hub.
+                start_seconds=START_SECONDS,
             )
         self.starts += 1
         try:
             self.server.wait_ready()
         except RuntimeError:
             self.kill()
-            output = self.log_path.read_text()[-2000:]
+            output = f"exit {self.server.process.poll()}: {self.log_path.read_text()[-2000:]}"
             raise RuntimeError(f"the hub did not start: {output}") from None
         return self
 

@@ -23,6 +23,7 @@ from tests.factories import add_end_user, add_metering_point, add_party, add_sup
 
 MOVE_IN = dt.date(2022, 8, 1)
 TIMEOUT = httpx.Timeout(10.0)
+RETURN_URL = "https://app.example.no/callback"
 
 
 @dataclass(frozen=True)
@@ -55,9 +56,7 @@ def add_third_party(
     db: Database, *, seed: int = 1, return_url: str | None = None, webhook_url: str | None = None
 ) -> tuple[registry.NewCredentials, str | None]:
     """A third party; with ``webhook_url`` its endpoint there and the secret it signs with."""
-    created = add_party(
-        db, seed=seed, return_urls=[return_url or "https://app.example.no/callback"]
-    )
+    created = add_party(db, seed=seed, return_urls=[return_url or RETURN_URL])
     if webhook_url is None:
         return created, None
     with db.write() as conn:
