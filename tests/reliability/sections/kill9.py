@@ -14,6 +14,7 @@ receiver that verifies with ``standardwebhooks``: every outbox event reaches it;
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import random
 import signal
@@ -29,10 +30,12 @@ import httpx
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
+from consenthub import outbox
 from consenthub.cli.main import app as cli
 from consenthub.config import Settings
 from consenthub.demo import start_login_provider
-from consenthub.domain.access import Process
+from consenthub.domain.access import EventType, Process
+from consenthub.outbox import Event
 from consenthub.services import build_services
 from consenthub.store.database import Database
 from consenthub.store.tables import (
@@ -58,6 +61,7 @@ TITLE = "kill -9"
 CLIENTS = 3
 SEED = 14
 DRAIN_SECONDS = 40.0
+BACKLOG = 300
 
 
 @dataclass
@@ -221,6 +225,14 @@ def run(backend: str, database_url: str, quick: bool) -> tuple[list[tuple[str, i
         add_grant(
             database, party.party.id, reader.metering_point_id, reader.end_user_id, traffic.MOVE_IN
         )
+        # A backlog, so that the worker is killed in the middle of its batches.
+        with database.write() as conn:
+            outbox.enqueue_webhooks(
+                conn,
+                party.party.id,
+                [Event(EventType.GRANT_STARTED, {"sequence": n}) for n in range(BACKLOG)],
+                now=dt.datetime.now(dt.UTC),
+            )
         settings = Settings(
             database_url=database_url,
             secret_key=TEST_SECRET_KEY,
