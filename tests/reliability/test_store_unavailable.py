@@ -7,11 +7,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from consenthub.config import Settings
 from consenthub.domain.errors import Code, DomainError
-from consenthub.store.database import STORE_RETRY_AFTER_SECONDS, Database
+from consenthub.store.database import STORE_RETRY_AFTER_SECONDS, Database, is_unavailable
 from tests.factories import gln
 from tests.harness import LiveServer, free_port
 
@@ -68,3 +70,10 @@ def test_the_api_and_pages_answer_503_with_retry_after(
     assert "CH5001" in page.text
     assert ready.status_code == 503
     assert not [record for record in caplog.records if record.exc_info]
+
+
+def test_a_wrong_statement_is_not_store_unavailable(db: Database) -> None:
+    """SQLite reports a missing table as an OperationalError too: still a fault (EH111)."""
+    with pytest.raises(DBAPIError) as raised, db.read() as conn:
+        conn.execute(text("SELECT * FROM no_such_table"))
+    assert not is_unavailable(raised.value)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -42,6 +43,7 @@ SQLITE_WAL_AUTOCHECKPOINT_PAGES = 200
 POSTGRESQL_POOL_SIZE = 10
 # What a client is told to wait when the database cannot be reached.
 STORE_RETRY_AFTER_SECONDS = 5
+_SQLITE_UNAVAILABLE = ("database is locked", "unable to open database file", "disk i/o error")
 Result = TypeVar("Result")
 
 
@@ -52,10 +54,14 @@ def is_unavailable(error: BaseException) -> bool:
     connection), or no pooled connection to be had in time."""
     if isinstance(error, sa_exc.TimeoutError):
         return True
-    return isinstance(error, sa_exc.DBAPIError) and (
-        error.connection_invalidated
-        or isinstance(error, sa_exc.OperationalError | sa_exc.InterfaceError)
-    )
+    if not isinstance(error, sa_exc.DBAPIError):
+        return False
+    if error.connection_invalidated:
+        return True
+    if isinstance(error.orig, sqlite3.Error):
+        # SQLite says OperationalError for a missing table too: that is a fault, not this.
+        return any(sign in str(error.orig).lower() for sign in _SQLITE_UNAVAILABLE)
+    return isinstance(error, sa_exc.OperationalError | sa_exc.InterfaceError)
 
 
 def unavailable() -> DomainError:
