@@ -1,7 +1,7 @@
 """``kill -9`` under traffic: a ``consenthub serve`` process and a ``consenthub worker`` process,
 each killed with SIGKILL at seeded random moments and started again, while client threads
 send token requests, data reads, BRS-NO-622 messages and consent code exchanges over HTTP,
-and approvals of BRS-NO-624 requests run at service level beside them.
+and persons approve BRS-NO-624 requests in Min side (a real OIDC login, the decision form).
 
 At the end every request that got a success reply is there with all its parts — a token
 still introspects active, a read has its access-log row (by correlation id), an accepted
