@@ -34,6 +34,7 @@ CH_GROUPS = {
     "2": "input validation",
     "3": "data API",
     "4": "access requests",
+    "5": "availability",
 }
 
 SPECS = list(CATALOG.values())

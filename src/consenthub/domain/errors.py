@@ -3,8 +3,9 @@
 Seed codes (Elhub ``E10``/``EHnnn``) keep the seeds' meaning. Rules the seeds
 do not number get consenthub's own stable ``CHnnnn`` codes, grouped by area:
 ``CH1nnn`` token service and authentication, ``CH2nnn`` input validation,
-``CH3nnn`` data API, ``CH4nnn`` access requests and grants. ``docs/errors.md``
-lists the catalog and a test keeps it in step with this module.
+``CH3nnn`` data API, ``CH4nnn`` access requests and grants, ``CH5nnn`` the hub's own
+availability. ``docs/errors.md`` lists the catalog and a test keeps it in step with this
+module.
 
 Services raise (or, for a batch, return per item) :class:`DomainError`: a code,
 the fields that broke a rule, and the facts a rendering needs (``retry_after``,
@@ -73,6 +74,7 @@ class Code(StrEnum):
     CONSENT_NOT_FOR_PERSON = "CH4302"
     CONSENT_NOT_FOUND = "CH4303"
     CONSENT_GRANT_INVALID = "CH4304"
+    STORE_UNAVAILABLE = "CH5001"
 
 
 class ErrorCategory(StrEnum):
@@ -541,6 +543,15 @@ _ENTRIES = (
         "There is no such live access to end",
         "Det finnes ingen slik aktiv tilgang å avslutte",
         page_title=N_("Access not found"),
+    ),
+    # The hub's own availability.
+    ErrorSpec(
+        Code.STORE_UNAVAILABLE,
+        503,
+        ErrorCategory.UNAVAILABLE,
+        N_("The hub cannot reach its database just now; try again shortly"),
+        "Huben får ikke kontakt med databasen sin akkurat nå; prøv igjen om litt",
+        page_title=N_("The service is unavailable"),
     ),
 )
 

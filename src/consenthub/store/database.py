@@ -8,12 +8,17 @@ failing half-way with ``SQLITE_BUSY`` after it read stale data.
 API: on SQLite they run the work on this process's one writer thread, so that concurrent requests
 queue in order instead of waking a pool of threads that fight over the write lock and
 the GIL; on PostgreSQL on a pool of threads as large as the connection pool.
+
+A database that cannot be reached (connection refused or dropped, no pooled connection to
+be had) is ``DomainError(STORE_UNAVAILABLE)``, answered 503 with ``Retry-After``; the pool
+replaces the broken connections, so the hub recovers by itself when the database returns.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -22,8 +27,11 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
+
+from consenthub.domain.errors import Code, DomainError
 
 _IMMEDIATE = "consenthub_immediate"
 SQLITE_CACHE_KIB = 16 * 1024
@@ -33,7 +41,42 @@ SQLITE_CACHE_KIB = 16 * 1024
 # fell from 5.5-7.3 ms to about 4 ms for some 3 % less throughput (docs/performance.md).
 SQLITE_WAL_AUTOCHECKPOINT_PAGES = 200
 POSTGRESQL_POOL_SIZE = 10
+# What a client is told to wait when the database cannot be reached.
+STORE_RETRY_AFTER_SECONDS = 5
+_SQLITE_UNAVAILABLE = ("database is locked", "unable to open database file", "disk i/o error")
 Result = TypeVar("Result")
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """Whether ``error`` says the database cannot be reached now, rather than that a
+    statement is wrong: a connection refused, dropped or closed under the hub (the driver's
+    ``OperationalError`` / ``InterfaceError``, or any error that invalidated its
+    connection), or no pooled connection to be had in time."""
+    if isinstance(error, sa_exc.TimeoutError):
+        return True
+    if not isinstance(error, sa_exc.DBAPIError):
+        return False
+    if error.connection_invalidated:
+        return True
+    if isinstance(error.orig, sqlite3.Error):
+        # SQLite says OperationalError for a missing table too: that is a fault, not this.
+        return any(sign in str(error.orig).lower() for sign in _SQLITE_UNAVAILABLE)
+    return isinstance(error, sa_exc.OperationalError | sa_exc.InterfaceError)
+
+
+def unavailable() -> DomainError:
+    return DomainError(Code.STORE_UNAVAILABLE, retry_after=STORE_RETRY_AFTER_SECONDS)
+
+
+@contextmanager
+def _reachable() -> Iterator[None]:
+    """Database errors that mean "unreachable" as ``STORE_UNAVAILABLE``; others unchanged."""
+    try:
+        yield
+    except (sa_exc.DBAPIError, sa_exc.TimeoutError) as exc:
+        if is_unavailable(exc):
+            raise unavailable() from exc
+        raise
 
 
 class Database:
@@ -80,10 +123,10 @@ class Database:
     def write(self) -> Iterator[Connection]:
         """One transaction that changes state: all or nothing."""
         if self._write_lock is None:
-            with self.engine.connect() as conn, conn.begin():
+            with _reachable(), self.engine.connect() as conn, conn.begin():
                 yield conn
             return
-        with self._write_lock, self.engine.connect() as conn:
+        with _reachable(), self._write_lock, self.engine.connect() as conn:
             conn = conn.execution_options(**{_IMMEDIATE: True})
             with conn.begin():
                 yield conn
@@ -110,7 +153,7 @@ class Database:
             if self._write_lock is not None:
                 with self.write() as conn:
                     return work(conn)
-            with self.engine.connect() as conn:
+            with _reachable(), self.engine.connect() as conn:
                 return work(conn.execution_options(isolation_level="AUTOCOMMIT"))
 
         return await self._off_the_loop(run)
@@ -122,7 +165,7 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
-        with self.engine.connect() as conn, conn.begin():
+        with _reachable(), self.engine.connect() as conn, conn.begin():
             yield conn
 
     def dispose(self) -> None:

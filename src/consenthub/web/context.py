@@ -12,9 +12,10 @@ from prometheus_client import Counter, Histogram
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from consenthub.domain.errors import Code
+from consenthub.domain.errors import Code, DomainError
 from consenthub.observability import HTTP_LATENCY, HTTP_REQUESTS, correlation_id
-from consenthub.web.errors import error_body, preferred_language
+from consenthub.store.database import is_unavailable, unavailable
+from consenthub.web.errors import error_body, preferred_language, response_headers
 from consenthub.web.responses import JSONResponse
 
 log = logging.getLogger("consenthub.http")
@@ -27,7 +28,9 @@ CLIENT_CLOSED_REQUEST = 499
 class RequestContext:
     """Correlation id per request (``X-Correlation-ID``), metrics, and the last safety net:
     an unexpected exception is logged with its trace and answered ``EH111``, never a trace.
-    A client that hung up mid-request is logged at INFO and counted as ``499``."""
+    A database that cannot be reached, wherever it is met (a middleware's session lookup
+    included), is answered ``503`` ``CH5001`` with ``Retry-After`` and logged without a
+    trace. A client that hung up mid-request is logged at INFO and counted as ``499``."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -63,20 +66,48 @@ class RequestContext:
             )
             if not response_started:
                 status = CLIENT_CLOSED_REQUEST
-        except Exception:
-            log.exception("unhandled error", extra={"path": scope.get("path")})
+        except Exception as exc:
+            down = _store_unavailable(exc)
+            if down is None:
+                log.exception("unhandled error", extra={"path": scope.get("path")})
+            else:
+                log.warning("database unavailable", extra={"path": scope.get("path")})
             if not response_started:
                 headers = dict(
                     (k.decode().lower(), v.decode()) for k, v in scope.get("headers", [])
                 )
-                body = error_body(Code.EH111, preferred_language(headers.get("accept-language")))
-                await JSONResponse(body, status_code=500)(scope, receive, send_with_id)
+                language = preferred_language(headers.get("accept-language"))
+                if down is None:
+                    body = error_body(Code.EH111, language)
+                    response = JSONResponse(body, status_code=500)
+                else:
+                    body = error_body(down.code, language)
+                    response = JSONResponse(
+                        body, status_code=body["statusCode"], headers=response_headers(down)
+                    )
+                await response(scope, receive, send_with_id)
         finally:
             route = getattr(scope.get("route"), "path", "unmatched")
             requests, latency = _metrics(scope["method"], route, status)
             requests.inc()
             latency.observe(time.perf_counter() - started)
             correlation_id.reset(token)
+
+
+def _store_unavailable(exc: BaseException) -> DomainError | None:
+    """The ``CH5001`` error when ``exc`` or what caused it says the database cannot be
+    reached (Starlette wraps an error raised while a response starts, e.g. the session
+    that could not be stored, in a ``RuntimeError``)."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, DomainError) and cause.code is Code.STORE_UNAVAILABLE:
+            return cause
+        if is_unavailable(cause):
+            return unavailable()
+        cause = cause.__cause__ or cause.__context__
+    return None
 
 
 @functools.lru_cache(maxsize=1024)

@@ -211,7 +211,7 @@ def error_page(request: Request, exc: DomainError, **more: Any) -> HTMLResponse:
     error's explanation (an untranslated msgid) or the catalog's message; ``more`` is
     what the page offers besides (``way_back``: a form back to the third party)."""
     spec = exc.spec
-    return render(
+    page = render(
         request,
         "error.html",
         status_code=spec.status,
@@ -223,6 +223,10 @@ def error_page(request: Request, exc: DomainError, **more: Any) -> HTMLResponse:
         correlation_id=correlation_id.get(),
         **more,
     )
+    # RFC 9110 §10.2.3: how long to wait before trying again (the database unavailable).
+    if exc.retry_after is not None:
+        page.headers["Retry-After"] = str(exc.retry_after)
+    return page
 
 
 class PageRoute(APIRoute):

@@ -25,6 +25,7 @@ import orjson
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from consenthub.domain.errors import Code, DomainError
 from consenthub.services import Services
 from consenthub.store import sessions
 
@@ -88,9 +89,17 @@ class ServerSessions:
             if message["type"] == "http.response.start":
                 after = orjson.dumps(dict(data), option=orjson.OPT_SORT_KEYS)
                 if data.cleared or after != before:
-                    cookie = await asyncio.to_thread(
-                        self._commit, hub, session_id if stored else None, data
-                    )
+                    try:
+                        cookie = await asyncio.to_thread(
+                            self._commit, hub, session_id if stored else None, data
+                        )
+                    except DomainError as exc:
+                        # The page saying the database is unavailable still goes out;
+                        # the session stays as it was. Any other answer is replaced
+                        # by that error (RequestContext), as its session is not kept.
+                        if exc.code is not Code.STORE_UNAVAILABLE or message["status"] != 503:
+                            raise
+                        cookie = None
                     if cookie is not None:
                         MutableHeaders(scope=message).append("set-cookie", cookie)
             await send(message)
