@@ -463,8 +463,12 @@ def _consent(world: World, server: LiveServer) -> None:
         follow_redirects=False,
     )
     code = parse_qs(urlsplit(answered.headers["location"]).query)["AuthorizationCode"][0]
+    # RFC 9700 §4.5 (code injection): another consumer's exchange of the code is refused.
+    stolen = _token(world.url, world.credentials["consumer-b"], grant_type="authorization_code", code=code)
+    world.ids["stolen_code_status"] = str(stolen.status_code)
     consumer = world.credentials["consumer-a"]
     exchanged = _token(world.url, consumer, grant_type="authorization_code", code=code)
+    assert exchanged.status_code == 200, exchanged.text
     world.ids["consent_token"] = exchanged.json()["access_token"]
     introspected = _introspect(world, world.ids["consent_token"])
     world.ids["consent"] = introspected["consent_id"]
@@ -487,6 +491,19 @@ def _introspect(world: World, token: str) -> dict[str, Any]:
                   "token": token},
         ).json()
     )
+
+
+def _pages_refuse_framing(world: World, tally: Tally) -> None:
+    """RFC 9700 §4.16 (clickjacking) and §4.2 (Referer leakage): the decision page and
+    the consent page Kari answers are never framed and send no Referer onward."""
+    for path in (f"/minside/requests/{world.ids['internal']}", f"/consent/requests/{world.ids['consent_page']}"):
+        page = world.kari.get(f"{world.url}{path}")
+        tally.pairs += 1
+        policy = page.headers.get("content-security-policy", "")
+        if page.status_code != 200 or "frame-ancestors 'none'" not in policy:
+            tally.problems.append(f"{path}: {page.status_code}, may be framed ({policy!r})")
+        if page.headers.get("referrer-policy") != "no-referrer":
+            tally.problems.append(f"{path}: Referrer-Policy is not no-referrer")
 
 
 def _stops_at_once(world: World, tally: Tally) -> None:
@@ -541,6 +558,10 @@ def run(backend: str, database_url: str, quick: bool) -> tuple[list[tuple[str, i
             probe(world, tally)
         for route in MATRIX.keys() - set(served):
             tally.problems.append(f"the matrix names {route}, which the app does not serve")
+        tally.pairs += 1
+        if int(world.ids["stolen_code_status"]) not in (400, 401, 403):
+            tally.problems.append(f"consumer B exchanged A's code: {world.ids['stolen_code_status']}")
+        _pages_refuse_framing(world, tally)
         _stops_at_once(world, tally)
     return (
         [("endpoints", tally.endpoints), ("pairs tried", tally.pairs), ("leaks", len(tally.problems))],
