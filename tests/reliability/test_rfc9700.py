@@ -27,7 +27,9 @@ def client(settings: Settings, db: Database) -> Iterator[TestClient]:
         "/login/callback?code=x&state=y",
     ],
 )
-def test_pages_of_the_redirect_flows_refuse_framing_and_referer(client: TestClient, path: str) -> None:
+def test_pages_of_the_redirect_flows_refuse_framing_and_referer(
+    client: TestClient, path: str
+) -> None:
     """§4.16 clickjacking: frame-ancestors 'none'; §4.2: no Referer carries a code onward;
     §4.3: no-store keeps codes and parameters out of the browser's cache."""
     page = client.get(path, follow_redirects=False)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -118,7 +117,7 @@ def routes(app: Any) -> list[tuple[str, str]]:
             elif isinstance(item, APIRoute):
                 yield item
 
-    return sorted({(m, r.path) for r in walk(app.routes) for m in r.methods if m != "HEAD"})
+    return sorted({(m, r.path) for r in walk(app.routes) for m in r.methods or () if m != "HEAD"})
 
 
 # -- the matrix: one entry per non-public route ----------------------------------------
@@ -127,7 +126,10 @@ Probe = Callable[[World, Tally], None]
 
 
 def _as_parties(
-    method: str, path: str, others: tuple[str, ...], secrets: Callable[[World], tuple[str, ...]],
+    method: str,
+    path: str,
+    others: tuple[str, ...],
+    secrets: Callable[[World], tuple[str, ...]],
     body: Callable[[World], Any] | None = None,
 ) -> Probe:
     """The route asked as nobody, with a bad token, and as each party in ``others``."""
@@ -203,11 +205,17 @@ MATRIX: dict[tuple[str, str], Probe] = {
         "GET", "/api/v1/metering-points/{gsrn}", DATA, lambda w: ("Storgata 1",)
     ),
     ("GET", "/api/v1/metering-points/{id}/values"): _as_parties(
-        "GET", "/api/v1/metering-points/{gsrn}/values?from=2020-01-01&to=2020-01-02", DATA,
+        "GET",
+        "/api/v1/metering-points/{gsrn}/values?from=2020-01-01&to=2020-01-02",
+        DATA,
         lambda w: (),
     ),
-    ("GET", "/api/v1/grants"): lambda w, t: _listing_excludes(w, t, "/api/v1/grants", "third-b", w.ids["grant"]),
-    ("GET", "/api/v1/grants/{id}"): _as_parties("GET", "/api/v1/grants/{grant}", DATA, _grant_secrets),
+    ("GET", "/api/v1/grants"): lambda w, t: _listing_excludes(
+        w, t, "/api/v1/grants", "third-b", w.ids["grant"]
+    ),
+    ("GET", "/api/v1/grants/{id}"): _as_parties(
+        "GET", "/api/v1/grants/{grant}", DATA, _grant_secrets
+    ),
     ("POST", "/api/v1/grants/{id}/end"): _as_parties(
         "POST", "/api/v1/grants/{grant}/end", DATA, _grant_secrets
     ),
@@ -215,14 +223,20 @@ MATRIX: dict[tuple[str, str], Probe] = {
         "GET", "/api/v1/third-party-access/requests/{request_id}", DATA, _request_secrets
     ),
     ("POST", "/api/v1/third-party-access/updates"): _as_parties(
-        "POST", "/api/v1/third-party-access/updates", ("consumer-a", "seller-a"), lambda w: (),
+        "POST",
+        "/api/v1/third-party-access/updates",
+        ("consumer-a", "seller-a"),
+        lambda w: (),
         body=lambda w: {"items": [{"meteringPointId": gsrn(1), "action": "add"}]},
     ),
     ("GET", "/api/v1/third-party-access/requests"): lambda w, t: _listing_excludes(
         w, t, "/api/v1/third-party-access/requests", "third-b", w.ids["request_id"]
     ),
     ("POST", "/api/v1/authorization-requests"): _as_parties(
-        "POST", "/api/v1/authorization-requests", ("third-a", "consumer-a"), lambda w: (),
+        "POST",
+        "/api/v1/authorization-requests",
+        ("third-a", "consumer-a"),
+        lambda w: (),
         body=lambda w: {"customer": HETU, "accountingPoints": [gsrn(2)]},
     ),
     ("GET", "/api/v1/authorization-requests"): lambda w, t: _listing_excludes(
@@ -232,15 +246,22 @@ MATRIX: dict[tuple[str, str], Probe] = {
         "GET", "/api/v1/authorization-requests/{dh831}", ("seller-b", "third-a"), lambda w: (HETU,)
     ),
     ("POST", "/api/v1/authorization-requests/{request_id}/cancel"): _as_parties(
-        "POST", "/api/v1/authorization-requests/{dh831}/cancel", ("seller-b", "third-a"),
+        "POST",
+        "/api/v1/authorization-requests/{dh831}/cancel",
+        ("seller-b", "third-a"),
         lambda w: (HETU,),
     ),
     ("POST", "/api/v1/consent-requests"): _as_parties(
-        "POST", "/api/v1/consent-requests", ("third-a", "seller-a"), lambda w: (),
+        "POST",
+        "/api/v1/consent-requests",
+        ("third-a", "seller-a"),
+        lambda w: (),
         body=lambda w: {"id": str(uuid.uuid4())},
     ),
     ("GET", "/api/v1/consent-requests/{request_id}"): _as_parties(
-        "GET", "/api/v1/consent-requests/{consent_request}", ("consumer-b", "third-a"),
+        "GET",
+        "/api/v1/consent-requests/{consent_request}",
+        ("consumer-b", "third-a"),
         lambda w: (w.ids["consent_request"], w.ids["consent_page"]),
     ),
     ("GET", "/minside"): _as_persons(
@@ -361,8 +382,12 @@ def _world(database_url: str) -> Iterator[tuple[World, LiveServer]]:
         credentials["consumer-a"] = add_consumer(database)
         with database.write() as conn:
             credentials["consumer-b"] = registry.add_party(
-                conn, TEST_SECRET_KEY.encode(), name="Annen AS", roles=["consent_consumer"],
-                orgnr=_second_orgnr(), return_domains=[RETURN_DOMAIN],
+                conn,
+                TEST_SECRET_KEY.encode(),
+                name="Annen AS",
+                roles=["consent_consumer"],
+                orgnr=_second_orgnr(),
+                return_domains=[RETURN_DOMAIN],
             )
         kari = add_end_user(database, KARI)
         add_end_user(database, OLA)
@@ -416,16 +441,29 @@ def _world(database_url: str) -> Iterator[tuple[World, LiveServer]]:
                         "validFrom": today.isoformat(),
                         "validTo": (today + dt.timedelta(days=2)).isoformat(),
                         "reason": "Sähkösopimus",
-                        "recipient": {"name": "Maija", "email": "maija@example.fi", "language": "fi"},
+                        "recipient": {
+                            "name": "Maija",
+                            "email": "maija@example.fi",
+                            "language": "fi",
+                        },
                     },
                     headers=headers["seller-a"],
                 )
                 assert dh831.status_code == 201, dh831.text
                 world = World(
-                    url, headers,
-                    {"gsrn": gsrn(1), "grant": str(grant), "internal": request.id,
-                     "request_id": request.request_id, "dh831": dh831.json()["id"]},
-                    *clients, credentials,
+                    url,
+                    headers,
+                    {
+                        "gsrn": gsrn(1),
+                        "grant": str(grant),
+                        "internal": request.id,
+                        "request_id": request.request_id,
+                        "dh831": dh831.json()["id"],
+                    },
+                    kari=clients[0],
+                    ola=clients[1],
+                    anonymous=clients[2],
+                    credentials=credentials,
                 )
                 login(world.kari, server, "kari")
                 login(world.ola, server, "ola")
@@ -446,9 +484,14 @@ def _consent(world: World, server: LiveServer) -> None:
     created = httpx.post(
         f"{world.url}/api/v1/consent-requests",
         json={
-            "id": request_id, "Resources": "5252_1", "RedirectUrl": REDIRECT_URL,
-            "ValidToDate": valid_to, "DelegationContext": "NAVN_SELSKAP treng opplysningar.",
-            "ResponseType": "code", "5252_1_fraOgMed": "01.01.2026", "5252_1_tilOgMed": "31.12.2026",
+            "id": request_id,
+            "Resources": "5252_1",
+            "RedirectUrl": REDIRECT_URL,
+            "ValidToDate": valid_to,
+            "DelegationContext": "NAVN_SELSKAP treng opplysningar.",
+            "ResponseType": "code",
+            "5252_1_fraOgMed": "01.01.2026",
+            "5252_1_tilOgMed": "31.12.2026",
         },
         headers=world.headers["consumer-a"],
     )
@@ -464,7 +507,9 @@ def _consent(world: World, server: LiveServer) -> None:
     )
     code = parse_qs(urlsplit(answered.headers["location"]).query)["AuthorizationCode"][0]
     # RFC 9700 §4.5 (code injection): another consumer's exchange of the code is refused.
-    stolen = _token(world.url, world.credentials["consumer-b"], grant_type="authorization_code", code=code)
+    stolen = _token(
+        world.url, world.credentials["consumer-b"], grant_type="authorization_code", code=code
+    )
     world.ids["stolen_code_status"] = str(stolen.status_code)
     consumer = world.credentials["consumer-a"]
     exchanged = _token(world.url, consumer, grant_type="authorization_code", code=code)
@@ -487,8 +532,11 @@ def _introspect(world: World, token: str) -> dict[str, Any]:
     return dict(
         httpx.post(
             f"{world.url}/sts/introspect",
-            data={"client_id": consumer.party.client_id, "client_secret": consumer.client_secret,
-                  "token": token},
+            data={
+                "client_id": consumer.party.client_id,
+                "client_secret": consumer.client_secret,
+                "token": token,
+            },
         ).json()
     )
 
@@ -496,7 +544,10 @@ def _introspect(world: World, token: str) -> dict[str, Any]:
 def _pages_refuse_framing(world: World, tally: Tally) -> None:
     """RFC 9700 §4.16 (clickjacking) and §4.2 (Referer leakage): the decision page and
     the consent page Kari answers are never framed and send no Referer onward."""
-    for path in (f"/minside/requests/{world.ids['internal']}", f"/consent/requests/{world.ids['consent_page']}"):
+    for path in (
+        f"/minside/requests/{world.ids['internal']}",
+        f"/consent/requests/{world.ids['consent_page']}",
+    ):
         page = world.kari.get(f"{world.url}{path}")
         tally.pairs += 1
         policy = page.headers.get("content-security-policy", "")
@@ -519,7 +570,8 @@ def _stops_at_once(world: World, tally: Tally) -> None:
     page = world.kari.get(f"{world.url}/minside/grants/{world.ids['grant']}/end")
     world.kari.post(
         f"{world.url}/minside/grants/{world.ids['grant']}/end",
-        data={"csrf_token": csrf_of(page.text)}, follow_redirects=False,
+        data={"csrf_token": csrf_of(page.text)},
+        follow_redirects=False,
     )
     # The party keeps what it had up to today (grants.rules.end_today); nothing from today on.
     after = httpx.get(values, headers=world.headers["third-a"])
@@ -552,7 +604,9 @@ def run(backend: str, database_url: str, quick: bool) -> tuple[list[tuple[str, i
                 continue
             probe = MATRIX.get(route)
             if probe is None:
-                tally.problems.append(f"{route[0]} {route[1]} has no entry in the authorization matrix")
+                tally.problems.append(
+                    f"{route[0]} {route[1]} has no entry in the authorization matrix"
+                )
                 continue
             tally.endpoints += 1
             probe(world, tally)
@@ -560,10 +614,16 @@ def run(backend: str, database_url: str, quick: bool) -> tuple[list[tuple[str, i
             tally.problems.append(f"the matrix names {route}, which the app does not serve")
         tally.pairs += 1
         if int(world.ids["stolen_code_status"]) not in (400, 401, 403):
-            tally.problems.append(f"consumer B exchanged A's code: {world.ids['stolen_code_status']}")
+            tally.problems.append(
+                f"consumer B exchanged A's code: {world.ids['stolen_code_status']}"
+            )
         _pages_refuse_framing(world, tally)
         _stops_at_once(world, tally)
     return (
-        [("endpoints", tally.endpoints), ("pairs tried", tally.pairs), ("leaks", len(tally.problems))],
+        [
+            ("endpoints", tally.endpoints),
+            ("pairs tried", tally.pairs),
+            ("leaks", len(tally.problems)),
+        ],
         tally.problems,
     )

@@ -14,6 +14,7 @@ Figures: ``N tried`` (generated inputs) and ``N unhandled`` (properties that bro
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import io
 import json
@@ -63,7 +64,9 @@ NEAR_DATE = st.from_regex(r"\A[0-9+\-]{1,6}-[0-9]{1,3}-[0-9]{1,3}([T ][0-9:.+\-Z
 JSON_LEAF = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30)
 JSON_VALUE = st.recursive(
     JSON_LEAF,
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
     max_leaves=8,
 )
 
@@ -185,7 +188,9 @@ def _date_probes(tally: Tally, n: int) -> None:
         n,
     )
 
-    zones = st.sampled_from([dt.UTC, dt.timezone(dt.timedelta(hours=14)), dt.timezone(-dt.timedelta(hours=12))])
+    zones = st.sampled_from(
+        [dt.UTC, dt.timezone(dt.timedelta(hours=14)), dt.timezone(-dt.timedelta(hours=12))]
+    )
     edges = st.sampled_from(
         [
             "9999-12-31",
@@ -217,7 +222,8 @@ def _date_probes(tally: Tally, n: int) -> None:
             # (as data_api.service.meter_values does with from and to).
             epoch = int(instant.timestamp())
             DateWindow(
-                instant.astimezone(OSLO).date(), instant.astimezone(OSLO).date() + dt.timedelta(days=1)
+                instant.astimezone(OSLO).date(),
+                instant.astimezone(OSLO).date() + dt.timedelta(days=1),
             )
             to_intervals([DateWindow(dt.date(1970, 1, 1))], OSLO, Interval(epoch, epoch + 3600))
             if len(value) == 10:
@@ -228,7 +234,9 @@ def _date_probes(tally: Tally, n: int) -> None:
 
 def _csv_probes(tally: Tally, database: Database, n: int) -> None:
     cell = ANY_TEXT.filter(lambda text: "\x00" not in text) | DIGITS | NEAR_DATE
-    metering_rows = st.lists(cell, min_size=9, max_size=9).map(lambda cells: [gsrn(500), *cells[1:]])
+    metering_rows = st.lists(cell, min_size=9, max_size=9).map(
+        lambda cells: [gsrn(500), *cells[1:]]
+    )
     metering_rows = metering_rows | st.lists(cell, min_size=0, max_size=11)
     metering_header = (
         "metering_point_id,end_user_id,move_in,move_out,settlement_point,address,postcode,city,"
@@ -238,11 +246,10 @@ def _csv_probes(tally: Tally, database: Database, n: int) -> None:
     def as_csv(header: str, rows: list[str]) -> io.StringIO:
         buffer = io.StringIO()
         buffer.write(header)
-        import csv
 
         csv.writer(buffer).writerow(rows)
         buffer.seek(0)
-        buffer.name = "probe.csv"  # type: ignore[misc]
+        buffer.name = "probe.csv"
         return buffer
 
     def metering_points(cells: list[str]) -> None:
@@ -255,9 +262,9 @@ def _csv_probes(tally: Tally, database: Database, n: int) -> None:
 
     probe(tally, "CSV import metering-points", metering_rows, metering_points, n)
 
-    value_rows = st.lists(cell, min_size=3, max_size=3).map(lambda c: [gsrn(500), *c[1:]]) | st.lists(
-        cell, min_size=0, max_size=5
-    )
+    value_rows = st.lists(cell, min_size=3, max_size=3).map(
+        lambda c: [gsrn(500), *c[1:]]
+    ) | st.lists(cell, min_size=0, max_size=5)
 
     def meter_values(cells: list[str]) -> None:
         expect(
@@ -289,7 +296,9 @@ def _documented_error(answer: httpx.Response, name: str) -> None:
         assert "CH" in answer.text or "EH" in answer.text, f"{name}: an error page without code"
 
 
-def _http_probes(tally: Tally, server: LiveServer, client: httpx.Client, n: int, ids: dict[str, str]) -> None:
+def _http_probes(
+    tally: Tally, server: LiveServer, client: httpx.Client, n: int, ids: dict[str, str]
+) -> None:
     url = server.url
     third = bearer(server, ids["third_id"], ids["third_secret"])
     seller = bearer(server, ids["seller_id"], ids["seller_secret"])
@@ -301,7 +310,9 @@ def _http_probes(tally: Tally, server: LiveServer, client: httpx.Client, n: int,
             "client_id": st.sampled_from([ids["third_gln"]]) | ANY_TEXT,
             "request_id": st.uuids().map(str) | ANY_TEXT,
             "scope": st.sampled_from(["Full", "Limited", "full", ""]) | ANY_TEXT,
-            "redirect_uri": st.sampled_from([RETURN_URL, RETURN_URL + "/x", "https://evil.example/"])
+            "redirect_uri": st.sampled_from(
+                [RETURN_URL, RETURN_URL + "/x", "https://evil.example/"]
+            )
             | ANY_TEXT,
             "lang": st.sampled_from(["en", "nb", "xx"]) | ANY_TEXT,
         },
@@ -340,7 +351,9 @@ def _http_probes(tally: Tally, server: LiveServer, client: httpx.Client, n: int,
 
     probe(tally, "GET /consent/request", consent_changes, consent_link, n)
 
-    dates = st.dictionaries(st.sampled_from(["from", "to", "pageSize", "cursor"]), ANY_TEXT | NEAR_DATE, max_size=3)
+    dates = st.dictionaries(
+        st.sampled_from(["from", "to", "pageSize", "cursor"]), ANY_TEXT | NEAR_DATE, max_size=3
+    )
 
     def values_query(params: dict[str, str]) -> None:
         answer = client.get(
@@ -374,7 +387,10 @@ def _http_probes(tally: Tally, server: LiveServer, client: httpx.Client, n: int,
         "POST /api/v1/consent-requests": (
             "/api/v1/consent-requests",
             consumer,
-            {"id": str(uuid.uuid4()), **{k: v for k, v in consent_base.items() if k != "CoveredBy"}},
+            {
+                "id": str(uuid.uuid4()),
+                **{k: v for k, v in consent_base.items() if k != "CoveredBy"},
+            },
         ),
     }
     for name, (path, headers, valid) in bodies.items():
@@ -386,14 +402,23 @@ def _http_probes(tally: Tally, server: LiveServer, client: httpx.Client, n: int,
             st.builds(lambda raw: ("raw", "", raw), st.binary(max_size=60)),
         )
 
-        def post(change: tuple[str, str, Any], path: str = path, headers: dict[str, str] = headers, valid: dict[str, Any] = valid) -> None:
+        def post(
+            change: tuple[str, str, Any],
+            path: str = path,
+            headers: dict[str, str] = headers,
+            valid: dict[str, Any] = valid,
+        ) -> None:
             kind, key, value = change
             body = dict(valid)
             if kind == "set":
                 body[key] = value
             elif kind == "drop":
                 body.pop(key, None)
-            content = value if kind == "raw" else json.dumps(value if kind == "whole" else body, allow_nan=True).encode()
+            content = (
+                value
+                if kind == "raw"
+                else json.dumps(value if kind == "whole" else body, allow_nan=True).encode()
+            )
             answer = client.post(
                 f"{url}{path}",
                 content=content,
@@ -404,7 +429,9 @@ def _http_probes(tally: Tally, server: LiveServer, client: httpx.Client, n: int,
         probe(tally, name, mutation, post, n)
 
     token_form = st.dictionaries(
-        st.sampled_from(["grant_type", "client_id", "client_secret", "scope", "code", "redirect_uri", "x"]),
+        st.sampled_from(
+            ["grant_type", "client_id", "client_secret", "scope", "code", "redirect_uri", "x"]
+        ),
         ANY_TEXT,
         max_size=4,
     )
@@ -416,7 +443,11 @@ def _http_probes(tally: Tally, server: LiveServer, client: httpx.Client, n: int,
     probe(tally, "POST /sts/Token (form)", token_form, token, n)
 
     def token_json(value: Any) -> None:
-        answer = client.post(f"{url}/sts/Token", content=json.dumps(value).encode(), headers={"Content-Type": "application/json"})
+        answer = client.post(
+            f"{url}/sts/Token",
+            content=json.dumps(value).encode(),
+            headers={"Content-Type": "application/json"},
+        )
         _documented_error(answer, "/sts/Token json")
 
     probe(tally, "POST /sts/Token (JSON)", JSON_VALUE, token_json, n)
@@ -461,7 +492,7 @@ def _hub(database_url: str) -> Iterator[tuple[Database, Settings, dict[str, str]
 
 
 def run(backend: str, database_url: str, quick: bool) -> tuple[list[tuple[str, int]], list[str]]:
-    examples = 40 if quick else 1000
+    examples = 40 if quick else 250
     tally = Tally()
     _identifier_probes(tally, examples)
     _date_probes(tally, examples * 2)
