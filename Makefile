@@ -80,3 +80,14 @@ bench: install
 
 bench-quick: install
 	$(BIN)/python -m bench --quick $(BENCH_ARGS)
+
+# The reliability suite (issue 14; tests/reliability/README.md): every section of
+# tests/reliability/sections/ in full, on SQLite and on PostgreSQL (found as `make test`
+# finds it), one line of figures each; exit status 1 when a section reports a problem.
+# `make test` runs the quick form of every section through tests/reliability/test_sections.py.
+.PHONY: reliability
+reliability: install
+	@mkdir -p $(VENV)
+	bash scripts/test-services.sh >$(TEST_POSTGRES_URL_FILE)
+	CONSENTHUB_TEST_POSTGRES_URL="$$(tail -n 1 $(TEST_POSTGRES_URL_FILE) 2>/dev/null)" \
+		$(BIN)/python -m tests.reliability --db both $(RELIABILITY_ARGS)

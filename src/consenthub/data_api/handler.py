@@ -30,6 +30,7 @@ from starlette.concurrency import run_in_threadpool
 
 from consenthub.data_api import service, store
 from consenthub.domain.access import EndReason, Scope
+from consenthub.domain.dates import calendar_date
 from consenthub.domain.errors import DomainError
 from consenthub.domain.identifiers import InvalidIdentifier, validate_gsrn
 from consenthub.domain.parties import ApiScope
@@ -175,7 +176,10 @@ def parse_instant(name: str, value: str, zone: ZoneInfo) -> dt.datetime:
     in the years ``EARLIEST_YEAR`` to ``LATEST_YEAR``."""
     try:
         if len(value) == 10:
-            instant = dt.datetime.combine(dt.date.fromisoformat(value), dt.time(), tzinfo=zone)
+            date = calendar_date(value)
+            if date is None:
+                raise ValueError(value)
+            instant = dt.datetime.combine(date, dt.time(), tzinfo=zone)
         else:
             instant = dt.datetime.fromisoformat(value)
     except ValueError:
