@@ -73,6 +73,11 @@ PUBLIC = {
     ("POST", "/logout"),
     ("GET", "/third-party-access/authorize"),
     ("GET", "/consent/request"),
+    ("GET", "/logged-out"),
+    # The API documentation: the OpenAPI document's pages and their assets.
+    ("GET", "/docs"),
+    ("GET", "/docs/oauth2-redirect"),
+    ("GET", "/redoc"),
 }
 
 
@@ -272,6 +277,12 @@ MATRIX: dict[tuple[str, str], Probe] = {
     ),
     ("POST", "/minside/requests/{internal_id}"): _as_persons(
         "POST", "/minside/requests/{internal}", _request_secrets
+    ),
+    ("GET", "/minside/access-log"): _as_persons(
+        "GET", "/minside/access-log", lambda w: (gsrn(1), "Kari"), own_view=True
+    ),
+    ("POST", "/third-party-access/requests/{internal_id}/abandon"): _as_persons(
+        "POST", "/third-party-access/requests/{internal}/abandon", _request_secrets
     ),
     ("GET", "/minside/grants/{grant_id}/end"): _as_persons(
         "GET", "/minside/grants/{grant}/end", _grant_secrets

@@ -46,6 +46,7 @@ from consenthub.imports.meter_values import import_meter_values
 from consenthub.imports.metering_points import import_metering_points
 from consenthub.signing import keys
 from consenthub.store.database import Database
+from consenthub.store.id_cipher import NationalIdCipher
 from consenthub.store.migrate import upgrade
 from tests.conftest import TEST_SECRET_KEY
 from tests.consent.parties import CONSUMER_ORGNR, REDIRECT_URL, add_consumer, add_nav
@@ -233,6 +234,7 @@ def _date_probes(tally: Tally, n: int) -> None:
 
 
 def _csv_probes(tally: Tally, database: Database, n: int) -> None:
+    ids = NationalIdCipher(TEST_SECRET_KEY.encode())
     cell = ANY_TEXT.filter(lambda text: "\x00" not in text) | DIGITS | NEAR_DATE
     metering_rows = st.lists(cell, min_size=9, max_size=9).map(
         lambda cells: [gsrn(500), *cells[1:]]
@@ -256,7 +258,7 @@ def _csv_probes(tally: Tally, database: Database, n: int) -> None:
         expect(
             (ImportFileError,),
             lambda: import_metering_points(
-                database, as_csv(metering_header, cells), allow_synthetic_ids=True
+                database, as_csv(metering_header, cells), ids=ids, allow_synthetic_ids=True
             ),
         )
 

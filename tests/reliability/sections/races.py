@@ -14,6 +14,7 @@ race is decided by SQLite's lock and not by the in-process writer lock).
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import tempfile
 import threading
@@ -244,7 +245,7 @@ def _consent_state(race: Race, consent_id: str) -> Any:
 def _same_code(race: Race, consumer: Any, person: traffic.Person) -> None:
     consent_id, code = traffic.accepted_consent(race.hub, person)
     results = race.at_once(
-        [lambda hub: consent.exchange_code(hub, consumer.party, {"code": code})] * SAME
+        [lambda hub: asyncio.run(consent.exchange_code(hub, consumer.party, {"code": code}))] * SAME
     )
     tokens = sum(1 for r in results if isinstance(r, dict))
     state = _consent_state(race, consent_id)
@@ -290,7 +291,7 @@ def _withdraw_or_exchange(race: Race, consumer: Any, person: traffic.Person) -> 
     withdrawn, exchanged = race.at_once(
         [
             lambda hub: consent.withdraw(hub, consent_id, person.end_user_id),
-            lambda hub: consent.exchange_code(hub, consumer.party, {"code": code}),
+            lambda hub: asyncio.run(consent.exchange_code(hub, consumer.party, {"code": code})),
         ]
     )
     state = _consent_state(race, consent_id)
