@@ -56,7 +56,12 @@ class Settings(BaseSettings):
     signing_key_prepublish_seconds: int = Field(
         300, ge=0, description="How long a new signing key is published before it signs"
     )
-    failed_auth_limit: int = Field(10, ge=1)
+    failed_auth_limit: int = Field(
+        10, ge=1, description="Failed client authentications per client and address in a window"
+    )
+    failed_auth_address_limit: int = Field(
+        50, ge=1, description="Failed client authentications per address, for any clients"
+    )
     failed_auth_window_seconds: int = Field(300, ge=1)
     cache_ttl_seconds: float = Field(30.0, ge=0)
     log_level: str = "INFO"
