@@ -64,6 +64,23 @@ class Settings(BaseSettings):
     )
     failed_auth_window_seconds: int = Field(300, ge=1)
     cache_ttl_seconds: float = Field(30.0, ge=0)
+    # What `consenthub serve` takes from a client (web/server.py; probe defect 2).
+    max_header_bytes: int = Field(
+        32 * 1024, ge=1024, le=1024 * 1024, description="Request line and header fields, in all"
+    )
+    max_header_count: int = Field(100, ge=10, le=1000, description="Header fields per request")
+    max_body_bytes: int = Field(
+        5 * 1024 * 1024,
+        ge=64 * 1024,
+        le=1024 * 1024 * 1024,
+        description="Request body on any route (routes may take less)",
+    )
+    header_timeout_seconds: float = Field(
+        10.0, gt=0, le=300, description="Time for a request's header fields to arrive"
+    )
+    body_timeout_seconds: float = Field(
+        30.0, gt=0, le=3600, description="Time for a request's body to arrive after its head"
+    )
     log_level: str = "INFO"
 
     # End-user login (SPEC §9): any OpenID Connect provider; ID-porten in production.

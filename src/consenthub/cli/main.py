@@ -654,6 +654,7 @@ def serve(
     import uvicorn
 
     from consenthub.observability import configure_logging
+    from consenthub.web.server import LimitedHttpToolsProtocol
 
     os.environ.setdefault("CONSENTHUB_BASE_URL", f"http://{host}:{port}")
     settings = load_settings()
@@ -667,6 +668,8 @@ def serve(
         log_config=None,
         proxy_headers=True,
         server_header=False,
+        # uvicorn's httptools protocol with header, body and time limits.
+        http=LimitedHttpToolsProtocol,
     )
 
 
