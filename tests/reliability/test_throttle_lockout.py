@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 from consenthub.config import Settings
-from consenthub.registry import ClientAuthenticator, ClientCredentials, FailureThrottle
 from consenthub.domain.errors import Code, DomainError
+from consenthub.registry import ClientAuthenticator, ClientCredentials, FailureThrottle
 from consenthub.store.database import Database
 from tests.conftest import TEST_SECRET_KEY
 from tests.factories import add_party
