@@ -34,7 +34,7 @@ from consenthub.domain.errors import DomainError
 from consenthub.services import build_services
 from consenthub.store.database import Database
 from consenthub.store.migrate import is_current
-from consenthub.web.context import RequestContext
+from consenthub.web.context import STRICT_TRANSPORT, RequestContext, metrics_access
 from consenthub.web.direct import ConsentHub
 from consenthub.web.errors import (
     domain_error_handler,
@@ -101,6 +101,8 @@ def create_app(
         lifespan=_lifespan,
     )
     app.state.services = build_services(settings, database, clock=clock)
+    if settings.base_url.startswith("https://"):
+        app.extra_headers = (STRICT_TRANSPORT,)
     app.state.decision_flows = {
         flow.process: flow for process in PROCESSES for flow in process.DECISION_FLOWS
     }
@@ -137,7 +139,12 @@ def create_app(
         )
 
     @app.get("/metrics", tags=["operations"], summary="Prometheus metrics", include_in_schema=False)
-    async def metrics() -> Response:
+    async def metrics(request: Request) -> Response:
+        metrics_access(
+            settings,
+            request.client.host if request.client else None,
+            request.headers.get("authorization"),
+        )
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     app.add_middleware(
@@ -145,7 +152,7 @@ def create_app(
         max_age=settings.session_max_age_seconds,
         secure=settings.secure_cookies,
     )
-    app.add_middleware(RequestContext)
+    app.add_middleware(RequestContext, extra_headers=app.extra_headers)
     for process in PROCESSES:
         for route in process.DIRECT_ROUTES:
             app.serve_directly(route)

@@ -82,6 +82,9 @@ class Settings(BaseSettings):
         30.0, gt=0, le=3600, description="Time for a request's body to arrive after its head"
     )
     log_level: str = "INFO"
+    metrics_token: SecretStr | None = Field(
+        None, description="Bearer token for /metrics; unset: loopback clients only"
+    )
 
     # End-user login (SPEC §9): any OpenID Connect provider; ID-porten in production.
     oidc_issuer: str | None = Field(None, description="OIDC provider issuer URL")
@@ -233,6 +236,7 @@ class Settings(BaseSettings):
         shown["secret_key"] = "********" if self.secret_key else None
         shown["oidc_client_secret"] = "********" if self.oidc_client_secret else None
         shown["smtp_password"] = "********" if self.smtp_password else None
+        shown["metrics_token"] = "********" if self.metrics_token else None
         shown["database_url"] = _mask_url_password(self.database_url)
         shown["token_issuer"] = self.token_issuer
         shown["token_audience"] = self.token_audience

@@ -50,12 +50,14 @@ class ConsentHub(FastAPI):
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
+        # Headers every answer carries besides its own (``RequestContext``).
+        self.extra_headers: tuple[tuple[bytes, bytes], ...] = ()
         self._direct: dict[tuple[str, str], ASGIApp] = {}
         self._direct_patterns: list[tuple[str, re.Pattern[str], ASGIApp]] = []
 
     def serve_directly(self, route: APIRoute) -> None:
         """Answer ``route`` (already included) directly; see the class docstring."""
-        endpoint = RequestContext(DirectEndpoint(route))
+        endpoint = RequestContext(DirectEndpoint(route), self.extra_headers)
         for method in route.methods or ():
             if route.param_convertors:
                 self._direct_patterns.append((method, route.path_regex, endpoint))
