@@ -66,7 +66,7 @@ def _parameter(name: str, where: str, description: str, **schema: Any) -> dict[s
 
 
 _METERING_POINT_ID = _parameter(
-    "id", "path", "GSRN, 18 digits", examples=["707057500000000013"], pattern="^[0-9]{18}$"
+    "id", "path", "GSRN, 18 digits", examples=["707057500000000018"], pattern="^[0-9]{18}$"
 )
 
 

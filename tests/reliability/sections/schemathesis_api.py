@@ -89,7 +89,10 @@ def _run(
             database, third_party.party.id, point, person, today - dt.timedelta(days=30)
         )
         add_hourly_values(
-            database, point, dt.datetime.now(dt.UTC).replace(minute=0, second=0) - dt.timedelta(days=2), 48
+            database,
+            point,
+            dt.datetime.now(dt.UTC).replace(minute=0, second=0) - dt.timedelta(days=2),
+            48,
         )
     settings = Settings(
         database_url=database_url,
@@ -102,7 +105,9 @@ def _run(
     )
     with LiveServer(settings, database) as server:
         tokens = {
-            name: {"Authorization": f"Bearer {_token(server.url, c.party.client_id, c.client_secret)}"}
+            name: {
+                "Authorization": f"Bearer {_token(server.url, c.party.client_id, c.client_secret)}"
+            }
             for name, c in (("third", third_party), ("seller", seller), ("consumer", consumer))
         }
         real: dict[str, Any] = {
@@ -132,7 +137,11 @@ def _real_identifiers(case: Any, real: dict[str, Any]) -> None:
     elif path.startswith("/api/v1/grants/{id}"):
         case.path_parameters = {"id": str(real["grant"])}
     elif path.startswith("/sts/") and isinstance(case.body, dict):
-        case.body = {**case.body, "client_id": real["client_id"], "client_secret": real["client_secret"]}
+        case.body = {
+            **case.body,
+            "client_id": real["client_id"],
+            "client_secret": real["client_secret"],
+        }
 
 
 def _exercise(
@@ -142,7 +151,7 @@ def _exercise(
     real: dict[str, Any],
     quick: bool,
 ) -> tuple[list[tuple[str, int]], list[str]]:
-    examples = 12 if quick else 150
+    examples = 16 if quick else 150
     deadline = time.monotonic() + (40 if quick else 900)
     counts = {"requests": 0, "5xx": 0, "violations": 0}
     problems: list[str] = []
@@ -169,7 +178,9 @@ def _exercise(
                 if seen % 2 == 0:
                     _real_identifiers(case, real)
                 try:
-                    kwargs = case.as_transport_kwargs(base_url=url, headers=_auth(case.operation.path, tokens))
+                    kwargs = case.as_transport_kwargs(
+                        base_url=url, headers=_auth(case.operation.path, tokens)
+                    )
                     kwargs.pop("verify", None)
                     kwargs.pop("allow_redirects", None)
                     response = client.request(**kwargs)
