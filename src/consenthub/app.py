@@ -42,10 +42,13 @@ from consenthub.web.errors import (
     validation_error_handler,
 )
 from consenthub.web.responses import JSONResponse
+from consenthub.web.server import LimitedHttpToolsProtocol
 from consenthub.web.sessions import ServerSessions
 from consenthub.worker import Worker
 
 STATIC = Path(__file__).parent / "web" / "static"
+# The HTTP/1.1 protocol `consenthub serve` gives uvicorn: its limits (web/server.py).
+HTTP_PROTOCOL = LimitedHttpToolsProtocol
 # The periodic jobs of processes, run by the worker besides its own.
 DUE_WORK = consent.DUE_WORK
 # Every process, each with its routers, its directly served routes and (where end users

@@ -653,8 +653,8 @@ def serve(
     """Serve the hub over HTTP."""
     import uvicorn
 
+    from consenthub.app import HTTP_PROTOCOL
     from consenthub.observability import configure_logging
-    from consenthub.web.server import LimitedHttpToolsProtocol
 
     os.environ.setdefault("CONSENTHUB_BASE_URL", f"http://{host}:{port}")
     settings = load_settings()
@@ -669,7 +669,7 @@ def serve(
         proxy_headers=True,
         server_header=False,
         # uvicorn's httptools protocol with header, body and time limits.
-        http=LimitedHttpToolsProtocol,
+        http=HTTP_PROTOCOL,
     )
 
 

@@ -102,6 +102,14 @@ class ConsentHub(FastAPI):
                 document_errors(path, operation)
         return schema
 
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        direct = self._direct_endpoint(scope) if scope["type"] == "http" else None
+        if direct is not None:
+            scope["app"] = self
+            await direct(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
 
 # The body of every error answer (web/errors.py ``error_body``; docs/errors.md).
 ERROR_SCHEMA: dict[str, Any] = {
@@ -175,14 +183,6 @@ def document_errors(path: str, operation: dict[str, Any]) -> None:
         json = answer.get("content", {}).get("application/json")
         if json is not None and json.get("schema") in (None, {}, {"type": "string"}):
             json["schema"] = {"type": "object"}
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        direct = self._direct_endpoint(scope) if scope["type"] == "http" else None
-        if direct is not None:
-            scope["app"] = self
-            await direct(scope, receive, send)
-            return
-        await super().__call__(scope, receive, send)
 
 
 _HTML = {"text/html": {"schema": {"type": "string"}}}

@@ -120,7 +120,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         super().on_message_begin()
         self._header_count = 0
         self._header_bytes = 0
-        self._content_length: int | None = None
+        self._content_length = None
         self._body_bytes = 0
         if self._deadline is None:
             self._arm(self.limits.header_timeout_seconds)

@@ -185,7 +185,7 @@ def _exercise(
                     kwargs.pop("allow_redirects", None)
                     response = client.request(**kwargs)
                 except (httpx.HTTPError, ValueError, TypeError) as exc:
-                    problems.append(f"{operation.label}: request not sent: {exc}")
+                    problems.append(f"{case.operation.label}: request not sent: {exc}")
                     return
                 counts["requests"] += 1
                 if response.status_code >= 500:
@@ -195,7 +195,8 @@ def _exercise(
                 except (FailureGroup, AssertionError) as exc:
                     counts["violations"] += 1
                     if len(problems) < 40:
-                        problems.append(f"{operation.label} -> {response.status_code}: {_why(exc)}")
+                        label = case.operation.label
+                        problems.append(f"{label} -> {response.status_code}: {_why(exc)}")
 
             one()
     figures = [
