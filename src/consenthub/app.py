@@ -123,7 +123,15 @@ def create_app(
         return {"status": "ok"}
 
     @app.get(
-        "/readyz", tags=["operations"], summary="Readiness: database reachable and schema current"
+        "/readyz",
+        tags=["operations"],
+        summary="Readiness: database reachable and schema current",
+        responses={
+            503: {
+                "description": "Not ready: the checks say why",
+                "content": {"application/json": {"schema": {"type": "object"}}},
+            }
+        },
     )
     async def readyz(request: Request) -> JSONResponse:
         checks: dict[str, Any] = {}
