@@ -183,6 +183,14 @@ def _exercise(
                     )
                     kwargs.pop("verify", None)
                     kwargs.pop("allow_redirects", None)
+                    # Generated cookies are this request's only (the client keeps none).
+                    cookies = kwargs.pop("cookies", None)
+                    if cookies:
+                        kwargs.setdefault("headers", {})["Cookie"] = "; ".join(
+                            f"{name}={value}" for name, value in cookies.items()
+                        )
+                    if isinstance(kwargs.get("data"), (bytes, str)):
+                        kwargs["content"] = kwargs.pop("data")
                     response = client.request(**kwargs)
                 except (httpx.HTTPError, ValueError, TypeError) as exc:
                     problems.append(f"{case.operation.label}: request not sent: {exc}")
