@@ -40,7 +40,7 @@ from consenthub.domain.errors import DomainError
 from consenthub.services import build_services
 from consenthub.store.database import Database
 from consenthub.store.migrate import is_current
-from consenthub.web.context import RequestContext
+from consenthub.web.context import STRICT_TRANSPORT, RequestContext, metrics_access
 from consenthub.web.direct import ConsentHub
 from consenthub.web.errors import (
     domain_error_handler,
@@ -48,6 +48,7 @@ from consenthub.web.errors import (
     validation_error_handler,
 )
 from consenthub.web.responses import JSONResponse
+from consenthub.web.server import LimitedHttpToolsProtocol
 from consenthub.web.sessions import ServerSessions
 from consenthub.worker import Worker
 
@@ -56,6 +57,8 @@ STATIC = Path(__file__).parent / "web" / "static"
 # docs offline"): the docs pages load nothing from another host.
 DOCS_ASSETS = Path(fastapi_offline.__file__).parent / "static"
 DOCS_ASSETS_URL = "/static/docs"
+# The HTTP/1.1 protocol `consenthub serve` gives uvicorn: its limits (web/server.py).
+HTTP_PROTOCOL = LimitedHttpToolsProtocol
 # The periodic jobs of processes, run by the worker besides its own.
 DUE_WORK = consent.DUE_WORK
 # Every process, each with its routers, its directly served routes and (where end users
@@ -146,6 +149,8 @@ def create_app(
         redoc_url=None,
     )
     app.state.services = build_services(settings, database, clock=clock)
+    if settings.base_url.startswith("https://"):
+        app.extra_headers = (STRICT_TRANSPORT,)
     app.state.decision_flows = {
         flow.process: flow for process in PROCESSES for flow in process.DECISION_FLOWS
     }
@@ -166,7 +171,15 @@ def create_app(
         return {"status": "ok"}
 
     @app.get(
-        "/readyz", tags=["operations"], summary="Readiness: database reachable and schema current"
+        "/readyz",
+        tags=["operations"],
+        summary="Readiness: database reachable and schema current",
+        responses={
+            503: {
+                "description": "Not ready: the checks say why",
+                "content": {"application/json": {"schema": {"type": "object"}}},
+            }
+        },
     )
     async def readyz(request: Request) -> JSONResponse:
         checks: dict[str, Any] = {}
@@ -185,7 +198,12 @@ def create_app(
         )
 
     @app.get("/metrics", tags=["operations"], summary="Prometheus metrics", include_in_schema=False)
-    async def metrics() -> Response:
+    async def metrics(request: Request) -> Response:
+        metrics_access(
+            settings,
+            request.client.host if request.client else None,
+            request.headers.get("authorization"),
+        )
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     app.add_middleware(
@@ -193,7 +211,7 @@ def create_app(
         max_age=settings.session_max_age_seconds,
         secure=settings.secure_cookies,
     )
-    app.add_middleware(RequestContext)
+    app.add_middleware(RequestContext, extra_headers=app.extra_headers)
     for process in PROCESSES:
         for route in process.DIRECT_ROUTES:
             app.serve_directly(route)

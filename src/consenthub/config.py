@@ -65,10 +65,35 @@ class Settings(BaseSettings):
     signing_key_prepublish_seconds: int = Field(
         300, ge=0, description="How long a new signing key is published before it signs"
     )
-    failed_auth_limit: int = Field(10, ge=1)
+    failed_auth_limit: int = Field(
+        10, ge=1, description="Failed client authentications per client and address in a window"
+    )
+    failed_auth_address_limit: int = Field(
+        50, ge=1, description="Failed client authentications per address, for any clients"
+    )
     failed_auth_window_seconds: int = Field(300, ge=1)
     cache_ttl_seconds: float = Field(30.0, ge=0)
+    # What `consenthub serve` takes from a client (web/server.py; probe defect 2).
+    max_header_bytes: int = Field(
+        32 * 1024, ge=1024, le=1024 * 1024, description="Request line and header fields, in all"
+    )
+    max_header_count: int = Field(100, ge=10, le=1000, description="Header fields per request")
+    max_body_bytes: int = Field(
+        5 * 1024 * 1024,
+        ge=64 * 1024,
+        le=1024 * 1024 * 1024,
+        description="Request body on any route (routes may take less)",
+    )
+    header_timeout_seconds: float = Field(
+        10.0, gt=0, le=300, description="Time for a request's header fields to arrive"
+    )
+    body_timeout_seconds: float = Field(
+        30.0, gt=0, le=3600, description="Time for a request's body to arrive after its head"
+    )
     log_level: str = "INFO"
+    metrics_token: SecretStr | None = Field(
+        None, description="Bearer token for /metrics; unset: loopback clients only"
+    )
 
     # End-user login (SPEC §9): any OpenID Connect provider; ID-porten in production.
     oidc_issuer: str | None = Field(None, description="OIDC provider issuer URL")
@@ -243,6 +268,7 @@ class Settings(BaseSettings):
         shown["secret_key"] = "********" if self.secret_key else None
         shown["oidc_client_secret"] = "********" if self.oidc_client_secret else None
         shown["smtp_password"] = "********" if self.smtp_password else None
+        shown["metrics_token"] = "********" if self.metrics_token else None
         shown["database_url"] = _mask_url_password(self.database_url)
         shown["token_issuer"] = self.token_issuer
         shown["token_audience"] = self.token_audience

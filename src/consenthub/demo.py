@@ -36,6 +36,7 @@ from sqlalchemy.engine import make_url
 
 from consenthub import registry
 from consenthub.config import Settings
+from consenthub.domain.clock import system_clock
 from consenthub.domain.errors import DomainError
 from consenthub.grants import create_grant
 from consenthub.imports.meter_values import import_meter_values
@@ -368,8 +369,15 @@ def _kept_secret(settings: Settings, database: Database, party: registry.PartyRe
         return None
     if client_id != party.client_id:
         return None
+    throttle = registry.FailureThrottle(
+        database,
+        system_clock,
+        client_limit=settings.failed_auth_limit,
+        address_limit=settings.failed_auth_address_limit,
+        window_seconds=settings.failed_auth_window_seconds,
+    )
     clients = registry.ClientAuthenticator(
-        database, settings.resolved_secret_key(), registry.FailureThrottle(1, 1), cache_ttl=0
+        database, settings.resolved_secret_key(), throttle, cache_ttl=0
     )
     try:
         clients.authenticate(registry.ClientCredentials(client_id, secret, False), "demo")

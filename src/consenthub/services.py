@@ -47,7 +47,13 @@ def build_services(
 ) -> Services:
     database = database or Database(settings.database_url)
     secret_key = settings.resolved_secret_key()
-    throttle = FailureThrottle(settings.failed_auth_limit, settings.failed_auth_window_seconds)
+    throttle = FailureThrottle(
+        database,
+        clock,
+        client_limit=settings.failed_auth_limit,
+        address_limit=settings.failed_auth_address_limit,
+        window_seconds=settings.failed_auth_window_seconds,
+    )
     keys = KeyRing(
         database,
         secret_key,

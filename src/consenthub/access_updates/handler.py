@@ -35,9 +35,9 @@ MAX_PAGE = 1000
 _MESSAGE_EXAMPLE = {
     "messageId": "2f1c5f0e-8a0b-4d7e-9f5a-1c2b3d4e5f60",
     "items": [
-        {"meteringPointId": "707057500000000017", "action": "add", "extendedStorage": True},
-        {"meteringPointId": "707057500000000024", "action": "remove"},
-        {"meteringPointId": "707057500000000031", "action": "update", "end": "2027-12-31"},
+        {"meteringPointId": "707057500000000018", "action": "add", "extendedStorage": True},
+        {"meteringPointId": "707057500000000025", "action": "remove"},
+        {"meteringPointId": "707057500000000032", "action": "update", "end": "2027-12-31"},
     ],
 }
 

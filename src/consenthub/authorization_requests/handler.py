@@ -35,7 +35,7 @@ MAX_PAGE = 1000
 
 _EXAMPLE = {
     "customer": "131052-308T",
-    "accountingPoints": ["643000000000000017"],
+    "accountingPoints": ["643000000000000016"],
     "validFrom": "2027-01-01",
     "validTo": "2027-12-31",
     "reason": "Electricity contract",

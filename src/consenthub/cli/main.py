@@ -757,6 +757,7 @@ def serve(
     """Serve the hub over HTTP."""
     import uvicorn
 
+    from consenthub.app import HTTP_PROTOCOL
     from consenthub.observability import configure_logging
 
     os.environ.setdefault("CONSENTHUB_BASE_URL", f"http://{host}:{port}")
@@ -771,6 +772,8 @@ def serve(
         log_config=None,
         proxy_headers=True,
         server_header=False,
+        # uvicorn's httptools protocol with header, body and time limits.
+        http=HTTP_PROTOCOL,
     )
 
 

@@ -35,7 +35,7 @@ from consenthub.login import require_login
 from consenthub.portal import parties
 from consenthub.services import Services
 from consenthub.token_service import Caller, TokenExtension, require
-from consenthub.web.pages import csrf_valid, page_router, render
+from consenthub.web.pages import PAGE, csrf_valid, page_router, render
 from consenthub.web.requests import services
 from consenthub.web.responses import JSONResponse
 
@@ -63,7 +63,24 @@ def _return_to(redirect_url: str, **answer: str) -> RedirectResponse:
     return RedirectResponse(urlunsplit(parts._replace(query=query)), status_code=303)
 
 
-@pages.get("/consent/request")
+@pages.get(
+    "/consent/request",
+    summary="Seed 002: the consent link a consent consumer sends a person to",
+    description="Validated parameter by parameter; anything wrong is an error page naming it.",
+    openapi_extra={
+        PAGE: [
+            ("Resources", True, "Comma-separated registered resources"),
+            ("CoveredBy", True, "The consumer's organisation number"),
+            ("OfferedBy", False, "The person's national id or an organisation number"),
+            ("RedirectUrl", True, "An https address of the consumer"),
+            ("ValidToDate", True, "When the consent ends"),
+            ("ResponseType", True, "code"),
+            ("LanguageCode", False, "nb, nn or en"),
+            ("DelegationContext", False, "The purpose text's parameters"),
+            ("UserToken", False, "Binds the request to one person"),
+        ]
+    },
+)
 async def consent_request(request: Request) -> Response:
     hub = services(request)
     link = await run_in_threadpool(service.resolve_request, hub, request.query_params.multi_items())

@@ -67,7 +67,7 @@ def _parameter(name: str, where: str, description: str, **schema: Any) -> dict[s
 
 
 _METERING_POINT_ID = _parameter(
-    "id", "path", "GSRN, 18 digits", examples=["707057500000000013"], pattern="^[0-9]{18}$"
+    "id", "path", "GSRN, 18 digits", examples=["707057500000000018"], pattern="^[0-9]{18}$"
 )
 
 
@@ -139,6 +139,58 @@ def _page_size(value: str | None, *, default: int = 1000, maximum: int = MAX_PAG
     return size
 
 
+_WINDOW = {
+    "type": "object",
+    "required": ["from", "to"],
+    "properties": {"from": {"type": "string"}, "to": {"type": ["string", "null"]}},
+}
+_MASTER_DATA = {
+    "type": "object",
+    "required": ["meteringPointId", "scope", "gridArea", "access"],
+    "properties": {
+        "meteringPointId": {"type": "string", "pattern": "^[0-9]{18}$"},
+        "scope": {"enum": ["Full", "Limited"]},
+        "gridArea": {"type": ["string", "null"]},
+        "access": {"type": "array", "items": _WINDOW},
+        "settlementPoint": {"type": "boolean"},
+        "address": {"type": "object"},
+        "extendedStorage": {"type": "boolean"},
+        "contracts": {"type": "array", "items": {"type": "object"}},
+    },
+}
+_POINT_LIST = {
+    "type": "object",
+    "required": ["meteringPoints"],
+    "properties": {
+        "meteringPoints": {"type": "array", "items": _MASTER_DATA},
+        "next": {"type": "string", "description": "Cursor of the next page, when one follows"},
+    },
+}
+_VALUES = {
+    "type": "object",
+    "required": ["meteringPointId", "from", "to", "unit", "periods", "values"],
+    "properties": {
+        "meteringPointId": {"type": "string"},
+        "from": {"type": "string"},
+        "to": {"type": "string"},
+        "unit": {"const": "kWh"},
+        "periods": {"type": "array", "items": _WINDOW},
+        "values": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["start", "kwh"],
+                "properties": {"start": {"type": "string"}, "kwh": {"type": "number"}},
+            },
+        },
+    },
+}
+
+
+def _answer(schema: dict[str, Any], description: str) -> dict[int | str, Any]:
+    return {200: {"description": description, "content": {"application/json": {"schema": schema}}}}
+
+
 @router.get(
     "/metering-points",
     summary="Metering points the caller may read",
@@ -146,6 +198,7 @@ def _page_size(value: str | None, *, default: int = 1000, maximum: int = MAX_PAG
         _parameter("after", "query", "Cursor: the `next` of the previous page"),
         _parameter("limit", "query", f"Page size, 1 to {MAX_PAGE}", type="integer", default=1000),
     ),
+    responses=_answer(_POINT_LIST, "A page of metering points"),
 )
 async def list_metering_points(request: Request) -> JSONResponse:
     token = await signed(request, ApiScope.DATA_READ)
@@ -164,6 +217,7 @@ async def list_metering_points(request: Request) -> JSONResponse:
     "/metering-points/{id}",
     summary="Master data of one metering point",
     openapi_extra=_openapi(_METERING_POINT_ID),
+    responses=_answer(_MASTER_DATA, "Master data, by the grant's scope"),
 )
 async def get_metering_point(request: Request) -> JSONResponse:
     token = await signed(request, ApiScope.DATA_READ)
@@ -213,6 +267,7 @@ def _required(request: Request, name: str) -> str:
         _parameter("from", "query", "YYYY-MM-DD or ISO 8601 with offset", required=True),
         _parameter("to", "query", "YYYY-MM-DD or ISO 8601 with offset (exclusive)", required=True),
     ),
+    responses=_answer(_VALUES, "Hourly values inside the caller's grant windows"),
 )
 async def get_values(request: Request) -> JSONResponse:
     token = await signed(request, ApiScope.DATA_READ)

@@ -53,6 +53,8 @@ class Code(StrEnum):
     FORM_EXPIRED = "CH2004"
     UNKNOWN_CHOICE = "CH2005"
     TOO_LARGE = "CH2006"
+    HEADERS_TOO_LARGE = "CH2007"
+    REQUEST_TIMEOUT = "CH2008"
     METERING_POINT_NOT_READABLE = "CH3001"
     GRANT_UNKNOWN = "CH3002"
     ACCESS_REQUEST_UNKNOWN = "CH4001"
@@ -378,6 +380,20 @@ _ENTRIES = (
         ErrorCategory.VALIDATION,
         "The request holds more than the documented maximum",
         "Forespørselen inneholder mer enn det dokumenterte maksimum",
+    ),
+    ErrorSpec(
+        Code.HEADERS_TOO_LARGE,
+        431,
+        ErrorCategory.VALIDATION,
+        "The request's header fields are larger or more than the server takes",
+        "Forespørselens header-felter er større eller flere enn serveren tar imot",
+    ),
+    ErrorSpec(
+        Code.REQUEST_TIMEOUT,
+        408,
+        ErrorCategory.VALIDATION,
+        "The request did not arrive in time",
+        "Forespørselen kom ikke fram i tide",
     ),
     # Data API (SPEC §8).
     ErrorSpec(

@@ -111,7 +111,8 @@ class ClientAuthenticator:
 
     def from_cache(self, credentials: ClientCredentials, remote_addr: str) -> PartyRecord | None:
         """The party, if a fresh cache entry accepts these credentials; None means: call
-        ``authenticate``, which may read the database and raises the right error."""
+        ``authenticate``, which may read the database and raises the right error. No I/O:
+        the throttle is asked only for the blocks this process has seen."""
         entry = self._cache.get(credentials.client_id)
         if (
             entry is None
@@ -119,10 +120,8 @@ class ClientAuthenticator:
             or not self._verify(entry, credentials.client_secret)
         ):
             return None
-        keys = (f"client:{credentials.client_id}", f"addr:{remote_addr}")
-        if self._throttle.retry_after(*keys) is not None:
+        if self._throttle.known_block(self._throttle.keys(credentials.client_id, remote_addr)):
             return None
-        self._throttle.reset(keys[0])
         return entry.party
 
     def authenticate(self, credentials: ClientCredentials, remote_addr: str) -> PartyRecord:
@@ -132,12 +131,12 @@ class ClientAuthenticator:
         except InvalidIdentifier:
             client_id = None
         # The normalised id: the case variants of one id share one budget.
-        keys = (f"client:{client_id or credentials.client_id}", f"addr:{remote_addr}")
-        wait = self._throttle.retry_after(*keys)
+        keys = self._throttle.keys(client_id, remote_addr)
+        wait = self._throttle.retry_after(keys)
         if wait is not None:
             raise DomainError(Code.TOO_MANY_FAILURES, retry_after=wait)
         if client_id is None:
-            self._throttle.record_failure(*keys)
+            self._throttle.record_failure(keys)
             raise DomainError(
                 Code.CLIENT_AUTHENTICATION_FAILED, "client_id must be a UUID", challenge=challenge
             )
@@ -149,7 +148,6 @@ class ClientAuthenticator:
         ):
             entry = self._load(client_id)
         if entry is None or not self._verify(entry, credentials.client_secret):
-            self._throttle.record_failure(*keys)
+            self._throttle.record_failure(keys)
             raise DomainError(Code.CLIENT_AUTHENTICATION_FAILED, challenge=challenge)
-        self._throttle.reset(keys[0])
         return entry.party

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import Connection, Row, insert, or_, select, update
+from sqlalchemy import Connection, Row, delete, insert, or_, select, update
 
 from consenthub.domain.identifiers import validate_gln, validate_orgnr
 from consenthub.domain.parties import Role
@@ -20,6 +20,7 @@ from consenthub.registry.secrets import (
 )
 from consenthub.store import audit
 from consenthub.store.tables import (
+    ClientAuthFailure,
     ClientSecret,
     Party,
     PartyReturnDomain,
@@ -385,3 +386,27 @@ def rotate_secret(
         details={"previous_valid_until": (now + overlap).isoformat()},
     )
     return NewCredentials(party, secret)
+
+
+def failures_since(
+    conn: Connection, keys: Sequence[str], since: dt.datetime
+) -> dict[str, list[dt.datetime]]:
+    """The failed authentications under each of ``keys`` after ``since``, oldest first."""
+    rows = conn.execute(
+        select(ClientAuthFailure.key, ClientAuthFailure.failed_at)
+        .where(ClientAuthFailure.key.in_(keys), ClientAuthFailure.failed_at > since)
+        .order_by(ClientAuthFailure.failed_at)
+    )
+    found: dict[str, list[dt.datetime]] = {key: [] for key in keys}
+    for key, failed_at in rows:
+        found[key].append(failed_at)
+    return found
+
+
+def add_failure(
+    conn: Connection, keys: Sequence[str], at: dt.datetime, forget_before: dt.datetime
+) -> None:
+    """One failure under each of ``keys``; those older than ``forget_before`` (of any key)
+    are deleted, so the table holds one window's failures."""
+    conn.execute(delete(ClientAuthFailure).where(ClientAuthFailure.failed_at <= forget_before))
+    conn.execute(insert(ClientAuthFailure), [{"key": key, "failed_at": at} for key in keys])

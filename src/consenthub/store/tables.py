@@ -341,6 +341,18 @@ class TokenRevocation(Base):
     revoked_at: Mapped[dt.datetime]
 
 
+class ClientAuthFailure(Base):
+    """One failed client authentication, under each throttle key it counts against
+    (``registry/throttle.py``): shared by every server process, kept for one window."""
+
+    __tablename__ = "client_auth_failures"
+    __table_args__ = (Index("ix_client_auth_failures_key_failed_at", "key", "failed_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(120))
+    failed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+
+
 class AccessLogEntry(Base):
     """Every read of end-user data through the data API; the end user sees these."""
 

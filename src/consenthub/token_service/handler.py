@@ -31,6 +31,77 @@ from consenthub.web.responses import JSONResponse, NoStoreJSONResponse
 
 router = APIRouter(tags=["token service"])
 
+# What each scope opens, as the token endpoint's description says; the metadata's
+# ``scopes_supported`` names only these.
+SCOPES_OPEN = {
+    ApiScope.DATA_READ: "the data API: `/api/v1/metering-points…`, `/api/v1/grants…`",
+    ApiScope.THIRD_PARTY_ACCESS: "BRS-NO-622/624: `/api/v1/third-party-access/…`",
+    ApiScope.AUTHORIZATION_REQUESTS: "DH-831/851: `/api/v1/authorization-requests…`",
+    ApiScope.CONSENT: "seed 002: `/api/v1/consent-requests…`",
+    ApiScope.INTROSPECT: "`/sts/introspect` of any token, not only the client's own",
+}
+_SCOPES_TEXT = " ".join(f"`{scope.value}`: {opens}." for scope, opens in SCOPES_OPEN.items())
+
+
+def _client_auth_body(fields: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    """The request body of a ``/sts/*`` operation: form (RFC 6749 Appendix B) or JSON
+    (seed 004), the same fields; the client's credentials here or as HTTP Basic."""
+    properties = {
+        "client_id": {"type": "string", "description": "The party's client id (a UUID)"},
+        "client_secret": {"type": "string"},
+        **fields,
+    }
+    body = {"type": "object", "properties": properties, "required": required}
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/x-www-form-urlencoded": {"schema": body},
+                "application/json": {"schema": body},
+            },
+        }
+    }
+
+
+_TOKEN_BODY = _client_auth_body(
+    {
+        "grant_type": {
+            "type": "string",
+            "enum": ["client_credentials", "authorization_code"],
+            "description": "authorization_code: an Altinn consent code (seed 002)",
+        },
+        "scope": {"type": "string", "description": "Space-separated scopes"},
+        "code": {"type": "string", "description": "With grant_type=authorization_code"},
+        "authorization_details": {
+            "type": "string",
+            "description": "RFC 9396: a JSON list of one object (a fresh consent token)",
+        },
+    },
+    ["grant_type"],
+)
+_TOKEN_ANSWER = {
+    "type": "object",
+    "required": ["access_token", "expires_in", "token_type"],
+    "properties": {
+        "access_token": {"type": "string", "description": "A JWT (RFC 9068)"},
+        "expires_in": {"type": "integer"},
+        "token_type": {"type": "string"},
+        "scope": {"type": "string"},
+    },
+}
+_TOKEN_BODY_ONLY = _client_auth_body(
+    {
+        "token": {"type": "string"},
+        "token_type_hint": {"type": "string"},
+    },
+    ["token"],
+)
+
+
+def _json_answer(schema: dict[str, Any], description: str) -> dict[int | str, Any]:
+    return {200: {"description": description, "content": {"application/json": {"schema": schema}}}}
+
+
 _MAX_BODY = 16 * 1024
 
 
@@ -120,7 +191,10 @@ async def _authenticate(hub: Services, request: Request, params: dict[str, str])
     summary="Issue an access token (client credentials)",
     description="Seed 004: body as application/x-www-form-urlencoded or application/json "
     "with grant_type=client_credentials, client_id, client_secret and optional scope; "
-    "HTTP Basic client authentication accepted too.",
+    "HTTP Basic client authentication accepted too. Scopes (a party gets those of its "
+    f"roles): {_SCOPES_TEXT}",
+    openapi_extra=_TOKEN_BODY,
+    responses=_json_answer(_TOKEN_ANSWER, "The access token"),
 )
 async def token(request: Request) -> JSONResponse:
     params = await read_params(request)
@@ -207,7 +281,12 @@ async def _authorization_details(
 token_route = next(r for r in router.routes if isinstance(r, APIRoute) and r.endpoint is token)
 
 
-@router.post("/sts/revoke", summary="Revoke a token (RFC 7009)")
+@router.post(
+    "/sts/revoke",
+    summary="Revoke a token (RFC 7009)",
+    openapi_extra=_TOKEN_BODY_ONLY,
+    responses=_json_answer({"type": "object", "maxProperties": 0}, "Revoked, or nothing to revoke"),
+)
 async def revoke(request: Request) -> JSONResponse:
     params = await read_params(request)
     hub = services(request)
@@ -220,7 +299,22 @@ async def revoke(request: Request) -> JSONResponse:
     return NoStoreJSONResponse({})
 
 
-@router.post("/sts/introspect", summary="Introspect a token (RFC 7662)")
+@router.post(
+    "/sts/introspect",
+    summary="Introspect a token (RFC 7662)",
+    description="A client may introspect its own tokens; a client with the `introspect` "
+    'scope (a data source) any token. Anything else is `{"active": false}`.',
+    openapi_extra=_TOKEN_BODY_ONLY,
+    responses=_json_answer(
+        {
+            "type": "object",
+            "required": ["active"],
+            "properties": {"active": {"type": "boolean"}},
+            "additionalProperties": True,
+        },
+        "The token's claims when active",
+    ),
+)
 async def introspect(request: Request) -> JSONResponse:
     params = await read_params(request)
     hub = services(request)
@@ -238,14 +332,38 @@ async def introspect(request: Request) -> JSONResponse:
     return NoStoreJSONResponse({"active": True, "token_type": "Bearer", **claims})
 
 
-@router.get("/.well-known/jwks.json", summary="The hub's public signing keys (RFC 7517)")
+@router.get(
+    "/.well-known/jwks.json",
+    summary="The hub's public signing keys (RFC 7517)",
+    responses=_json_answer(
+        {
+            "type": "object",
+            "required": ["keys"],
+            "properties": {"keys": {"type": "array", "items": {"type": "object"}}},
+        },
+        "The JWK set",
+    ),
+)
 async def jwks(request: Request) -> JSONResponse:
     keys = await run_in_threadpool(services(request).keys.jwks)
     return JSONResponse(keys, headers={"Cache-Control": "public, max-age=60"})
 
 
 @router.get(
-    "/.well-known/oauth-authorization-server", summary="Authorization server metadata (RFC 8414)"
+    "/.well-known/oauth-authorization-server",
+    summary="Authorization server metadata (RFC 8414)",
+    responses=_json_answer(
+        {
+            "type": "object",
+            "required": ["issuer", "token_endpoint", "scopes_supported"],
+            "properties": {
+                "issuer": {"type": "string"},
+                "token_endpoint": {"type": "string"},
+                "scopes_supported": {"type": "array", "items": {"type": "string"}},
+            },
+        },
+        "The metadata",
+    ),
 )
 async def metadata(request: Request) -> JSONResponse:
     settings = services(request).settings
@@ -274,7 +392,7 @@ async def metadata(request: Request) -> JSONResponse:
                 "client_secret_basic",
                 "client_secret_post",
             ],
-            "scopes_supported": sorted(scope.value for scope in ApiScope),
+            "scopes_supported": sorted(scope.value for scope in SCOPES_OPEN),
             "service_documentation": f"{base}/docs",
         }
     )

@@ -34,7 +34,7 @@ from consenthub.token_service import Caller, require
 from consenthub.url_access import service
 from consenthub.url_access.response import sign_response
 from consenthub.web.errors import return_message_error
-from consenthub.web.pages import csrf_valid, page_router
+from consenthub.web.pages import PAGE, csrf_valid, page_router
 from consenthub.web.requests import services
 from consenthub.web.responses import JSONResponse
 
@@ -72,7 +72,21 @@ def _send(hub: Services, request: AccessRequest, outcome: Outcome) -> RedirectRe
     return _return_to(service.return_address(request), jws)
 
 
-@pages.get("/third-party-access/authorize")
+@pages.get(
+    "/third-party-access/authorize",
+    summary="BRS-NO-624: the link a third party sends a person to",
+    description="Validated before login; anything wrong is an error page, never a redirect "
+    "to an address that is not registered. The answer returns to the registered address "
+    "with `?response=<JWS>`.",
+    openapi_extra={
+        PAGE: [
+            ("client_id", True, "The third party's GLN"),
+            ("request_id", True, "The third party's UUID for this request"),
+            ("scope", True, "Full or Limited"),
+            ("redirect_uri", False, "One of the party's registered return addresses"),
+        ]
+    },
+)
 async def authorize(request: Request) -> Response:
     hub = services(request)
     link = await run_in_threadpool(service.resolve_link, hub, request.query_params.multi_items())

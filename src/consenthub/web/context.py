@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import functools
+import hmac
+import ipaddress
 import logging
 import random
 import time
 import uuid
+from collections.abc import Iterable
 
 from prometheus_client import Counter, Histogram
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from consenthub.domain.errors import Code, DomainError
+from consenthub.config import Settings
+from consenthub.domain.errors import AuthScheme, Code, DomainError
 from consenthub.observability import HTTP_LATENCY, HTTP_REQUESTS, correlation_id
 from consenthub.store.database import is_unavailable, unavailable
 from consenthub.web.errors import error_body, preferred_language, response_headers
@@ -25,15 +29,29 @@ log = logging.getLogger("consenthub.http")
 CLIENT_CLOSED_REQUEST = 499
 
 
+_NOSNIFF = (b"x-content-type-options", b"nosniff")
+_NO_STORE = (b"cache-control", b"no-store")
+_STATIC_CACHE = (b"cache-control", b"public, max-age=3600")
+# HSTS for a hub whose base URL is https (RFC 6797): a year, its subdomains included.
+STRICT_TRANSPORT = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
+
+
 class RequestContext:
     """Correlation id per request (``X-Correlation-ID``), metrics, and the last safety net:
     an unexpected exception is logged with its trace and answered ``EH111``, never a trace.
     A database that cannot be reached, wherever it is met (a middleware's session lookup
     included), is answered ``503`` ``CH5001`` with ``Retry-After`` and logged without a
-    trace. A client that hung up mid-request is logged at INFO and counted as ``499``."""
+    trace. A client that hung up mid-request is logged at INFO and counted as ``499``.
 
-    def __init__(self, app: ASGIApp) -> None:
+    Every answer gets ``X-Content-Type-Options: nosniff`` and a ``Cache-Control`` when it
+    has none (``no-store``: API answers, redirects and errors carry personal data or
+    one-time state; static assets may be kept an hour), and ``extra_headers`` (HSTS
+    when the base URL is https). Headers a response already has are kept, so the token
+    endpoint's pre-encoded ones pass through as they are."""
+
+    def __init__(self, app: ASGIApp, extra_headers: tuple[tuple[bytes, bytes], ...] = ()) -> None:
         self.app = app
+        self.extra_headers = list(extra_headers)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -53,8 +71,7 @@ class RequestContext:
             if message["type"] == "http.response.start":
                 response_started = True
                 status = message["status"]
-                message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (b"x-correlation-id", cid.encode())]
+                message["headers"] = self._headers(scope, message.get("headers", ()), cid)
             await send(message)
 
         try:
@@ -93,6 +110,18 @@ class RequestContext:
             latency.observe(time.perf_counter() - started)
             correlation_id.reset(token)
 
+    def _headers(
+        self, scope: Scope, headers: Iterable[tuple[bytes, bytes]], cid: str
+    ) -> list[tuple[bytes, bytes]]:
+        answer = [*headers, *self.extra_headers, (b"x-correlation-id", cid.encode())]
+        names = {name for name, _ in answer}
+        if b"x-content-type-options" not in names:
+            answer.append(_NOSNIFF)
+        if b"cache-control" not in names:
+            static = scope["path"].startswith("/static/")
+            answer.append(_STATIC_CACHE if static else _NO_STORE)
+        return answer
+
 
 def _store_unavailable(exc: BaseException) -> DomainError | None:
     """The ``CH5001`` error when ``exc`` or what caused it says the database cannot be
@@ -128,3 +157,23 @@ def _incoming_correlation_id(scope: Scope) -> str | None:
             except (ValueError, UnicodeDecodeError):
                 return None
     return None
+
+
+def metrics_access(settings: Settings, client_host: str | None, authorization: str | None) -> None:
+    """``/metrics``: with ``metrics_token`` configured, that bearer token from anywhere;
+    without, loopback clients only (a local Prometheus agent), and 404 to the rest so
+    the endpoint is not advertised."""
+    token = settings.metrics_token
+    if token is not None:
+        expected = f"Bearer {token.get_secret_value()}"
+        if authorization is None:
+            raise DomainError(Code.BEARER_TOKEN_MISSING, challenge=AuthScheme.BEARER)
+        if not hmac.compare_digest(authorization.encode(), expected.encode()):
+            raise DomainError(Code.ACCESS_TOKEN_INVALID, challenge=AuthScheme.BEARER)
+        return
+    try:
+        loopback = client_host is not None and ipaddress.ip_address(client_host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise DomainError(Code.NOT_FOUND)

@@ -244,6 +244,12 @@ class PageRoute(APIRoute):
         return page_handler
 
 
+# ``openapi_extra`` key of a page that belongs in the OpenAPI document (the public pages
+# a third party links to); its value: the page's query parameters as (name, required,
+# description). ``web/direct.py`` adds them to the document.
+PAGE = "x-page"
+
+
 def page_router() -> APIRouter:
     """A router for pages: not in the OpenAPI document, errors shown as pages."""
     return APIRouter(include_in_schema=False, route_class=PageRoute)

@@ -20,6 +20,7 @@ _NO_STORE_HEADERS = [
     (b"content-type", b"application/json"),
     (b"cache-control", b"no-store"),
     (b"pragma", b"no-cache"),
+    (b"x-content-type-options", b"nosniff"),
 ]
 
 

@@ -12,7 +12,7 @@ the consent hashes cannot be turned back, so a pending consent request that name
 person matches nobody after it (the person is asked to log in again), never anybody.
 
 Revision ID: 0011
-Revises: 0009
+Revises: 0010
 Create Date: 2026-12-02 17:30:00
 """
 
@@ -24,7 +24,7 @@ from alembic import context, op
 from consenthub.store.id_cipher import NationalIdCipher, SealedId
 
 revision: str = "0011"
-down_revision: str | None = "0009"
+down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
