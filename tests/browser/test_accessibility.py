@@ -27,13 +27,13 @@ from consenthub.domain.access import Decision, Process
 from consenthub.i18n import LANGUAGES
 from consenthub.services import Services
 from consenthub.store.database import Database
-from consenthub.store.tables import AccessLogEntry, EndUser, MeteringPoint
+from consenthub.store.tables import AccessLogEntry, MeteringPoint
 from consenthub.url_access import service as url_access
 from tests.browser.conftest import DESKTOP, OFF_MACHINE, Person, log_in_at_provider
 from tests.conftest import TEST_SECRET_KEY
 from tests.consent.parties import add_consumer, add_nav
 from tests.consent.test_service import pairs as consent_link
-from tests.factories import add_grant, gln
+from tests.factories import add_grant, gln, national_id_of
 from tests.harness import LiveServer
 
 WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22a", "wcag22aa"]
@@ -138,12 +138,7 @@ def _everything(hub: Services, db: Database, kari: Person) -> dict[str, str]:
 
 
 def kari_national_id(db: Database, kari: Person) -> str:
-    with db.read() as conn:
-        return str(
-            conn.execute(
-                select(EndUser.national_id).where(EndUser.id == kari.end_user_id)
-            ).scalar_one()
-        )
+    return national_id_of(db, kari.end_user_id)
 
 
 def violations(page: Page, axe_source: str) -> list[dict[str, Any]]:
