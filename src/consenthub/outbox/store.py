@@ -84,7 +84,7 @@ _ENQUEUE_POSTGRESQL = (
     # Ids are drawn in this order: a party's messages are delivered in id order.
     " ORDER BY new.position"
     " RETURNING 1)"
-    f" SELECT pg_notify('{NOTIFY_CHANNEL}', '')"
+    " SELECT pg_notify(%(notify_channel)s, '')"
 )
 _ENQUEUE_SQLITE = (
     "INSERT INTO outbox (channel, party_id, message_id, event_type, payload, created_at,"
@@ -108,8 +108,8 @@ def enqueue_webhooks(
     message_ids = _message_ids(len(events))
     event_types = [event.type.value for event in events]
     payloads = [
-        orjson.dumps({"type": event.type.value, "timestamp": timestamp, "data": event.data}).decode()
-        for event in events
+        orjson.dumps({"type": type_, "timestamp": timestamp, "data": event.data}).decode()
+        for type_, event in zip(event_types, events, strict=True)
     ]
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql(
@@ -121,6 +121,7 @@ def enqueue_webhooks(
                 "message_ids": message_ids,
                 "event_types": event_types,
                 "payloads": payloads,
+                "notify_channel": NOTIFY_CHANNEL,
             },
         )
     else:
