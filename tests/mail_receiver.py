@@ -46,6 +46,8 @@ class MailReceiver:
     received: list[Received] = field(default_factory=list)
     # Every reply it gave at DATA, planned or 250, in order.
     answered: list[str] = field(default_factory=list)
+    # The client's address and port of each accepted message: one per SMTP connection.
+    peers: list[object] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def answer_next(self, stage: Stage, reply: str) -> None:
@@ -89,7 +91,7 @@ class MailReceiver:
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
-    async def handle_DATA(self, _server: SMTP, _session: Session, envelope: Envelope) -> str:
+    async def handle_DATA(self, _server: SMTP, session: Session, envelope: Envelope) -> str:
         reply = self._planned("DATA")
         with self.lock:
             if reply is None:
@@ -101,6 +103,7 @@ class MailReceiver:
                 self.received.append(
                     Received(envelope.mail_from or "", list(envelope.rcpt_tos), message)
                 )
+                self.peers.append(session.peer)
             self.answered.append(reply)
         return reply
 

@@ -30,6 +30,7 @@ from consenthub.store.database import Database
 from consenthub.store.tables import OutboxMessage
 from consenthub.worker import Worker
 from consenthub.worker.mail import MailSender
+from consenthub.worker.runner import MAILS_PER_CLAIM
 from tests.conftest import TEST_SECRET_KEY
 from tests.factories import add_end_user, add_metering_point, add_party, add_supply, fnr, gsrn
 from tests.harness import EventLoopThread, MovableClock, free_port
@@ -159,6 +160,23 @@ def test_a_due_notice_is_received_once_with_its_message_id(
     [row] = mail_rows(db)
     assert row.delivered_at is not None
     assert (row.attempts, row.last_status, row.failed_at) == (1, 250, None)
+
+
+def test_mails_share_kept_connections(
+    db: Database, hub: Services, receiver: MailReceiver, background: EventLoopThread
+) -> None:
+    """Several mails go over one SMTP session (RFC 5321 §3.3), each with its own
+    Message-ID: at most as many connections as mails in flight."""
+    message_ids = [enqueue(db, hub, notice(to=f"person{n}@example.no")) for n in range(25)]
+    worker = Worker(hub)
+    try:
+        report = background.run(worker.deliver_due())
+    finally:
+        background.run(worker.close())
+    assert report.mail_sent == 25
+    assert sorted(item.message_id for item in receiver.received) == sorted(message_ids)
+    assert len(set(receiver.peers)) <= MAILS_PER_CLAIM
+    assert all(row.delivered_at is not None for row in mail_rows(db))
 
 
 def test_a_mail_due_later_waits_for_the_clock(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import logging
 import os
 import random
@@ -37,8 +38,8 @@ log = logging.getLogger("consenthub.worker")
 # How much one claim takes: parties delivered side by side, messages per party in order.
 PARTIES_PER_CLAIM = 50
 MESSAGES_PER_PARTY = 100
-# Mails sent side by side, each on its own connection; few enough that all of them are
-# sent well inside their lease.
+# Mails sent side by side, each on a connection of its own (kept open for the next mail);
+# few enough that all of them are sent well inside their lease.
 MAILS_PER_CLAIM = 10
 HOUSEKEEPING_EVERY = dt.timedelta(minutes=1)
 PURGE_EVERY = dt.timedelta(hours=1)
@@ -97,6 +98,7 @@ class Worker:
 
     async def close(self) -> None:
         await self.sender.close()
+        await self.mail_sender.close()
 
     def _claim(self, conn: Connection) -> list[_PartyRun]:
         now = self.hub.now()
@@ -201,17 +203,30 @@ class Worker:
             claimed = await self.hub.database.transact(self._claim_mail)
             if not claimed:
                 return
-            await asyncio.gather(*(self._send_one_mail(message, report) for message in claimed))
+            outcomes = await asyncio.gather(*(self._send_one_mail(message) for message in claimed))
+            # One transaction for the claim's outcomes. A crash before it leaves the lease
+            # to run out, and the mails the server took are sent again with the same
+            # Message-ID (at least once).
+            record = functools.partial(self._record_mails, outcomes=outcomes)
+            await self.hub.database.transact(record)
+            for message, _, settlement in outcomes:
+                if settlement.verdict is Verdict.DELIVERED:
+                    report.mail_sent += 1
+                elif settlement.verdict is Verdict.RETRY:
+                    report.mail_retried += 1
+                else:
+                    report.mail_failed += 1
+                    log.warning("mail given up", extra={"message_id": message.message_id})
 
     def _claim_mail(self, conn: Connection) -> list[OutboxEntry]:
         return outbox.claim_mail(
             conn, worker=self.name, now=self.hub.now(), lease=self._lease, limit=MAILS_PER_CLAIM
         )
 
-    async def _send_one_mail(self, message: OutboxEntry, report: RunReport) -> None:
-        """Make the mail, send it and record the outcome at once. A crash between the
-        server's 250 and the record leaves the lease to run out, and the mail is sent
-        again with the same Message-ID (at least once)."""
+    async def _send_one_mail(
+        self, message: OutboxEntry
+    ) -> tuple[OutboxEntry, MailDelivery, outbox.Settlement]:
+        """Make the mail and send it; what came of it, to be recorded."""
         settings = self.hub.settings
         try:
             queued = outbox.mail_of(message)
@@ -242,35 +257,41 @@ class Worker:
             settlement = outbox.settle_mail(
                 delivery.attempt, message.attempts, self.hub.now(), self._rand
             )
-        await self.hub.database.transact(
-            lambda conn: self._record_mail(conn, message, delivery, settlement)
-        )
-        if settlement.verdict is Verdict.DELIVERED:
-            report.mail_sent += 1
-        elif settlement.verdict is Verdict.RETRY:
-            report.mail_retried += 1
-        else:
-            report.mail_failed += 1
-            log.warning("mail given up", extra={"message_id": message.message_id})
+        return message, delivery, settlement
 
-    def _record_mail(
+    def _record_mails(
+        self,
+        conn: Connection,
+        outcomes: Sequence[tuple[OutboxEntry, MailDelivery, outbox.Settlement]],
+    ) -> None:
+        now = self.hub.now()
+        sent: dict[int, list[int]] = {}
+        for message, delivery, settlement in outcomes:
+            if settlement.verdict is Verdict.DELIVERED:
+                sent.setdefault(delivery.attempt.reply or ACCEPTED, []).append(message.id)
+            else:
+                self._record_unsent_mail(conn, message, delivery, settlement)
+        for reply, message_ids in sent.items():
+            outbox.delivered(conn, message_ids, status=reply, now=now)
+
+    def _record_unsent_mail(
         self,
         conn: Connection,
         message: OutboxEntry,
         delivery: MailDelivery,
         settlement: outbox.Settlement,
     ) -> None:
-        now = self.hub.now()
+        """A mail not sent: retried later or failed."""
         reply = delivery.attempt.reply
-        if settlement.verdict is Verdict.DELIVERED:
-            outbox.delivered(conn, [message.id], status=reply or ACCEPTED, now=now)
-        elif settlement.verdict is Verdict.RETRY:
+        if settlement.verdict is Verdict.RETRY:
             assert settlement.due_at is not None
             outbox.retry_later(
                 conn, message.id, due_at=settlement.due_at, status=reply, error=delivery.error or ""
             )
         else:
-            outbox.give_up(conn, message.id, status=reply, error=delivery.error or "", now=now)
+            outbox.give_up(
+                conn, message.id, status=reply, error=delivery.error or "", now=self.hub.now()
+            )
 
     async def due_work(self) -> dict[str, int]:
         """The periodic jobs (``housekeeping``): expire pending requests past their
