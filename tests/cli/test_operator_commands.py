@@ -271,6 +271,5 @@ def test_no_help_shows_a_python_type() -> None:
     for path in paths:
         shown = runner.invoke(app, [*path, "--help"], env={"COLUMNS": "200"}).output
         assert "Usage" in shown, path
-        # Arguments keep Typer's label (<str>, <int>); options and flags show none.
-        for label in ("<bool>", "<list", "<float>"):
+        for label in ("<bool>", "<list", "<float>", "<int>", "<str>", "<Path>"):
             assert label not in shown, (path, label)

@@ -1,6 +1,6 @@
 """Typer apps whose ``--help`` shows no type after a flag.
 
-Typer (0.29) labels every option with its Python type: ``--json <bool>``,
+Typer (0.29) labels every option and argument with its Python type: ``--json <bool>``,
 ``--help <bool>``, ``--port <int>``. A flag takes no value, so the label only
 misleads; an empty metavar leaves its column blank. An option that takes a value
 without a metavar of its own is labelled with what it takes (TEXT, INTEGER, NUMBER).
@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 import typer
-from typer.core import TyperCommand, TyperGroup, TyperOption
+from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 from typer.models import CommandFunctionType
 
 # Whether the running command was given --json: its errors are then JSON too.
@@ -28,6 +28,13 @@ _VALUE_NAMES = {"str": "TEXT", "int": "INTEGER", "float": "NUMBER", "Path": "PAT
 
 def _blank_flag_types(params: Iterable[object]) -> None:
     for param in params:
+        if isinstance(param, TyperArgument):
+            # Typer draws an argument's type column from display_type_rich, whatever its
+            # metavar: say what it takes in words there too.
+            bare = param.bare_type()
+            label = _VALUE_NAMES.get(bare, bare.upper())
+            setattr(param, "display_type_rich", lambda ctx, label=label: label)  # noqa: B010
+            continue
         if not isinstance(param, TyperOption) or param.metavar is not None:
             continue
         if param.is_flag:
