@@ -93,8 +93,10 @@ class _Setup:
                 conn, key, name="Bench Forsikring AS", roles=["consent_consumer"],
                 orgnr="974760673", return_domains=["127.0.0.1"], actor="bench")
             numbers = ids.synthetic_fodselsnummer()
+            cipher = hub.id_cipher(secret_key)
             conn.execute(insert(EndUser), [
-                {"national_id": next(numbers), "kind": "person", "name": None}
+                {**dict(zip(hub.SEALED_ID_COLUMNS, hub.sealed_id(cipher, next(numbers)),
+                            strict=True)), "kind": "person", "name": None}
                 for _ in range(END_USERS)])
             self.end_users = [row.id for row in conn.execute(EndUser.__table__.select())]
         self.live = [consent_id for consent_id, _ in self.consents(database, LIVE_CONSENTS, now)]
