@@ -130,8 +130,9 @@ def _set_up(url: str, secret_key: str, owned: int, parties: int,
         with database.write() as conn:
             end_user = conn.execute(
                 insert(EndUser).values(
-                    dict(zip(hub.SEALED_ID_COLUMNS,
-                             hub.sealed_id(hub.id_cipher(secret_key), national_id), strict=True)),
+                    **dict(zip(hub.SEALED_ID_COLUMNS,
+                               hub.sealed_id(hub.id_cipher(secret_key), national_id),
+                               strict=True)),
                     kind="person-no",
                 ).returning(EndUser.id)).scalar_one()
             for n, gsrn in enumerate(gsrns):

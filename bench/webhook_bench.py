@@ -211,9 +211,9 @@ def set_up(url: str, receiver: ReceiverClient, parties: int) -> Setup:
             secrets[str(n)] = endpoint.new_secret
         end_user = conn.execute(
             insert(EndUser).values(
-                dict(zip(hub.SEALED_ID_COLUMNS,
-                         hub.sealed_id(hub.id_cipher(key), next(ids.synthetic_fodselsnummer())),
-                         strict=True)),
+                **dict(zip(hub.SEALED_ID_COLUMNS,
+                           hub.sealed_id(hub.id_cipher(key), next(ids.synthetic_fodselsnummer())),
+                           strict=True)),
                 kind="person-no").returning(EndUser.id)).scalar_one()
         metering_point = conn.execute(
             insert(MeteringPoint).values(gsrn=ids.gsrn(600_000), settlement_point=True,
