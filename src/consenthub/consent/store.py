@@ -13,7 +13,7 @@ from sqlalchemy import Connection, bindparam, insert, select, update
 
 from consenthub.store import audit, end_users
 from consenthub.store.id_cipher import NationalIdCipher, SealedId
-from consenthub.store.prepared import Prepared, db_instant
+from consenthub.store.prepared import Prepared, as_instant, db_instant
 from consenthub.store.tables import Consent, EndUser, Party
 
 
@@ -186,14 +186,6 @@ _CODE_USED = Prepared(
 )
 
 
-def _instant(value: dt.datetime | str | None) -> dt.datetime | None:
-    """A ``UTCDateTime`` column as the driver returns it (naive UTC; text on SQLite)."""
-    if value is None:
-        return None
-    naive = dt.datetime.fromisoformat(value) if isinstance(value, str) else value
-    return naive.replace(tzinfo=dt.UTC)
-
-
 _TOKEN_COLUMNS = tuple(_FOR_TOKEN.selected_columns.keys())
 
 
@@ -211,14 +203,14 @@ def _token_consent(ids: NationalIdCipher, rows: list[tuple[Any, ...]]) -> TokenC
         party_orgnr=row["orgnr"],
         national_id=ids.open(sealed),
         resources=orjson.loads(resources) if isinstance(resources, str | bytes) else resources,
-        valid_to=_instant(row["valid_to"]),  # type: ignore[arg-type]
+        valid_to=as_instant(row["valid_to"]),  # type: ignore[arg-type]
         one_time=bool(row["one_time"]),
-        delegated_at=_instant(row["delegated_at"]),  # type: ignore[arg-type]
-        code_expires_at=_instant(row["code_expires_at"]),  # type: ignore[arg-type]
-        code_used_at=_instant(row["code_used_at"]),
-        revoked_at=_instant(row["revoked_at"]),
-        used_at=_instant(row["used_at"]),
-        withdrawn_at=_instant(row["withdrawn_at"]),
+        delegated_at=as_instant(row["delegated_at"]),  # type: ignore[arg-type]
+        code_expires_at=as_instant(row["code_expires_at"]),  # type: ignore[arg-type]
+        code_used_at=as_instant(row["code_used_at"]),
+        revoked_at=as_instant(row["revoked_at"]),
+        used_at=as_instant(row["used_at"]),
+        withdrawn_at=as_instant(row["withdrawn_at"]),
     )
 
 

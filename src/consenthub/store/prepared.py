@@ -62,6 +62,14 @@ def as_date(value: dt.date | str | None) -> dt.date | None:
     return dt.date.fromisoformat(value)
 
 
+def as_instant(value: dt.datetime | str | None) -> dt.datetime | None:
+    """A ``UTCDateTime`` column as the driver returns it (naive UTC; SQLite: text), aware."""
+    if value is None:
+        return None
+    naive = dt.datetime.fromisoformat(value) if isinstance(value, str) else value
+    return naive.replace(tzinfo=dt.UTC)
+
+
 def db_instant(value: dt.datetime | None, *, sqlite: bool) -> dt.datetime | str | None:
     """An instant as ``UTCDateTime`` stores it: naive UTC; on SQLite, SQLAlchemy's text form."""
     if value is None:
