@@ -279,3 +279,31 @@ def test_the_listing_filters_by_status(hub: Services, world: World) -> None:
     assert [request.request_id for request in page] == [open_one.request_id]
     page, _ = service.listing(hub, world.other_seller.party_id, status=None, after=None, limit=10)
     assert page == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Customer 131052-308T moves in", "fnr 01017000027 per phone", "hetu 010594Y9032."],
+)
+@pytest.mark.parametrize("field", ["reason", "description"])
+def test_free_text_with_a_national_id_is_refused_before_it_reaches_a_mail(
+    field: str, text: str
+) -> None:
+    body = orjson.dumps(
+        {"customer": HETU, "accountingPoints": [gsrn(21)], "validFrom": "2027-01-01", field: text}
+    )
+    with pytest.raises(RequestRejected) as raised:
+        parse_request(body, allow_synthetic_ids=False)
+    problems = [(problem.field, problem.rule) for problem in raised.value.problems]
+    assert (field, "must not contain a national identity number") in problems
+    assert "308T" not in str(problems)
+    assert "00027" not in str(problems)
+
+
+def test_free_text_with_other_numbers_is_kept() -> None:
+    text = "Order 12345678901234, GSRN 707057500000000017, phone 4791234567"
+    body = orjson.dumps(
+        {"customer": HETU, "accountingPoints": [gsrn(21)], "validFrom": "2027-01-01"}
+        | {"reason": text}
+    )
+    assert parse_request(body, allow_synthetic_ids=False).reason == text

@@ -25,6 +25,7 @@ from consenthub.domain.identifiers import (
     IdentifierKind,
     InvalidIdentifier,
     classify_fodselsnummer,
+    contains_national_id,
     mask_national_id,
     validate_end_user_id,
     validate_fodselsnummer,
@@ -790,3 +791,19 @@ def test_mask_never_shows_more_than_six_characters(value: str) -> None:
         assert masked == "*" * len(value)
     else:
         assert masked[6:] == "*" * (len(value) - 6)
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("born 01017000027", True),  # a fødselsnummer
+        ("01017000028", False),  # its control digits do not match
+        ("id:131052-308T;", True),  # a HETU, punctuation around it
+        ("131052-308T5", False),  # part of a longer token
+        ("701017000027", False),  # 12 digits: not a fødselsnummer
+        ("GSRN 707057500000000017", False),
+        ("", False),
+    ],
+)
+def test_contains_national_id_finds_valid_numbers_only(text: str, found: bool) -> None:
+    assert contains_national_id(text) is found

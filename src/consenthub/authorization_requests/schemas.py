@@ -13,7 +13,12 @@ import orjson
 from consenthub.authorization_requests.errors import Problem, RequestRejected
 from consenthub.domain.dates import calendar_date
 from consenthub.domain.errors import Code
-from consenthub.domain.identifiers import InvalidIdentifier, validate_end_user_id, validate_gsrn
+from consenthub.domain.identifiers import (
+    InvalidIdentifier,
+    contains_national_id,
+    validate_end_user_id,
+    validate_gsrn,
+)
 
 MAX_ACCOUNTING_POINTS = 1000
 MAX_TEXT = 500
@@ -74,6 +79,10 @@ def _text(document: dict[str, Any], field: str, problems: list[Problem]) -> str 
         return None
     if not isinstance(value, str) or len(value) > MAX_TEXT or any(ord(c) < 32 for c in value):
         _problem(problems, field, f"must be text of at most {MAX_TEXT} characters")
+        return None
+    if contains_national_id(value):
+        # The text goes into the customer's mail and Min side (SPEC §1).
+        _problem(problems, field, "must not contain a national identity number")
         return None
     return value.strip() or None
 

@@ -237,6 +237,28 @@ def validate_end_user_id(value: str, *, allow_synthetic: bool = False) -> tuple[
     )
 
 
+# Candidates in free text: 11 digits not part of a longer run, or the form of a HETU.
+_NATIONAL_ID_CANDIDATE = re.compile(
+    r"(?<![0-9])[0-9]{11}(?![0-9])|(?<![0-9A-Za-z])[0-9]{6}[-+A-FU-Y][0-9]{3}[0-9A-Y](?![0-9A-Za-z])",
+    re.IGNORECASE | re.ASCII,
+)
+
+
+def contains_national_id(text: str) -> bool:
+    """Whether ``text`` holds a valid fødselsnummer, D-number or HETU (test numbers too),
+    so that free text a party writes can be refused before it reaches a mail or a page
+    (house rule: national identity numbers never in mails)."""
+    for match in _NATIONAL_ID_CANDIDATE.finditer(text):
+        candidate = match.group(0)
+        validate = validate_fodselsnummer if candidate.isdigit() else validate_hetu
+        try:
+            validate(candidate, allow_synthetic=True)
+        except InvalidIdentifier:
+            continue
+        return True
+    return False
+
+
 def mask_national_id(value: str) -> str:
     """Show the birth-date part only: 010190*****, as SPEC §1 prescribes.
 
