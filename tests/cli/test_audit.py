@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,7 +17,7 @@ from typer.testing import CliRunner
 
 from consenthub.cli.main import app
 from consenthub.store.database import Database
-from consenthub.store.tables import AccessLogEntry, AuditEvent, EndUser
+from consenthub.store.tables import AccessLogEntry, AuditEvent, EndUser, SigningKey
 from tests.conftest import TEST_SECRET_KEY
 from tests.factories import (
     add_end_user,
@@ -80,6 +81,21 @@ def test_a_signing_key_rotation_is_an_audit_event(db: Database, env: dict[str, s
     assert result.exit_code == 0, result.output
     [event] = events(db, "signing_key.created")
     assert event.subject.startswith("key:")
+    verified(env)
+
+
+def test_the_first_signing_key_is_an_audit_event_too(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    env = {"CONSENTHUB_DATABASE_URL": url, "CONSENTHUB_SECRET_KEY": TEST_SECRET_KEY}
+    for _ in range(2):  # the second upgrade finds the key and records nothing
+        result = runner.invoke(app, ["db", "upgrade"], env=env)
+        assert result.exit_code == 0, result.output
+    fresh = Database(url)
+    [event] = events(fresh, "signing_key.created")
+    with fresh.read() as conn:
+        [kid] = conn.execute(select(SigningKey.kid)).scalars().all()
+    assert event.subject == f"key:{kid}"
+    assert event.details == {"first": True}
     verified(env)
 
 

@@ -136,7 +136,16 @@ def migrate(settings: Settings, database: Database) -> None:
         national_id_key_id=settings.national_id_key_id,
     )
     with database.write() as conn:
-        signing.ensure_key(conn, settings.resolved_secret_key())
+        kid = signing.ensure_key(conn, settings.resolved_secret_key())
+        if kid is not None:
+            # The first key is audited like every later one (`keys rotate`).
+            audit.append(
+                conn,
+                actor="cli",
+                action="signing_key.created",
+                subject=f"key:{kid}",
+                details={"first": True},
+            )
 
 
 @db_app.command("upgrade")

@@ -58,10 +58,12 @@ def create_key(conn: Connection, secret_key: bytes, *, activates_at: dt.datetime
     return kid
 
 
-def ensure_key(conn: Connection, secret_key: bytes) -> None:
-    """A fresh database gets its first key, active at once."""
-    if not store.any_key(conn):
-        create_key(conn, secret_key, activates_at=dt.datetime.now(dt.UTC))
+def ensure_key(conn: Connection, secret_key: bytes) -> str | None:
+    """A fresh database gets its first key, active at once: its kid, or None when the
+    database has keys already."""
+    if store.any_key(conn):
+        return None
+    return create_key(conn, secret_key, activates_at=dt.datetime.now(dt.UTC))
 
 
 def published(keys: list[KeyState], now: dt.datetime, retention: dt.timedelta) -> list[KeyState]:
