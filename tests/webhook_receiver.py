@@ -27,6 +27,7 @@ class Received:
     data: dict[str, Any]
     verified: bool
     answered: int
+    host: str = ""
 
 
 @dataclass
@@ -65,6 +66,7 @@ class Receiver:
                     payload["data"],
                     verified,
                     status,
+                    request.headers.get("host", ""),
                 )
             )
         return Response(status_code=status, headers=headers)

@@ -4,11 +4,15 @@ delivery with the ``standardwebhooks`` package; retries by moving the clock."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime as dt
 import random
+import socket
 import time
 import uuid
 from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from fastapi.testclient import TestClient
@@ -19,11 +23,13 @@ from consenthub.access_requests import NewAccessRequest
 from consenthub.app import create_app
 from consenthub.config import Settings
 from consenthub.domain.access import Process, Scope
+from consenthub.outbox import OutboxEntry
 from consenthub.outbox.rules import RETRY_DELAYS
 from consenthub.services import Services, build_services
 from consenthub.store.database import Database
 from consenthub.store.tables import Grant, OutboxMessage, Party
-from consenthub.worker import Worker
+from consenthub.worker import Worker, delivery
+from consenthub.worker.delivery import WebhookSender
 from tests.conftest import TEST_SECRET_KEY
 from tests.factories import add_end_user, add_grant, add_metering_point, add_party, add_supply, fnr
 from tests.harness import EventLoopThread, MovableClock
@@ -212,6 +218,78 @@ def test_private_addresses_are_refused_unless_allowed(
     [row] = outbox_rows(db)
     assert "non-public address" in (row.last_error or "")
     assert row.delivered_at is None
+
+
+def _entry(message_id: str) -> OutboxEntry:
+    at = dt.datetime.now(dt.UTC)
+    return OutboxEntry(
+        1,
+        "webhook",
+        1,
+        message_id,
+        "grant.started",
+        {"type": "grant.started", "timestamp": at.isoformat(), "data": {}},
+        at,
+        at,
+        0,
+        None,
+        None,
+        None,
+        None,
+    )
+
+
+def test_the_address_vetted_is_the_address_connected_to(
+    receiver: tuple[Receiver, str],
+    background: EventLoopThread,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No second lookup after the check (DNS rebinding): the name below resolves only
+    through the sender's own resolver, and Host still names it."""
+    hook, url = receiver
+    secret = "whsec_" + base64.b64encode(b"k" * 24).decode()
+    hook.secrets.append(secret)
+    port = urlsplit(url).port
+    lookups: list[str] = []
+
+    async def resolve(host: str, port: int) -> list[tuple[Any, ...]]:
+        lookups.append(host)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
+
+    # The loopback receiver stands for a public address here.
+    monkeypatch.setattr(delivery, "_forbidden", lambda _address: False)
+    sender = WebhookSender(timeout=5, allow_private=False, resolve=resolve)
+    try:
+        sent = background.run(
+            sender.send(f"http://hooks.invalid:{port}/hook", _entry("msg_pinned"), [secret])
+        )
+    finally:
+        background.run(sender.close())
+    assert sent.error is None
+    assert lookups == ["hooks.invalid"]
+    [got] = hook.received
+    assert (got.host, got.verified) == (f"hooks.invalid:{port}", True)
+
+
+def test_a_name_resolving_to_any_private_address_is_refused(
+    receiver: tuple[Receiver, str], background: EventLoopThread
+) -> None:
+    hook, url = receiver
+
+    async def resolve(host: str, port: int) -> list[tuple[Any, ...]]:
+        return [
+            (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.216.34", port)),
+            (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.0.0.7", port)),
+        ]
+
+    sender = WebhookSender(timeout=5, allow_private=False, resolve=resolve)
+    try:
+        sent = background.run(sender.send(url, _entry("msg_private"), ["whsec_x"]))
+    finally:
+        background.run(sender.close())
+    assert sent.attempt.status is None
+    assert "non-public address (10.0.0.7)" in (sent.error or "")
+    assert hook.received == []
 
 
 def test_retry_after_is_honoured(

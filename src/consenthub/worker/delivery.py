@@ -9,8 +9,9 @@ import ipaddress
 import socket
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -49,6 +50,20 @@ CONNECTIONS_PER_ORIGIN = 4
 KEPT_ORIGINS = 256
 
 
+@dataclass(frozen=True)
+class _Vetted:
+    # None: let the HTTP client resolve the host (private addresses allowed).
+    address: str | None
+    refused: str | None
+
+
+Resolve = Callable[[str, int], Awaitable[list[tuple[Any, ...]]]]
+
+
+async def _system_resolve(host: str, port: int) -> list[tuple[Any, ...]]:
+    return await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+
+
 @dataclass
 class _Origin:
     client: httpx.AsyncClient
@@ -59,8 +74,11 @@ class WebhookSender:
     """One small HTTP client per endpoint origin (connections kept alive) for the worker's
     lifetime; a few deliveries in flight to each origin, origins side by side."""
 
-    def __init__(self, *, timeout: float, allow_private: bool) -> None:
+    def __init__(
+        self, *, timeout: float, allow_private: bool, resolve: Resolve = _system_resolve
+    ) -> None:
         self._allow_private = allow_private
+        self._resolve = resolve
         self._timeout = timeout
         self._origins: OrderedDict[str, _Origin] = OrderedDict()
 
@@ -92,33 +110,35 @@ class WebhookSender:
         self._origins.move_to_end(key)
         return found
 
-    async def _address_refused(self, url: str) -> str | None:
-        """Why ``url`` may not be called, or None. A webhook URL is the party's to choose,
+    async def _vetted_address(self, url: str) -> _Vetted:
+        """The address to connect to for ``url``. A webhook URL is the party's to choose,
         so without ``CONSENTHUB_WEBHOOK_ALLOW_PRIVATE`` it may not reach the hub's own
-        network (loopback, private, link-local and other non-global addresses)."""
+        network (loopback, private, link-local and other non-global addresses); the
+        address vetted is the one connected to, so a name that resolves again to another
+        address between the check and the connection (DNS rebinding) gains nothing."""
         if self._allow_private:
-            return None
+            return _Vetted(address=None, refused=None)
         parts = urlsplit(url)
         host = parts.hostname or ""
+        port = parts.port or (443 if parts.scheme == "https" else 80)
         try:
-            infos = await asyncio.get_running_loop().getaddrinfo(
-                host,
-                parts.port or (443 if parts.scheme == "https" else 80),
-                type=socket.SOCK_STREAM,
-            )
+            infos = await self._resolve(host, port)
         except OSError as exc:
-            return f"cannot resolve {host}: {exc.strerror or exc}"
-        refused = sorted({str(info[4][0]) for info in infos if _forbidden(str(info[4][0]))})
+            return _Vetted(None, f"cannot resolve {host}: {exc.strerror or exc}")
+        addresses = [str(info[4][0]) for info in infos]
+        refused = sorted({address for address in addresses if _forbidden(address)})
         if refused:
-            return f"{host} resolves to a non-public address ({', '.join(refused)})"
-        return None
+            return _Vetted(None, f"{host} resolves to a non-public address ({', '.join(refused)})")
+        if not addresses:
+            return _Vetted(None, f"cannot resolve {host}: no address")
+        return _Vetted(addresses[0], None)
 
     async def send(self, url: str, message: OutboxEntry, secrets: Sequence[str]) -> Delivery:
         if not secrets:
             return Delivery(Attempt(None), "the party has no webhook secret")
-        refused = await self._address_refused(url)
-        if refused:
-            return Delivery(Attempt(None), refused)
+        vetted = await self._vetted_address(url)
+        if vetted.refused:
+            return Delivery(Attempt(None), vetted.refused)
         body = orjson.dumps(message.payload).decode()
         # The signature's timestamp is the moment of sending, by the wall clock the
         # receiver checks it against (Standard Webhooks: within five minutes).
@@ -130,10 +150,21 @@ class WebhookSender:
             "webhook-timestamp": str(int(sent_at.timestamp())),
             "webhook-signature": signature(secrets, message.message_id, sent_at, body),
         }
+        target = httpx.URL(url)
+        extensions: dict[str, str] = {}
+        if vetted.address is not None:
+            # Connect to the vetted address; Host and, for https, the TLS server name (and
+            # so the certificate check) stay the URL's host.
+            headers["host"] = target.netloc.decode("ascii")
+            if target.scheme == "https":
+                extensions["sni_hostname"] = target.host
+            target = target.copy_with(host=vetted.address)
         origin = await self._origin(url)
         try:
             async with origin.in_flight:
-                response = await origin.client.post(url, content=body, headers=headers)
+                response = await origin.client.post(
+                    target, content=body, headers=headers, extensions=extensions
+                )
         except httpx.HTTPError as exc:
             return Delivery(Attempt(None), f"{type(exc).__name__}: {exc}"[:500])
         retry_after = outbox.parse_retry_after(
