@@ -1,20 +1,28 @@
-"""``consenthub mail``: the mail the demo's SMTP sink caught.
+"""``consenthub mail``: the hub's outgoing mail as the worker sent it (``log``, ``retry``),
+and the mail the demo's SMTP sink caught (``list``).
 
-``consenthub.cli.main`` imports this module to register ``mail_app``, so its helpers
-are imported inside the commands.
+``consenthub.cli.main`` imports this module to register ``mail_app``, so the helpers of
+``cli.main`` are imported inside the commands.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+import datetime as dt
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
+from rich.table import Table
 
+from consenthub import outbox
 from consenthub.cli.plain_help import CommandGroup
 from consenthub.mail import MailFolder
+from consenthub.store import audit
 
-mail_app = CommandGroup(no_args_is_help=True, help="Mail caught by the demo's SMTP sink.")
+mail_app = CommandGroup(
+    no_args_is_help=True,
+    help="The hub's outgoing mail: its delivery log, retries, and the demo sink's catch.",
+)
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
 
@@ -61,3 +69,100 @@ def mail_list(json_output: JsonOption = False) -> None:
         ):
             console.print(f"{label + ':':<12}{escape(value)}", highlight=False, soft_wrap=True)
         console.print()
+
+
+@mail_app.command("log")
+def mail_log(
+    failed: Annotated[bool, typer.Option("--failed", help="Only mail given up on.")] = False,
+    limit: Annotated[
+        int, typer.Option(metavar="N", min=1, max=10_000, help="At most this many.")
+    ] = 50,
+    json_output: JsonOption = False,
+) -> None:
+    """The mail delivery log, newest first: to whom, what, and how it went (the SMTP
+    server's last reply)."""
+    from consenthub.cli.main import console, load_settings, open_database, print_json
+
+    settings = load_settings()
+    with open_database(settings).read() as conn:
+        log = outbox.entries(conn, channel=outbox.MAIL, failed_only=failed, limit=limit)
+    if json_output:
+        print_json([_log_entry_json(entry) for entry in log])
+        return
+    if not log:
+        console.print("no failed mail" if failed else "no mail")
+        return
+    table = Table()
+    for header in ("id", "to", "mail", "attempts", "status", "SMTP", "last error"):
+        table.add_column(header, overflow="fold")
+    for entry in log:
+        table.add_row(
+            str(entry.id),
+            escape(outbox.mail_of(entry).to_address),
+            entry.event_type,
+            str(entry.attempts),
+            f"{entry.status}\n{entry.status_at:%Y-%m-%d %H:%M:%S}Z",
+            "" if entry.last_status is None else str(entry.last_status),
+            escape(entry.last_error or ""),
+        )
+    console.print(table)
+
+
+def _log_entry_json(entry: outbox.DeliveryLogEntry) -> dict[str, Any]:
+    def timestamp(value: dt.datetime | None) -> str | None:
+        return None if value is None else value.isoformat(timespec="seconds")
+
+    return {
+        "id": entry.id,
+        "to": outbox.mail_of(entry).to_address,
+        "event_type": entry.event_type,
+        "message_id": entry.message_id,
+        "party": entry.party_client_id,
+        "attempts": entry.attempts,
+        "status": entry.status,
+        "status_at": timestamp(entry.status_at),
+        "created_at": timestamp(entry.created_at),
+        "due_at": timestamp(entry.due_at),
+        "delivered_at": timestamp(entry.delivered_at),
+        "failed_at": timestamp(entry.failed_at),
+        "last_reply": entry.last_status,
+        "last_error": entry.last_error,
+    }
+
+
+@mail_app.command("retry")
+def mail_retry(
+    message_id: Annotated[
+        int,
+        typer.Argument(metavar="ID", help="The mail's id in `mail log`.", show_default=False),
+    ],
+    json_output: JsonOption = False,
+) -> None:
+    """Send a failed mail again at the worker's next run (after mending what made it fail:
+    the SMTP settings, the recipient's address)."""
+    from consenthub.cli.main import console, fail, load_settings, open_database, print_json
+
+    settings = load_settings()
+    now = dt.datetime.now(dt.UTC)
+    with open_database(settings).write() as conn:
+        entry = outbox.find_entry(conn, message_id, channel=outbox.MAIL)
+        if entry is None:
+            fail("id: no mail has this id")
+        if entry.failed_at is None:
+            fail(f"id: mail {message_id} is {entry.status}; only a failed one is retried")
+        if not outbox.retry(conn, message_id, now=now):
+            fail(f"id: mail {message_id} is no longer failed")
+        # The operator's decision is recorded with its effect, in the same transaction; the
+        # address is the person's, so the audit names the mail, not them.
+        audit.append(
+            conn,
+            actor="cli",
+            action="mail.retry",
+            subject=f"mail:{entry.message_id}",
+            details={"id": message_id, "event_type": entry.event_type},
+            at=now,
+        )
+    if json_output:
+        print_json({"id": message_id, "message_id": entry.message_id, "status": "pending"})
+        return
+    console.print(f"mail {message_id} will be sent again at the worker's next run")

@@ -462,11 +462,11 @@ def _delivery_log_entry(row: Any) -> DeliveryLogEntry:
 
 
 def entries(
-    conn: Connection, *, failed_only: bool = False, limit: int = 100
+    conn: Connection, *, channel: str = WEBHOOK, failed_only: bool = False, limit: int = 100
 ) -> list[DeliveryLogEntry]:
-    """The newest webhook messages first, for the operator."""
+    """The newest messages of ``channel`` first, for the operator."""
     query = (
-        _DELIVERY_LOG.where(OutboxMessage.channel == WEBHOOK)
+        _DELIVERY_LOG.where(OutboxMessage.channel == channel)
         .order_by(OutboxMessage.id.desc())
         .limit(limit)
     )
@@ -475,21 +475,27 @@ def entries(
     return [_delivery_log_entry(row) for row in conn.execute(query).all()]
 
 
-def find_entry(conn: Connection, message_id: int) -> DeliveryLogEntry | None:
-    """One webhook message by its ``id``, for the operator."""
+def find_entry(
+    conn: Connection, message_id: int, *, channel: str = WEBHOOK
+) -> DeliveryLogEntry | None:
+    """One message of ``channel`` by its ``id``, for the operator."""
     row = conn.execute(
-        _DELIVERY_LOG.where(OutboxMessage.id == message_id, OutboxMessage.channel == WEBHOOK)
+        _DELIVERY_LOG.where(OutboxMessage.id == message_id, OutboxMessage.channel == channel)
     ).first()
     return None if row is None else _delivery_log_entry(row)
 
 
 def retry(conn: Connection, message_id: int, *, now: dt.datetime) -> bool:
     """Send a failed message again, now; False when there is no such failed message, or
-    its party's endpoint is disabled (nothing goes to an endpoint that answered 410 Gone
-    until it is set again)."""
+    it is a webhook and its party's endpoint is disabled (nothing goes to an endpoint
+    that answered 410 Gone until it is set again; mail about the party still may)."""
     endpoint_disabled = (
         select(Party.id)
-        .where(Party.id == OutboxMessage.party_id, Party.webhook_disabled_at.is_not(None))
+        .where(
+            OutboxMessage.channel == WEBHOOK,
+            Party.id == OutboxMessage.party_id,
+            Party.webhook_disabled_at.is_not(None),
+        )
         .exists()
     )
     result = conn.execute(
