@@ -8,13 +8,13 @@ and the mail the demo's SMTP sink caught (``list``).
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from consenthub import outbox
+from consenthub.cli import delivery_log
 from consenthub.cli.plain_help import CommandGroup
 from consenthub.mail import MailFolder
 from consenthub.store import audit
@@ -87,47 +87,28 @@ def mail_log(
     with open_database(settings).read() as conn:
         log = outbox.entries(conn, channel=outbox.MAIL, failed_only=failed, limit=limit)
     if json_output:
-        print_json([_log_entry_json(entry) for entry in log])
+        print_json(
+            [
+                delivery_log.as_json(entry)
+                | {
+                    "to": outbox.mail_of(entry).to_address,
+                    "message_id": entry.message_id,
+                    "party": entry.party_client_id,
+                    "last_reply": entry.last_status,
+                }
+                for entry in log
+            ]
+        )
         return
     if not log:
         console.print("no failed mail" if failed else "no mail")
         return
-    table = Table()
-    for header in ("id", "to", "mail", "attempts", "status", "SMTP", "last error"):
-        table.add_column(header, overflow="fold")
-    for entry in log:
-        table.add_row(
-            str(entry.id),
-            escape(outbox.mail_of(entry).to_address),
-            entry.event_type,
-            str(entry.attempts),
-            f"{entry.status}\n{entry.status_at:%Y-%m-%d %H:%M:%S}Z",
-            "" if entry.last_status is None else str(entry.last_status),
-            escape(entry.last_error or ""),
-        )
-    console.print(table)
-
-
-def _log_entry_json(entry: outbox.DeliveryLogEntry) -> dict[str, Any]:
-    def timestamp(value: dt.datetime | None) -> str | None:
-        return None if value is None else value.isoformat(timespec="seconds")
-
-    return {
-        "id": entry.id,
-        "to": outbox.mail_of(entry).to_address,
-        "event_type": entry.event_type,
-        "message_id": entry.message_id,
-        "party": entry.party_client_id,
-        "attempts": entry.attempts,
-        "status": entry.status,
-        "status_at": timestamp(entry.status_at),
-        "created_at": timestamp(entry.created_at),
-        "due_at": timestamp(entry.due_at),
-        "delivered_at": timestamp(entry.delivered_at),
-        "failed_at": timestamp(entry.failed_at),
-        "last_reply": entry.last_status,
-        "last_error": entry.last_error,
-    }
+    leading: list[delivery_log.Column] = [
+        ("id", lambda entry: str(entry.id)),
+        ("to", lambda entry: escape(outbox.mail_of(entry).to_address)),
+        ("mail", lambda entry: entry.event_type),
+    ]
+    console.print(delivery_log.as_table(log, leading, "SMTP"))
 
 
 @mail_app.command("retry")

@@ -22,6 +22,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from consenthub import outbox, registry, signing
+from consenthub.cli import delivery_log
 from consenthub.cli.imports import import_app
 from consenthub.cli.mail import mail_app
 from consenthub.cli.operator import end_user_app, grants_app, requests_app
@@ -557,10 +558,6 @@ def resource_list(json_output: JsonOption = False) -> None:
     console.print(table)
 
 
-def _timestamp(value: dt.datetime | None) -> str | None:
-    return None if value is None else value.isoformat(timespec="seconds")
-
-
 @webhooks_app.command("list")
 def webhooks_list(
     failed: Annotated[bool, typer.Option("--failed", help="Only messages given up on.")] = False,
@@ -574,57 +571,30 @@ def webhooks_list(
     with open_database(settings).read() as conn:
         log = outbox.entries(conn, failed_only=failed, limit=limit)
     if json_output:
-        print_json([_log_entry_json(entry) for entry in log])
+        print_json(
+            [
+                delivery_log.as_json(entry)
+                | {
+                    "client_id": entry.party_client_id,
+                    "party_name": entry.party_name,
+                    "webhook_id": entry.message_id,
+                    "last_status": entry.last_status,
+                    "endpoint_disabled_at": delivery_log.timestamp(entry.endpoint_disabled_at),
+                }
+                for entry in log
+            ]
+        )
         return
     if not log:
         console.print("no failed webhook messages" if failed else "no webhook messages")
         return
-    table = Table()
-    # On a narrow terminal cells fold instead of being cut short: an operator looks the
-    # webhook-id up in the receiver's logs.
-    for header in (
-        "id",
-        "party",
-        "event",
-        "webhook-id",
-        "attempts",
-        "status",
-        "HTTP",
-        "last error",
-    ):
-        table.add_column(header, overflow="fold")
-    for entry in log:
-        table.add_row(
-            str(entry.id),
-            escape(entry.party_name or ""),
-            entry.event_type,
-            entry.message_id,
-            str(entry.attempts),
-            f"{entry.status}\n{entry.status_at:%Y-%m-%d %H:%M:%S}Z",
-            "" if entry.last_status is None else str(entry.last_status),
-            escape(entry.last_error or ""),
-        )
-    console.print(table)
-
-
-def _log_entry_json(entry: outbox.DeliveryLogEntry) -> dict[str, Any]:
-    return {
-        "id": entry.id,
-        "client_id": entry.party_client_id,
-        "party_name": entry.party_name,
-        "event_type": entry.event_type,
-        "webhook_id": entry.message_id,
-        "attempts": entry.attempts,
-        "status": entry.status,
-        "status_at": _timestamp(entry.status_at),
-        "created_at": _timestamp(entry.created_at),
-        "due_at": _timestamp(entry.due_at),
-        "delivered_at": _timestamp(entry.delivered_at),
-        "failed_at": _timestamp(entry.failed_at),
-        "last_status": entry.last_status,
-        "last_error": entry.last_error,
-        "endpoint_disabled_at": _timestamp(entry.endpoint_disabled_at),
-    }
+    leading: list[delivery_log.Column] = [
+        ("id", lambda entry: str(entry.id)),
+        ("party", lambda entry: escape(entry.party_name or "")),
+        ("event", lambda entry: entry.event_type),
+        ("webhook-id", lambda entry: entry.message_id),
+    ]
+    console.print(delivery_log.as_table(log, leading, "HTTP"))
 
 
 @webhooks_app.command("retry")
