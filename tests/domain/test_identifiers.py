@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import string
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from functools import partial
 from typing import Any
@@ -27,6 +28,7 @@ from consenthub.domain.identifiers import (
     classify_fodselsnummer,
     contains_national_id,
     mask_national_id,
+    uuid4_text,
     validate_end_user_id,
     validate_fodselsnummer,
     validate_gln,
@@ -807,3 +809,8 @@ def test_mask_never_shows_more_than_six_characters(value: str) -> None:
 )
 def test_contains_national_id_finds_valid_numbers_only(text: str, found: bool) -> None:
     assert contains_national_id(text) is found
+
+
+@given(st.integers(min_value=0, max_value=2**128 - 1))
+def test_uuid4_text_is_the_standard_librarys_version_4_uuid(random_bits: int) -> None:
+    assert uuid4_text(random_bits) == str(uuid.UUID(int=random_bits, version=4))

@@ -205,6 +205,19 @@ def validate_uuid(value: str) -> str:
     return str(parsed)
 
 
+# RFC 9562 §5.4: the version nibble (4) and the variant bits (10) of a random UUID.
+_UUID4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
+_UUID4_SET = (0x4000 << 64) | (0x8000 << 48)
+
+
+def uuid4_text(random_bits: int) -> str:
+    """The canonical text of the version-4 UUID made of ``random_bits`` (128 of them):
+    ``str(uuid.UUID(int=random_bits, version=4))`` at half its cost, for the ids the
+    token endpoint makes on every request (the correlation id, the token's ``jti``)."""
+    digits = "%032x" % (random_bits & _UUID4_CLEAR | _UUID4_SET)
+    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
+
+
 class EndUserIdKind(StrEnum):
     PERSON_NO = "person-no"
     PERSON_FI = "person-fi"

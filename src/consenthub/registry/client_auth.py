@@ -120,7 +120,7 @@ class ClientAuthenticator:
             or not self._verify(entry, credentials.client_secret)
         ):
             return None
-        if self._throttle.known_block(self._throttle.keys(credentials.client_id, remote_addr)):
+        if self._throttle.known_block(credentials.client_id, remote_addr):
             return None
         return entry.party
 

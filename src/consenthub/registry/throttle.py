@@ -60,13 +60,15 @@ class FailureThrottle:
             return (address,)
         return (ThrottleKey(f"client:{client_id}@{remote_addr[:70]}", self.client_limit), address)
 
-    def known_block(self, keys: Sequence[ThrottleKey]) -> bool:
-        """Whether this process has seen one of ``keys`` blocked and the block still runs;
-        from memory, without I/O (the success path)."""
-        if not self._blocked_until:  # the usual case
+    def known_block(self, client_id: str | None, remote_addr: str) -> bool:
+        """Whether this process has seen a key of this client and address blocked and the
+        block still runs; from memory, without I/O (the success path)."""
+        if not self._blocked_until:  # the usual case: no key is built
             return False
         now = self._clock()
-        return any(self._blocked_until.get(key.key, now) > now for key in keys)
+        return any(
+            self._blocked_until.get(key.key, now) > now for key in self.keys(client_id, remote_addr)
+        )
 
     def retry_after(self, keys: Sequence[ThrottleKey]) -> int | None:
         """Seconds until the last blocked key of ``keys`` may try again, or None when none

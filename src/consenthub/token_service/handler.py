@@ -128,12 +128,14 @@ def _form_pairs(body: bytes) -> list[tuple[str, str]]:
         text = body.decode()
     except UnicodeDecodeError:
         raise DomainError(Code.TOKEN_REQUEST_INVALID, "body is not valid form encoding") from None
+    # A body with neither escapes nor '+' (as most are) has no pair to decode.
+    escaped = "%" in text or "+" in text
     pairs = []
     for part in text.split("&") if text else ():
         name, equals, value = part.partition("=")
         if not equals:
             raise DomainError(Code.TOKEN_REQUEST_INVALID, "body is not valid form encoding")
-        pairs.append((unquote_plus(name), unquote_plus(value)))
+        pairs.append((unquote_plus(name), unquote_plus(value)) if escaped else (name, value))
     return pairs
 
 

@@ -15,7 +15,6 @@ import base64
 import datetime as dt
 import secrets
 import time
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +23,7 @@ from joserfc.errors import JoseError
 
 from consenthub import signing
 from consenthub.config import Settings
+from consenthub.domain.identifiers import uuid4_text
 from consenthub.registry import PartyRecord
 from consenthub.signing import CLOCK_LEEWAY_SECONDS, KeyRing, VerifiedTokens
 
@@ -52,7 +52,7 @@ def issue_access_token(
         "client_id": party.client_id,
         "client_name": party.name,
         "ref_token": base64.urlsafe_b64encode(random_bytes[:32]).rstrip(b"=").decode(),
-        "jti": str(uuid.UUID(bytes=random_bytes[32:], version=4)),
+        "jti": uuid4_text(int.from_bytes(random_bytes[32:])),
         "iat": now,
         "nbf": now,
         "exp": now + ttl,

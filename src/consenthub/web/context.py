@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from consenthub.config import Settings
 from consenthub.domain.errors import AuthScheme, Code, DomainError
+from consenthub.domain.identifiers import uuid4_text
 from consenthub.observability import HTTP_LATENCY, HTTP_REQUESTS, correlation_id
 from consenthub.store.database import is_unavailable, unavailable
 from consenthub.web.errors import error_body, preferred_language, response_headers
@@ -58,9 +59,7 @@ class RequestContext:
             await self.app(scope, receive, send)
             return
         # Not a secret, so not from the OS's random source (a system call per request).
-        cid = _incoming_correlation_id(scope) or str(
-            uuid.UUID(int=random.getrandbits(128), version=4)
-        )
+        cid = _incoming_correlation_id(scope) or uuid4_text(random.getrandbits(128))
         token = correlation_id.set(cid)
         started = time.perf_counter()
         status = 500

@@ -83,7 +83,14 @@ def refusal(status: int) -> bytes:
 
 class LimitedHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with the limits of the module docstring; passed to
-    uvicorn as its ``http`` class."""
+    uvicorn as its ``http`` class.
+
+    The limits cost the token endpoint's path little (BENCHMARKS.md): the head's fields
+    are counted once it is complete (from the list uvicorn builds, while the bytes of a
+    head still arriving are counted as they come), and a deadline is a number set twice
+    per request, watched by one timer per connection that fires at most once per
+    timeout, rather than a timer made and cancelled three times per request; the fewer
+    parser callbacks overridden the better, as each costs a Python call per request."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -91,18 +98,20 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._refusal = 400
         # Bytes of the head being read; None once it is complete.
         self._head_bytes: int | None = 0
-        self._header_count = 0
-        self._header_bytes = 0
-        self._content_length: int | None = None
         self._body_bytes = 0
-        self._deadline: asyncio.TimerHandle | None = None
+        # When the part being waited for must have arrived (loop time), or None.
+        self._deadline: float | None = None
+        self._watch: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._arm(self.limits.header_timeout_seconds)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._disarm()
+        self._deadline = None
+        if self._watch is not None:
+            self._watch.cancel()
+            self._watch = None
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
@@ -116,41 +125,28 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         ):
             self._refuse(431)
 
-    def on_message_begin(self) -> None:
-        super().on_message_begin()
-        self._header_count = 0
-        self._header_bytes = 0
-        self._content_length = None
-        self._body_bytes = 0
-        if self._deadline is None:
-            self._arm(self.limits.header_timeout_seconds)
-
-    def on_url(self, url: bytes) -> None:
-        self._header_bytes += len(url)
-        super().on_url(url)
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._header_count += 1
-        self._header_bytes += len(name) + len(value) + 4
-        if (
-            self._header_count > self.limits.max_header_count
-            or self._header_bytes > self.limits.max_header_bytes
-        ):
-            self._refusal = 431
-            raise _Refused
-        super().on_header(name, value)
-        if len(name) == 14 and name.lower() == b"content-length":
-            self._content_length = int(value) if value.isdigit() else None
-
     def on_headers_complete(self) -> None:
         self._head_bytes = None
-        length = self._content_length
-        if length is not None and length > self.limits.max_body_bytes:
+        self._body_bytes = 0
+        limits = self.limits
+        head = len(self.url)
+        content_length = None
+        for name, value in self.headers:
+            head += len(name) + len(value) + 4
+            if name == b"content-length":
+                content_length = value
+        if len(self.headers) > limits.max_header_count or head > limits.max_header_bytes:
+            self._refusal = 431
+            raise _Refused
+        if (
+            content_length is not None
+            and content_length.isdigit()
+            and int(content_length) > limits.max_body_bytes
+        ):
             self._refusal = 413
             raise _Refused
-        self._disarm()
         super().on_headers_complete()
-        self._arm(self.limits.body_timeout_seconds)
+        self._arm(limits.body_timeout_seconds)
 
     def on_body(self, body: bytes) -> None:
         self._body_bytes += len(body)
@@ -160,14 +156,12 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             raise _Refused
         super().on_body(body)
 
-    def on_message_complete(self) -> None:
-        self._disarm()
-        self._head_bytes = 0
-        super().on_message_complete()
-
     def on_response_complete(self) -> None:
         super().on_response_complete()
-        if self._deadline is None and not self.transport.is_closing():
+        # The next head is counted and timed from here (uvicorn reads nothing more while
+        # a response is under way).
+        self._head_bytes = 0
+        if not self.transport.is_closing():
             self._arm(self.limits.header_timeout_seconds)
 
     def send_400_response(self, msg: str) -> None:
@@ -177,7 +171,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             self._refuse(self._refusal)
 
     def _refuse(self, status: int) -> None:
-        self._disarm()
+        self._deadline = None
         self.transport.write(refusal(status))
         self.transport.close()
 
@@ -190,19 +184,31 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             cycle.message_event.set()
 
     def _arm(self, seconds: float) -> None:
-        self._disarm()
-        self._deadline = self.loop.call_later(seconds, self._too_slow)
+        deadline = self.loop.time() + seconds
+        self._deadline = deadline
+        watch = self._watch
+        if watch is None or watch.when() > deadline:
+            if watch is not None:
+                watch.cancel()
+            self._watch = self.loop.call_at(deadline, self._check_deadline)
 
-    def _disarm(self) -> None:
-        if self._deadline is not None:
-            self._deadline.cancel()
-            self._deadline = None
+    def _check_deadline(self) -> None:
+        self._watch = None
+        deadline = self._deadline
+        if deadline is None:
+            return
+        if self.loop.time() < deadline:
+            self._watch = self.loop.call_at(deadline, self._check_deadline)
+            return
+        self._too_slow()
 
     def _too_slow(self) -> None:
         self._deadline = None
         if self.transport.is_closing():
             return
         cycle = self.cycle
+        if cycle is not None and not cycle.more_body and not cycle.response_started:
+            return  # the whole request arrived: the application's time is not the client's
         if cycle is not None and cycle.response_started:
             self.transport.close()
             return
