@@ -72,14 +72,17 @@ def _message_ids(count: int) -> list[str]:
 # The webhook messages of one call, one statement: a multi-row INSERT from arrays on
 # PostgreSQL, which also wakes the listening workers (delivered at commit); on SQLite,
 # where a statement costs no round trip, the driver's executemany. Both run on the
-# driver's cursor: SQLAlchemy's per-row type processing cost more than the rows.
+# driver's cursor: SQLAlchemy's per-row type processing cost more than the rows. The
+# arrays go in binary (``%(…)b``): in text form psycopg quotes each element and escapes
+# every double quote of a JSON payload with a regular expression in Python, which cost
+# four times the rest of the call (docs/performance.md).
 _ENQUEUE_POSTGRESQL = (
     "WITH written AS ("
     " INSERT INTO outbox (channel, party_id, message_id, event_type, payload, created_at,"
     " due_at, attempts)"
     " SELECT %(channel)s, %(party_id)s, new.message_id, new.event_type, new.payload::json,"
     " %(now)s, %(now)s, 0"
-    " FROM unnest(%(message_ids)s::text[], %(event_types)s::text[], %(payloads)s::text[])"
+    " FROM unnest(%(message_ids)b::text[], %(event_types)b::text[], %(payloads)b::text[])"
     " WITH ORDINALITY AS new(message_id, event_type, payload, position)"
     # Ids are drawn in this order: a party's messages are delivered in id order.
     " ORDER BY new.position"
