@@ -588,7 +588,7 @@ def webhooks_list(
         table.add_row(
             str(entry.id),
             escape(entry.party_name or ""),
-            entry.event_type,
+            _event_cell(entry),
             entry.message_id,
             str(entry.attempts),
             f"{entry.status}\n{entry.status_at:%Y-%m-%d %H:%M:%S}Z",
@@ -598,12 +598,21 @@ def webhooks_list(
     console.print(table)
 
 
+def _event_cell(entry: outbox.DeliveryLogEntry) -> str:
+    """The event, or for a batch not yet fanned out its events' types and number (each
+    gets its own entry once the worker claims the batch)."""
+    if entry.batch_events is None:
+        return entry.event_type
+    return f"{entry.event_type}\n(batch of {entry.batch_events} events)"
+
+
 def _log_entry_json(entry: outbox.DeliveryLogEntry) -> dict[str, Any]:
     return {
         "id": entry.id,
         "client_id": entry.party_client_id,
         "party_name": entry.party_name,
         "event_type": entry.event_type,
+        "batch_events": entry.batch_events,
         "webhook_id": entry.message_id,
         "attempts": entry.attempts,
         "status": entry.status,
