@@ -122,11 +122,13 @@ def enqueue_webhooks(
         event_type, batch_events = events[0].type.value, None
         payload = {"type": event_type, "timestamp": timestamp, "data": events[0].data}
     else:
-        event_type = _batch_types([event.type.value for event in events])
+        # The types as the members themselves: they are strings, orjson writes their
+        # values, and ``.value`` on each of a hundred members costs more than the INSERT.
+        event_type = _batch_types([event.type for event in events])
         batch_events = len(events)
         payload = {
             "timestamp": timestamp,
-            "events": [{"type": event.type.value, "data": event.data} for event in events],
+            "events": [{"type": event.type, "data": event.data} for event in events],
         }
     serialised = orjson.dumps(payload).decode()
     if conn.dialect.name == "postgresql":
