@@ -226,3 +226,22 @@ def test_0012_leaves_messages_written_before_it_each_in_its_own_place(db: Databa
         )
     assert [entry.payload["data"]["n"] for entry in claimed[party.id]] == [0, 1, 2, 3]
     assert [entry.message_id for entry in claimed[party.id]][:2] == ["msg_old0", "msg_old1"]
+
+
+def test_0012_is_not_undone_while_a_batch_is_left(db: Database) -> None:
+    """The code before 0012 would send a batch's whole payload as one event."""
+    party = add_party(db).party
+    with db.write() as conn:
+        registry.set_webhook(conn, KEY, party.client_id, "https://hooks.example.no/h", now=NOW)
+        outbox.enqueue_webhooks(
+            conn,
+            party.id,
+            [outbox.Event(EventType.GRANT_STARTED, {"n": n}) for n in range(2)],
+            now=NOW,
+        )
+    try:
+        with pytest.raises(RuntimeError, match="1 outbox batches are not fanned out"):
+            command.downgrade(alembic_config(db, secret_key=KEY), "0011")
+    finally:
+        upgrade(db, secret_key=KEY)
+    assert is_current(db)
