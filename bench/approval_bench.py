@@ -22,9 +22,10 @@ creates its grants (a second approval by the same party would update them).
 
 The outbox's cost (SPEC §10), interleaved with both: the same N-point post by a
 party subscribed to a webhook (``registry.set_webhook``), so that the approval
-also writes its outbox rows in its transaction — one ``access_request.approved``
-and N ``grant.started`` (and, on PostgreSQL, a NOTIFY). No worker runs here, so
-nothing is sent; after the run the harness checks that exactly those rows were
+also writes its outbox events in its transaction — one ``access_request.approved``
+and N ``grant.started`` (and, on PostgreSQL, a NOTIFY); the N ``grant.started`` are one
+row, a batch that a worker would fan out into its messages. No worker runs here, so
+nothing is sent; after the run the harness checks that exactly those events were
 written for the subscribed parties and none for the others.
 """
 
@@ -162,14 +163,15 @@ def _set_up(url: str, secret_key: str, owned: int, parties: int,
     return national_id, gsrns, glns, hooked_glns
 
 
-def _outbox_rows(url: str, hooked: list[str]) -> tuple[dict[str, int], int]:
-    """Outbox rows written per subscribed party (by GLN), and for all other parties."""
+def _outbox_events(url: str, hooked: list[str]) -> tuple[dict[str, int], int]:
+    """Outbox events written per subscribed party (by GLN), and for all other parties: a
+    row each, a batch not yet fanned out as many as it holds."""
     database = Database(url)
     try:
         with database.read() as conn:
             rows = conn.execute(
-                select(Party.gln, func.count()).join(OutboxMessage,
-                                                     OutboxMessage.party_id == Party.id)
+                select(Party.gln, func.sum(func.coalesce(OutboxMessage.batch_events, 1)))
+                .join(OutboxMessage, OutboxMessage.party_id == Party.id)
                 .group_by(Party.gln)).all()
     finally:
         database.dispose()
@@ -297,9 +299,9 @@ def _one_backend(context: Context, kind: str, provider: Server) -> Outcome:
                     log(f"approval {kind} {number - warmup + 1}/{repetitions}: "
                         f"{owned} in {many.post_ms[-1]:.1f} ms, with a webhook "
                         f"{hooked.post_ms[-1]:.1f} ms, 1 in {one.post_ms[-1]:.1f} ms")
-        written, elsewhere = _outbox_rows(backend.url, hooked_glns)
-        if elsewhere or any(rows != owned + 1 for rows in written.values()):
-            raise HarnessError(f"approval: outbox rows {written} for the subscribed parties "
+        written, elsewhere = _outbox_events(backend.url, hooked_glns)
+        if elsewhere or any(events != owned + 1 for events in written.values()):
+            raise HarnessError(f"approval: outbox events {written} for the subscribed parties "
                                f"(each should have {owned + 1}), {elsewhere} for the others")
         return Outcome(kind, owned, many, one, hooked, sum(written.values()),
                        server.peak_rss_mb())
@@ -349,9 +351,10 @@ def _report(findings: Findings, outcomes: list[Outcome], repetitions: int) -> No
             f"{ratio(statistics.fmean(o.hooked.cpu_ms), statistics.fmean(o.many.cpu_ms)):.2f})",
             f"≤ {OUTBOX_GOAL:.2f}", outbox_ratio <= OUTBOX_GOAL,
             note=f"{repetitions} fresh requests each, interleaved with the approval above; "
-                 f"each subscribed approval wrote its {o.owned + 1} outbox rows (1 "
+                 f"each subscribed approval wrote its {o.owned + 1} outbox events (1 "
                  f"access_request.approved, {o.owned} grant.started; checked: "
-                 f"{o.outbox_rows} in all) in its transaction; no worker ran"))
+                 f"{o.outbox_rows} in all) in its transaction, the {o.owned} as one batch row; "
+                 "no worker ran"))
     section = Section("Approval (BRS-NO-624)")
     section.lines += [
         "`consenthub serve --workers 1` with its login pointed at an oidc-provider-mock "
@@ -365,13 +368,14 @@ def _report(findings: Findings, outcomes: list[Outcome], repetitions: int) -> No
         "",
         "The outbox's cost: a third post, the same approval of all the end user's metering "
         f"points by a fresh party subscribed to a webhook (`registry.set_webhook`, "
-        f"{WEBHOOK_URL}), so that the approval's transaction also writes its outbox rows (one "
-        "`access_request.approved`, one `grant.started` per grant; on PostgreSQL a NOTIFY). "
+        f"{WEBHOOK_URL}), so that the approval's transaction also writes its outbox events (one "
+        "`access_request.approved`, one `grant.started` per grant, the latter as one batch row "
+        "that the worker fans out into their messages; on PostgreSQL a NOTIFY). "
         "An approval without a webhook still looks the party's endpoint up (and finds "
         "none), so the difference is the rows' insert (and the NOTIFY). "
         "The three posts take turns in first, second and third place. No worker runs, so "
         "nothing is sent; after the run the harness checks that each subscribed approval "
-        "wrote exactly its rows and no other party any.",
+        "wrote exactly its events and no other party any.",
         "",
         "| backend | approved | webhook | post median ms | post p90 ms | CPU ms/post (mean) | "
         "page GET median ms | posts ms |",

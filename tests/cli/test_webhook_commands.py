@@ -10,8 +10,9 @@ import pytest
 from sqlalchemy import func, select, update
 from typer.testing import CliRunner, Result
 
-from consenthub import registry
+from consenthub import outbox, registry
 from consenthub.cli.main import app
+from consenthub.domain.access import EventType
 from consenthub.store.database import Database
 from consenthub.store.tables import AuditEvent, OutboxMessage, Party, WebhookSecret
 from tests.conftest import TEST_SECRET_KEY
@@ -358,6 +359,40 @@ def test_list_as_a_table(
         assert shown in result.stdout
     assert "failed" in result.stdout
     assert f"{failed['failed_at'][:10]} {failed['failed_at'][11:19]}Z" in result.stdout
+
+
+def test_a_batch_is_one_entry_until_the_worker_claims_it_then_one_per_event(
+    env: dict[str, str], db: Database, party: registry.PartyRecord
+) -> None:
+    invoke_json(env, "party", "set-webhook", party.client_id, HOOK_URL)
+    now = dt.datetime.now(dt.UTC)
+    with db.write() as conn:
+        outbox.enqueue_webhooks(
+            conn,
+            party.id,
+            [outbox.Event(EventType.GRANT_STARTED, {"n": n}) for n in range(3)],
+            now=now,
+        )
+    [batch] = invoke_json(env, "webhooks", "list")
+    assert (batch["event_type"], batch["batch_events"], batch["status"]) == (
+        "grant.started",
+        3,
+        "pending",
+    )
+    table = runner.invoke(app, ["webhooks", "list"], env=env | {"COLUMNS": "200"})
+    assert "(batch of 3 events)" in table.stdout
+
+    with db.write() as conn:
+        outbox.claim(
+            conn, worker="w", now=now, lease=dt.timedelta(minutes=1), parties=1, per_party=10
+        )
+    log = invoke_json(env, "webhooks", "list")
+    assert [(entry["event_type"], entry["batch_events"]) for entry in log] == [
+        ("grant.started", None)
+    ] * 3
+    # The batch's entry became its first event's, with the same webhook-id.
+    assert batch["webhook_id"] in {entry["webhook_id"] for entry in log}
+    assert len({entry["webhook_id"] for entry in log}) == 3
 
 
 def test_list_of_nothing(env: dict[str, str], db: Database) -> None:

@@ -17,6 +17,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import select, text
 
+from consenthub import outbox, registry
+from consenthub.domain.access import EventType
 from consenthub.store import audit
 from consenthub.store.database import Database
 from consenthub.store.migrate import HEAD_REVISION, alembic_config, is_current, upgrade
@@ -34,6 +36,7 @@ from tests.factories import (
 )
 
 KEY = TEST_SECRET_KEY.encode()
+NOW = dt.datetime(2026, 12, 2, 12, tzinfo=dt.UTC)
 
 
 def test_migrations_build_the_models_schema(db: Database) -> None:
@@ -184,3 +187,61 @@ def test_0011_without_the_hub_secret_key_refuses_to_run_on_stored_persons(db: Da
     finally:
         upgrade(db, secret_key=KEY)
     assert end_user_by_national_id(db, fnr(5, 5, 80)) is not None
+
+
+def test_0012_leaves_messages_written_before_it_each_in_its_own_place(db: Database) -> None:
+    """Rows written before batches existed are single messages, delivered in id order
+    with the batches written after them."""
+    party = add_party(db).party
+    with db.write() as conn:
+        registry.set_webhook(conn, KEY, party.client_id, "https://hooks.example.no/h", now=NOW)
+    command.downgrade(alembic_config(db, secret_key=KEY), "0011")
+    try:
+        with db.write() as conn:
+            for n in range(2):
+                conn.execute(
+                    text(
+                        "INSERT INTO outbox (channel, party_id, message_id, event_type,"
+                        " payload, created_at, due_at, attempts)"
+                        " VALUES ('webhook', :party, :id, 'grant.started', :payload, :at, :at, 0)"
+                    ),
+                    {
+                        "party": party.id,
+                        "id": f"msg_old{n}",
+                        "payload": json.dumps({"type": "grant.started", "data": {"n": n}}),
+                        "at": NOW.replace(tzinfo=None),
+                    },
+                )
+    finally:
+        upgrade(db, secret_key=KEY)
+    with db.write() as conn:
+        outbox.enqueue_webhooks(
+            conn,
+            party.id,
+            [outbox.Event(EventType.GRANT_STARTED, {"n": n}) for n in (2, 3)],
+            now=NOW,
+        )
+        claimed = outbox.claim(
+            conn, worker="w", now=NOW, lease=dt.timedelta(minutes=1), parties=1, per_party=10
+        )
+    assert [entry.payload["data"]["n"] for entry in claimed[party.id]] == [0, 1, 2, 3]
+    assert [entry.message_id for entry in claimed[party.id]][:2] == ["msg_old0", "msg_old1"]
+
+
+def test_0012_is_not_undone_while_a_batch_is_left(db: Database) -> None:
+    """The code before 0012 would send a batch's whole payload as one event."""
+    party = add_party(db).party
+    with db.write() as conn:
+        registry.set_webhook(conn, KEY, party.client_id, "https://hooks.example.no/h", now=NOW)
+        outbox.enqueue_webhooks(
+            conn,
+            party.id,
+            [outbox.Event(EventType.GRANT_STARTED, {"n": n}) for n in range(2)],
+            now=NOW,
+        )
+    try:
+        with pytest.raises(RuntimeError, match="1 outbox batches are not fanned out"):
+            command.downgrade(alembic_config(db, secret_key=KEY), "0011")
+    finally:
+        upgrade(db, secret_key=KEY)
+    assert is_current(db)

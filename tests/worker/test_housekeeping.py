@@ -29,13 +29,13 @@ from consenthub.store.tables import (
     AuditEvent,
     Grant,
     MeterValue,
-    OutboxMessage,
     Party,
     TokenRevocation,
 )
 from consenthub.worker import housekeeping, rules, store
 from tests.factories import add_end_user, add_grant, add_metering_point, add_party, fnr
 from tests.harness import MovableClock
+from tests.outbox_events import webhook_events
 
 OSLO = ZoneInfo("Europe/Oslo")
 NOON = dt.datetime(2026, 6, 15, 12, tzinfo=OSLO)
@@ -128,12 +128,10 @@ def expired_in_audit(db: Database) -> list[str]:
 
 def grant_ended_messages(db: Database) -> list[tuple[int, str]]:
     with db.read() as conn:
-        payloads = conn.execute(
-            select(OutboxMessage.payload)
-            .where(OutboxMessage.event_type == "grant.ended")
-            .order_by(OutboxMessage.id)
-        ).scalars()
-        return [(payload["data"]["grantId"], payload["data"]["reason"]) for payload in payloads]
+        return [
+            (event.data["grantId"], event.data["reason"])
+            for event in webhook_events(conn, "grant.ended")
+        ]
 
 
 @pytest.fixture

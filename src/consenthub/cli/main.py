@@ -577,6 +577,7 @@ def webhooks_list(
                 | {
                     "client_id": entry.party_client_id,
                     "party_name": entry.party_name,
+                    "batch_events": entry.batch_events,
                     "webhook_id": entry.message_id,
                     "last_status": entry.last_status,
                     "endpoint_disabled_at": delivery_log.timestamp(entry.endpoint_disabled_at),
@@ -591,10 +592,18 @@ def webhooks_list(
     leading: list[delivery_log.Column] = [
         ("id", lambda entry: str(entry.id)),
         ("party", lambda entry: escape(entry.party_name or "")),
-        ("event", lambda entry: entry.event_type),
+        ("event", _event_cell),
         ("webhook-id", lambda entry: entry.message_id),
     ]
     console.print(delivery_log.as_table(log, leading, "HTTP"))
+
+
+def _event_cell(entry: outbox.DeliveryLogEntry) -> str:
+    """The event, or for a batch not yet fanned out its events' types and number (each
+    gets its own entry once the worker claims the batch)."""
+    if entry.batch_events is None:
+        return entry.event_type
+    return f"{entry.event_type}\n(batch of {entry.batch_events} events)"
 
 
 @webhooks_app.command("retry")

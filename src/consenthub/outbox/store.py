@@ -1,11 +1,13 @@
 """All SQL of the outbox: enqueue in the caller's transaction; claim, settle and list for
 the worker and the operator.
 
-A party's webhook messages are delivered in ``id`` order. A worker claims a party's run
-of due messages as a whole (its party row locked while it claims, skipped by others on
-PostgreSQL; SQLite has one writer), leases them until ``lease_until``, and settles each
-as it goes. A worker that dies leaves its lease to run out; the messages are then
-claimed again (at least once: the receiver deduplicates by ``webhook-id``).
+A party's webhook messages are delivered in the order they were written: by ``id``, a
+batch's messages at the batch's place (``batch_id``). A worker claims a party's run of
+due messages as a whole (its party row locked while it claims, skipped by others on
+PostgreSQL; SQLite has one writer), fanning out the batches among them in that
+transaction, leases them until ``lease_until``, and settles each as it goes. A worker
+that dies leaves its lease to run out; the messages are then claimed again (at least
+once: the receiver deduplicates by ``webhook-id``, which a message keeps).
 
 Mail has no order to keep: each due mail is claimed on its own (``claim_mail``), leased
 and settled the same way; a mail sent again carries the same Message-ID.
@@ -69,34 +71,42 @@ def _message_ids(count: int) -> list[str]:
     return [prefix + randomness[20 * i : 20 * (i + 1)] for i in range(count)]
 
 
-# The webhook messages of one call, one statement: a multi-row INSERT from arrays on
-# PostgreSQL, which also wakes the listening workers (delivered at commit); on SQLite,
-# where a statement costs no round trip, the driver's executemany. Both run on the
-# driver's cursor: SQLAlchemy's per-row type processing cost more than the rows.
+# One row per call, in one statement: a message for a single event, a batch for several
+# (fanned out by the worker, ``_fan_out``). On PostgreSQL the statement also wakes the
+# listening workers (delivered at commit). Both run on the driver's cursor, with values
+# as the columns store them: SQLAlchemy's type processing costs more than the row.
 _ENQUEUE_POSTGRESQL = (
     "WITH written AS ("
     " INSERT INTO outbox (channel, party_id, message_id, event_type, payload, created_at,"
-    " due_at, attempts)"
-    " SELECT %(channel)s, %(party_id)s, new.message_id, new.event_type, new.payload::json,"
-    " %(now)s, %(now)s, 0"
-    " FROM unnest(%(message_ids)s::text[], %(event_types)s::text[], %(payloads)s::text[])"
-    " WITH ORDINALITY AS new(message_id, event_type, payload, position)"
-    # Ids are drawn in this order: a party's messages are delivered in id order.
-    " ORDER BY new.position"
+    " due_at, attempts, batch_events)"
+    " VALUES (%(channel)s, %(party_id)s, %(message_id)s, %(event_type)s, %(payload)s::json,"
+    " %(now)s, %(now)s, 0, %(batch_events)s)"
     " RETURNING 1)"
-    " SELECT pg_notify(%(notify_channel)s, '')"
+    " SELECT pg_notify(%(notify_channel)s, '') FROM written"
 )
 _ENQUEUE_SQLITE = (
     "INSERT INTO outbox (channel, party_id, message_id, event_type, payload, created_at,"
-    " due_at, attempts) VALUES (?, ?, ?, ?, ?, ?, ?, 0)"
+    " due_at, attempts, batch_events) VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?)"
 )
+# ``event_type`` of a batch names its events' types, in order, within the column.
+_BATCH_TYPES_LENGTH = 64
+
+
+def _batch_types(types: Sequence[str]) -> str:
+    named = "+".join(dict.fromkeys(types))
+    return named if len(named) <= _BATCH_TYPES_LENGTH else named[: _BATCH_TYPES_LENGTH - 1] + "…"
 
 
 def enqueue_webhooks(
     conn: Connection, party_id: int, events: Sequence[Event], *, now: dt.datetime
 ) -> int:
     """Write ``events`` for the party's webhook, in this order, if it has an endpoint that
-    is not disabled; returns how many were written."""
+    is not disabled; returns how many were written.
+
+    One row whatever their number: several events are a batch, which the worker fans out
+    into a message per event, each with its own ``webhook-id``, at the batch's place in
+    the party's order. An approval of a hundred metering points so writes one row
+    instead of a hundred (docs/performance.md)."""
     if not events:
         return 0
     endpoint = conn.execute(
@@ -105,22 +115,33 @@ def enqueue_webhooks(
     if endpoint is None or endpoint.webhook_url is None or endpoint.webhook_disabled_at:
         return 0
     timestamp = now.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
-    message_ids = _message_ids(len(events))
-    event_types = [event.type.value for event in events]
-    payloads = [
-        orjson.dumps({"type": type_, "timestamp": timestamp, "data": event.data}).decode()
-        for type_, event in zip(event_types, events, strict=True)
-    ]
+    (message_id,) = _message_ids(1)
+    payload: dict[str, Any]
+    batch_events: int | None
+    if len(events) == 1:
+        event_type, batch_events = events[0].type.value, None
+        payload = {"type": event_type, "timestamp": timestamp, "data": events[0].data}
+    else:
+        # The types as the members themselves: they are strings, orjson writes their
+        # values, and ``.value`` on each of a hundred members costs more than the INSERT.
+        event_type = _batch_types([event.type for event in events])
+        batch_events = len(events)
+        payload = {
+            "timestamp": timestamp,
+            "events": [{"type": event.type, "data": event.data} for event in events],
+        }
+    serialised = orjson.dumps(payload).decode()
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql(
             _ENQUEUE_POSTGRESQL,
             {
                 "channel": WEBHOOK,
                 "party_id": party_id,
+                "message_id": message_id,
+                "event_type": event_type,
+                "payload": serialised,
                 "now": db_instant(now, sqlite=False),
-                "message_ids": message_ids,
-                "event_types": event_types,
-                "payloads": payloads,
+                "batch_events": batch_events,
                 "notify_channel": NOTIFY_CHANNEL,
             },
         )
@@ -128,14 +149,100 @@ def enqueue_webhooks(
         written_at = db_instant(now, sqlite=True)
         conn.exec_driver_sql(
             _ENQUEUE_SQLITE,
-            [
-                (WEBHOOK, party_id, message_id, event_type, payload, written_at, written_at)
-                for message_id, event_type, payload in zip(
-                    message_ids, event_types, payloads, strict=True
-                )
-            ],
+            (
+                WEBHOOK,
+                party_id,
+                message_id,
+                event_type,
+                serialised,
+                written_at,
+                written_at,
+                batch_events,
+            ),
         )
     return len(events)
+
+
+# Fanning batches out: the second and later events of each as new messages that copy the
+# batch row's party, times and place (``batch_id``); then each batch row becomes its first
+# event. PostgreSQL: one statement each for all the batches, from arrays sent in binary
+# (in text form psycopg escapes every quote of a JSON payload with a regular expression,
+# in Python); ids are drawn in the arrays' order. SQLite: the driver's executemany.
+_FAN_OUT_POSTGRESQL = (
+    "INSERT INTO outbox (channel, party_id, message_id, event_type, payload, created_at,"
+    " due_at, attempts, batch_id)"
+    " SELECT batch.channel, batch.party_id, new.message_id, new.event_type,"
+    " new.payload::json, batch.created_at, batch.due_at, 0, batch.id"
+    " FROM unnest(%(batch_ids)b::bigint[], %(message_ids)b::text[], %(event_types)b::text[],"
+    " %(payloads)b::text[]) WITH ORDINALITY AS new(batch_id, message_id, event_type, payload,"
+    " position)"
+    " JOIN outbox AS batch ON batch.id = new.batch_id"
+    " ORDER BY new.position"
+)
+_FAN_OUT_SQLITE = (
+    "INSERT INTO outbox (channel, party_id, message_id, event_type, payload, created_at,"
+    " due_at, attempts, batch_id)"
+    " SELECT channel, party_id, ?, ?, ?, created_at, due_at, 0, id FROM outbox WHERE id = ?"
+)
+_FIRST_OF_BATCH_POSTGRESQL = (
+    "UPDATE outbox SET event_type = first.event_type, payload = first.payload::json,"
+    " batch_events = NULL, batch_id = outbox.id"
+    " FROM unnest(%(batch_ids)b::bigint[], %(event_types)b::text[], %(payloads)b::text[])"
+    " AS first(batch_id, event_type, payload)"
+    " WHERE outbox.id = first.batch_id"
+)
+_FIRST_OF_BATCH_SQLITE = (
+    "UPDATE outbox SET event_type = ?, payload = ?, batch_events = NULL, batch_id = id WHERE id = ?"
+)
+
+
+def _fan_out(conn: Connection, batches: Sequence[Any]) -> None:
+    """Replace each batch row by a message per event, in the events' order, at the
+    batch's place: the batch row becomes the first (keeping its ``webhook-id``), new rows
+    with ``batch_id`` set to it the others. In the claiming worker's transaction, so a
+    worker that dies meanwhile leaves the batch as it was."""
+    firsts: list[tuple[int, str, str]] = []
+    rest: list[tuple[int, str, str]] = []
+    for batch in batches:
+        payload = batch.payload
+        timestamp = payload["timestamp"]
+        for position, event in enumerate(payload["events"]):
+            body = {"type": event["type"], "timestamp": timestamp, "data": event["data"]}
+            row = (batch.id, event["type"], orjson.dumps(body).decode())
+            (firsts if position == 0 else rest).append(row)
+    message_ids = _message_ids(len(rest))
+    if conn.dialect.name == "postgresql":
+        if rest:
+            conn.exec_driver_sql(
+                _FAN_OUT_POSTGRESQL,
+                {
+                    "batch_ids": [batch_id for batch_id, _, _ in rest],
+                    "message_ids": message_ids,
+                    "event_types": [event_type for _, event_type, _ in rest],
+                    "payloads": [body for _, _, body in rest],
+                },
+            )
+        conn.exec_driver_sql(
+            _FIRST_OF_BATCH_POSTGRESQL,
+            {
+                "batch_ids": [batch_id for batch_id, _, _ in firsts],
+                "event_types": [event_type for _, event_type, _ in firsts],
+                "payloads": [body for _, _, body in firsts],
+            },
+        )
+        return
+    if rest:
+        conn.exec_driver_sql(
+            _FAN_OUT_SQLITE,
+            [
+                (message_id, event_type, body, batch_id)
+                for message_id, (batch_id, event_type, body) in zip(message_ids, rest, strict=True)
+            ],
+        )
+    conn.exec_driver_sql(
+        _FIRST_OF_BATCH_SQLITE,
+        [(event_type, body, batch_id) for batch_id, event_type, body in firsts],
+    )
 
 
 def enqueue_mail(
@@ -229,6 +336,30 @@ _OPEN = and_(
 )
 
 
+# A party's webhook messages go in this order: a batch's messages at the batch's place.
+_PLACE = func.coalesce(OutboxMessage.batch_id, OutboxMessage.id)
+_OPEN_WEBHOOKS = and_(_OPEN, OutboxMessage.channel == WEBHOOK)
+
+
+def _first_open(party_ids: Sequence[int], per_party: int) -> Any:
+    """The first ``per_party`` open webhook rows of each of the parties, in order."""
+    numbered = (
+        select(
+            OutboxMessage,
+            func.row_number()
+            .over(partition_by=OutboxMessage.party_id, order_by=(_PLACE, OutboxMessage.id))
+            .label("position"),
+        )
+        .where(_OPEN_WEBHOOKS, OutboxMessage.party_id.in_(list(party_ids)))
+        .subquery()
+    )
+    return (
+        select(numbered)
+        .where(numbered.c.position <= per_party)
+        .order_by(numbered.c.party_id, numbered.c.position)
+    )
+
+
 def claim(
     conn: Connection,
     *,
@@ -240,24 +371,29 @@ def claim(
 ) -> dict[int, list[OutboxEntry]]:
     """Lease the next due run of open messages of up to ``parties`` parties, in order: for
     each party whose first open message is due and no one holds, its first ``per_party``
-    open messages that are due. Returns them by party."""
+    open messages that are due. Returns them by party.
+
+    Batches among them are fanned out first, in this transaction (``_fan_out``)."""
     held = (
         select(OutboxMessage.party_id)
-        .where(_OPEN, OutboxMessage.channel == WEBHOOK, OutboxMessage.lease_until > now)
+        .where(_OPEN_WEBHOOKS, OutboxMessage.lease_until > now)
         .scalar_subquery()
     )
-    heads = (
-        select(OutboxMessage.party_id, func.min(OutboxMessage.id).label("head"))
-        .where(_OPEN, OutboxMessage.channel == WEBHOOK)
-        .group_by(OutboxMessage.party_id)
-        .subquery()
-    )
+    ranked = select(
+        OutboxMessage.party_id,
+        OutboxMessage.due_at,
+        _PLACE.label("place"),
+        OutboxMessage.id,
+        func.row_number()
+        .over(partition_by=OutboxMessage.party_id, order_by=(_PLACE, OutboxMessage.id))
+        .label("position"),
+    ).where(_OPEN_WEBHOOKS)
+    heads = ranked.subquery()
     candidates = list(
         conn.execute(
             select(heads.c.party_id)
-            .join(OutboxMessage, OutboxMessage.id == heads.c.head)
-            .where(OutboxMessage.due_at <= now, heads.c.party_id.not_in(held))
-            .order_by(heads.c.head)
+            .where(heads.c.position == 1, heads.c.due_at <= now, heads.c.party_id.not_in(held))
+            .order_by(heads.c.place, heads.c.id)
             .limit(parties)
         ).scalars()
     )
@@ -275,21 +411,13 @@ def claim(
     )
     if not locked:
         return {}
-    numbered = (
-        select(
-            OutboxMessage,
-            func.row_number()
-            .over(partition_by=OutboxMessage.party_id, order_by=OutboxMessage.id)
-            .label("position"),
-        )
-        .where(_OPEN, OutboxMessage.channel == WEBHOOK, OutboxMessage.party_id.in_(locked))
-        .subquery()
-    )
-    rows = conn.execute(
-        select(numbered)
-        .where(numbered.c.position <= per_party)
-        .order_by(numbered.c.party_id, numbered.c.id)
-    ).all()
+    rows = conn.execute(_first_open(locked, per_party)).all()
+    batches = [row for row in rows if row.batch_events is not None]
+    if batches:
+        # Each batch's messages fill at least its own place in the window, so after one
+        # fan-out the first ``per_party`` rows hold no batch.
+        _fan_out(conn, batches)
+        rows = conn.execute(_first_open(locked, per_party)).all()
     claimed: dict[int, list[OutboxEntry]] = {}
     stopped: set[int] = set()
     for row in rows:
@@ -426,11 +554,16 @@ def next_due(conn: Connection) -> dt.datetime | None:
 @dataclass(frozen=True)
 class DeliveryLogEntry(OutboxEntry):
     """A webhook message as the operator sees it: with the party it is for, and whether
-    that party's endpoint is disabled (it answered 410 Gone)."""
+    that party's endpoint is disabled (it answered 410 Gone). A batch not yet fanned out
+    is one entry (``batch_events``); once the worker has claimed it, each of its events is
+    an entry of its own."""
 
     party_client_id: str | None
     party_name: str | None
     endpoint_disabled_at: dt.datetime | None
+    # A batch not yet fanned out (its events get their messages when the worker claims
+    # it): how many events it holds; ``event_type`` names their types.
+    batch_events: int | None
 
     @property
     def status(self) -> str:
@@ -458,6 +591,7 @@ def _delivery_log_entry(row: Any) -> DeliveryLogEntry:
         party_client_id=row.party_client_id,
         party_name=row.party_name,
         endpoint_disabled_at=row.endpoint_disabled_at,
+        batch_events=row.batch_events,
     )
 
 

@@ -385,10 +385,16 @@ class WebhookSecret(Base):
 
 
 class OutboxMessage(Base):
-    """Something to tell the outside (a webhook event, later a mail), written in the
-    transaction of the change it tells of and sent only by the worker. Delivered in
-    ``id`` order per party; a worker leases what it sends (``claimed_by``,
-    ``lease_until``), so a worker that dies leaves nothing half-done."""
+    """Something to tell the outside (a webhook event, a mail), written in the transaction
+    of the change it tells of and sent only by the worker. A party's webhook messages are
+    delivered in the order of (``batch_id`` or else ``id``, ``id``); a worker leases what
+    it sends (``claimed_by``, ``lease_until``), so a worker that dies leaves nothing
+    half-done.
+
+    A change that tells a party of several events at once (an approval: a
+    ``grant.started`` per metering point) writes one row, a batch (``batch_events``
+    set, the events in its payload), which the worker fans out into a message per event
+    when it claims the party's messages (``outbox.store``)."""
 
     __tablename__ = "outbox"
     __table_args__ = (Index("ix_outbox_open", "delivered_at", "failed_at", "due_at"),)
@@ -414,6 +420,11 @@ class OutboxMessage(Base):
     subject: Mapped[str | None] = mapped_column(String(64), index=True)
     # Set when the message was withdrawn before it was sent; it is then never sent.
     voided_at: Mapped[dt.datetime | None]
+    # A batch not yet fanned out: how many events its payload holds.
+    batch_events: Mapped[int | None] = mapped_column(Integer)
+    # A message fanned out of a batch: the batch row's id, whose place in the party's
+    # order it takes (the batch row itself became the first of them).
+    batch_id: Mapped[int | None] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
 
 
 class BrowserSession(Base):
