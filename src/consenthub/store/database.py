@@ -7,7 +7,10 @@ failing half-way with ``SQLITE_BUSY`` after it read stale data.
 ``transact`` and ``reads_and_one_write`` are the way in from the event loop for the data
 API: on SQLite they run the work on this process's one writer thread, so that concurrent requests
 queue in order instead of waking a pool of threads that fight over the write lock and
-the GIL; on PostgreSQL on a pool of threads as large as the connection pool.
+the GIL; on PostgreSQL on a pool of threads as large as the connection pool. On SQLite the
+writer thread keeps one connection for them instead of taking one from the pool each time.
+``quick_read`` is the way in for a hot path's single read (a fresh consent token): on SQLite
+on the event loop itself, on the connection the loop's thread keeps.
 
 A database that cannot be reached (connection refused or dropped, no pooled connection to
 be had) is ``DomainError(STORE_UNAVAILABLE)``, answered 503 with ``Retry-After``; the pool
@@ -95,6 +98,14 @@ class Database:
             max_workers=1 if self.is_sqlite else POSTGRESQL_POOL_SIZE,
             thread_name_prefix="transact",
         )
+        # SQLite: the connection each thread that runs hot work keeps (the writer thread, the
+        # event loop's thread), so that a transaction of a few statements does not pay the
+        # pool's checkout and check-in, which cost more than its statements (~30 µs against
+        # ~10 µs, docs/performance.md). ``dispose`` closes them all.
+        self._kept = threading.local()
+        self._kept_connections: list[Connection] = []
+        self._kept_guard = threading.Lock()
+        self._generation = 0
 
     def _create_engine(self, echo: bool) -> Engine:
         if self.is_sqlite:
@@ -135,6 +146,8 @@ class Database:
         """``work`` in one write transaction, off the event loop."""
 
         def run() -> Result:
+            if self._write_lock is not None:
+                return self._write_kept(work)
             with self.write() as conn:
                 return work(conn)
 
@@ -151,12 +164,82 @@ class Database:
 
         def run() -> Result:
             if self._write_lock is not None:
-                with self.write() as conn:
-                    return work(conn)
-            with _reachable(), self.engine.connect() as conn:
-                return work(conn.execution_options(isolation_level="AUTOCOMMIT"))
+                return self._write_kept(work)
+            return self._autocommit(work)
 
         return await self._off_the_loop(run)
+
+    async def quick_read(self, work: Callable[[Connection], Result]) -> Result:
+        """``work``: reads that need no common snapshot, each statement on the driver's
+        cursor (``store.prepared``) and so atomic by itself; for a hot path's one read.
+
+        On SQLite on the event loop, on the connection its thread keeps, in the driver's
+        autocommit mode: in WAL mode a reader does not wait for writers (it sees the last
+        commit), and the hop to the writer thread and back, with a write transaction there,
+        cost more CPU than the read itself (docs/performance.md). Whatever began a
+        transaction is rolled back at the end, so the connection never holds a snapshot
+        that would keep the WAL from being checkpointed. On PostgreSQL, where a read is a
+        round trip, off the loop in autocommit mode, as ``reads_and_one_write``.
+        """
+        if self._write_lock is None:
+            return await self._off_the_loop(lambda: self._autocommit(work))
+        conn = self._kept_connection(writer=False)
+        with _reachable():
+            try:
+                try:
+                    return work(conn)
+                finally:
+                    if conn.in_transaction():
+                        conn.rollback()
+            except (sa_exc.DBAPIError, sqlite3.Error):
+                self._drop_kept(conn)
+                raise
+
+    def _autocommit(self, work: Callable[[Connection], Result]) -> Result:
+        with _reachable(), self.engine.connect() as conn:
+            return work(conn.execution_options(isolation_level="AUTOCOMMIT"))
+
+    def _write_kept(self, work: Callable[[Connection], Result]) -> Result:
+        """SQLite: ``work`` in one ``BEGIN IMMEDIATE`` transaction on this thread's kept
+        connection, queued with every other writer of this process (``write``)."""
+        assert self._write_lock is not None
+        conn = self._kept_connection(writer=True)
+        with _reachable():
+            try:
+                with self._write_lock, conn.begin():
+                    return work(conn)
+            except (sa_exc.DBAPIError, sqlite3.Error):
+                # A connection that failed is not trusted again: the next one is fresh.
+                self._drop_kept(conn)
+                raise
+
+    def _kept_connection(self, *, writer: bool) -> Connection:
+        """This thread's kept connection: the writer's begins ``BEGIN IMMEDIATE``, the
+        reader's plain ``BEGIN`` (should anything begin on it), so that a read on the
+        event loop never waits for the write lock."""
+        slot = "writer" if writer else "reader"
+        kept: tuple[int, Connection] | None = getattr(self._kept, slot, None)
+        if kept is not None and kept[0] == self._generation:
+            return kept[1]
+        with _reachable():
+            conn = self.engine.connect()
+        if writer:
+            conn = conn.execution_options(**{_IMMEDIATE: True})
+        with self._kept_guard:
+            self._kept_connections.append(conn)
+            setattr(self._kept, slot, (self._generation, conn))
+        return conn
+
+    def _drop_kept(self, conn: Connection) -> None:
+        with self._kept_guard:
+            if conn in self._kept_connections:
+                self._kept_connections.remove(conn)
+        for slot in ("writer", "reader"):
+            kept = getattr(self._kept, slot, None)
+            if kept is not None and kept[1] is conn:
+                setattr(self._kept, slot, None)
+        conn.invalidate()
+        conn.close()
 
     async def _off_the_loop(self, run: Callable[[], Result]) -> Result:
         # Carry the request's context (its correlation id) into the thread.
@@ -169,6 +252,11 @@ class Database:
             yield conn
 
     def dispose(self) -> None:
+        with self._kept_guard:
+            kept, self._kept_connections = self._kept_connections, []
+            self._generation += 1
+        for conn in kept:
+            conn.close()
         self.engine.dispose()
 
 
