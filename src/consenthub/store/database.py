@@ -20,12 +20,13 @@ replaces the broken connections, so the hub recovers by itself when the database
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
+import queue
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -94,10 +95,7 @@ class Database:
         # The threads that run ``transact`` and ``reads_and_one_write``: SQLite's one writer;
         # on PostgreSQL as many as the pool has connections, so none waits for a connection
         # while holding a thread.
-        self._transactors = ThreadPoolExecutor(
-            max_workers=1 if self.is_sqlite else POSTGRESQL_POOL_SIZE,
-            thread_name_prefix="transact",
-        )
+        self._transactors = Transactors(1 if self.is_sqlite else POSTGRESQL_POOL_SIZE)
         # SQLite: the connection each thread that runs hot work keeps (the writer thread, the
         # event loop's thread), so that a transaction of a few statements does not pay the
         # pool's checkout and check-in, which cost more than its statements (~30 µs against
@@ -242,9 +240,7 @@ class Database:
         conn.close()
 
     async def _off_the_loop(self, run: Callable[[], Result]) -> Result:
-        # Carry the request's context (its correlation id) into the thread.
-        context = contextvars.copy_context()
-        return await asyncio.get_running_loop().run_in_executor(self._transactors, context.run, run)
+        return await self._transactors.run(run)
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -258,6 +254,72 @@ class Database:
         for conn in kept:
             conn.close()
         self.engine.dispose()
+
+
+# What the loop hands a transactor: its loop, the future it awaits, its context, the work.
+_Handed = tuple[
+    asyncio.AbstractEventLoop, "asyncio.Future[Any]", contextvars.Context, Callable[[], Any]
+]
+
+
+class Transactors:
+    """The threads that run ``Database.transact`` and its kin: work handed over from the
+    event loop on one queue, each outcome handed back with one ``call_soon_threadsafe``.
+
+    What ``loop.run_in_executor`` does, without its second future: the executor's future
+    (a ``Condition`` with its lock, made per call) chained to the loop's. On the token
+    endpoint's code exchange that hand-over cost more CPU than the transaction it carried
+    (docs/performance.md, "Consent tokens (issue 13), sixth session"). Work the awaiting
+    task gave up on before it started is skipped, as the executor skips it. The threads
+    are started as work arrives, up to ``threads``, and are daemons: a server stops only
+    after its requests are answered.
+    """
+
+    def __init__(self, threads: int) -> None:
+        self._threads = threads
+        self._started = 0
+        self._queue: queue.SimpleQueue[_Handed] = queue.SimpleQueue()
+        self._guard = threading.Lock()
+
+    def run(self, work: Callable[[], Result]) -> asyncio.Future[Result]:
+        """``work`` on one of the threads, in the caller's context (its correlation id)."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Result] = loop.create_future()
+        if self._started < self._threads:
+            self._start_one()
+        self._queue.put((loop, future, contextvars.copy_context(), work))
+        return future
+
+    def _start_one(self) -> None:
+        with self._guard:
+            if self._started >= self._threads:
+                return
+            self._started += 1
+            name = f"transact_{self._started}"
+        threading.Thread(target=self._serve, name=name, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            loop, future, context, work = self._queue.get()
+            if future.cancelled():
+                continue
+            outcome: tuple[Any, BaseException | None]
+            try:
+                outcome = (context.run(work), None)
+            except BaseException as error:  # handed to the awaiting task, as the executor does
+                outcome = (None, error)
+            # A loop that closed meanwhile (RuntimeError) has nobody awaiting the outcome.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(_settle, future, *outcome)
+
+
+def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if future.cancelled():
+        return
+    if error is None:
+        future.set_result(result)
+    else:
+        future.set_exception(error)
 
 
 # A connection that sat idle may have been closed by the server, a restart or a firewall:
