@@ -101,7 +101,7 @@ class Database:
         # pool's checkout and check-in, which cost more than its statements (~30 µs against
         # ~10 µs, docs/performance.md). ``dispose`` closes them all.
         self._kept = threading.local()
-        self._kept_connections: list[Connection] = []
+        self._kept_connections: list[tuple[threading.Thread, Connection]] = []
         self._kept_guard = threading.Lock()
         self._generation = 0
 
@@ -224,14 +224,22 @@ class Database:
         if writer:
             conn = conn.execution_options(**{_IMMEDIATE: True})
         with self._kept_guard:
-            self._kept_connections.append(conn)
+            # Those of threads that ended (a test's loops come and go) are closed here.
+            ended = [kept for kept in self._kept_connections if not kept[0].is_alive()]
+            self._kept_connections = [
+                kept for kept in self._kept_connections if kept[0].is_alive()
+            ]
+            self._kept_connections.append((threading.current_thread(), conn))
             setattr(self._kept, slot, (self._generation, conn))
+        for _, old in ended:
+            old.close()
         return conn
 
     def _drop_kept(self, conn: Connection) -> None:
         with self._kept_guard:
-            if conn in self._kept_connections:
-                self._kept_connections.remove(conn)
+            self._kept_connections = [
+                kept for kept in self._kept_connections if kept[1] is not conn
+            ]
         for slot in ("writer", "reader"):
             kept = getattr(self._kept, slot, None)
             if kept is not None and kept[1] is conn:
@@ -251,7 +259,7 @@ class Database:
         with self._kept_guard:
             kept, self._kept_connections = self._kept_connections, []
             self._generation += 1
-        for conn in kept:
+        for _, conn in kept:
             conn.close()
         self.engine.dispose()
 
