@@ -249,7 +249,8 @@ def main() -> None:
     if args.case == "consent":
         for outcome, raw in _consent(out, args.seconds, args.connections, gil=args.gil):
             summary = summarize(raw)
-            raw.with_name(raw.name.replace(".stacks.txt", ".summary.txt")).write_text(summary + "\n")
+            summary_path = raw.with_name(raw.name.replace(".stacks.txt", ".summary.txt"))
+            summary_path.write_text(summary + "\n")
             print(outcome)
             print(summary)
         return
