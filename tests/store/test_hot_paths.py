@@ -14,6 +14,7 @@ from consenthub.domain.errors import Code, DomainError
 from consenthub.store.database import Database
 from consenthub.store.prepared import Prepared
 from consenthub.store.tables import SigningKey
+from tests.consent.parties import run_async
 
 _KEYS = Prepared(select(SigningKey.kid))
 _REQUEST = contextvars.ContextVar("request", default="none")
@@ -40,7 +41,7 @@ def test_a_quick_read_sees_every_commit_before_it(db: Database) -> None:
         again = await db.quick_read(_kids)
         return before, after, again
 
-    before, after, again = asyncio.run(reads())
+    before, after, again = run_async(reads())
     assert after == [kid + "-rotated" for kid in before]
     assert again == [kid + "-again" for kid in after]
 
@@ -62,7 +63,7 @@ def test_a_quick_read_that_began_a_transaction_leaves_none_open(db: Database) ->
         assert began
         return first - second, await db.quick_read(lambda conn: conn.in_transaction())
 
-    removed, still_open = asyncio.run(read_twice())
+    removed, still_open = run_async(read_twice())
     assert removed == 1
     assert not still_open
 
@@ -84,7 +85,7 @@ def test_transact_carries_the_context_and_hands_back_errors(db: Database) -> Non
         kids = await db.quick_read(_kids)
         return seen, str(len(kids))
 
-    seen, kids = asyncio.run(work())
+    seen, kids = run_async(work())
     assert seen == "request-1"
     assert kids == "1"
 
@@ -104,7 +105,7 @@ def test_the_writer_thread_replaces_a_connection_that_failed(db: Database) -> No
         assert raised.value.code is Code.STORE_UNAVAILABLE
         return await db.transact(_kids)
 
-    assert len(asyncio.run(work())) == 1
+    assert len(run_async(work())) == 1
 
 
 def test_work_given_up_before_it_starts_is_not_run(db: Database) -> None:
@@ -124,5 +125,5 @@ def test_work_given_up_before_it_starts_is_not_run(db: Database) -> None:
         await blocker
         await db.transact(lambda _conn: None)
 
-    asyncio.run(work())
+    run_async(work())
     assert ran == []
