@@ -69,7 +69,7 @@ end
 """
 
 
-class _Setup:
+class Setup:
     """The parties, the resource, the end users and the live consents of the run."""
 
     def __init__(self, database: Database, secret_key: str) -> None:
@@ -133,7 +133,7 @@ def _client_form(credentials: registry.NewCredentials, **extra: str) -> str:
                                    "client_secret": credentials.client_secret, **extra})
 
 
-def _code_script(path: Path, credentials: registry.NewCredentials, codes: list[str]) -> Path:
+def code_script(path: Path, credentials: registry.NewCredentials, codes: list[str]) -> Path:
     prefix = _client_form(credentials, grant_type="authorization_code") + "&code="
     rows = ",\n".join(json.dumps(code) for code in codes)
     path.write_text(_CODE_LUA % {"codes": rows, "prefix": json.dumps(prefix),
@@ -141,7 +141,15 @@ def _code_script(path: Path, credentials: registry.NewCredentials, codes: list[s
     return path
 
 
-def _check(server: Server, setup: _Setup, database: Database) -> None:
+def fresh_form(setup: Setup, consent_id: str) -> str:
+    """A fresh-token request for ``consent_id``: client credentials with RFC 9396
+    ``authorization_details``."""
+    details = json.dumps([{"type": "urn:altinn:consent", "id": consent_id}])
+    return _client_form(setup.consumer, grant_type="client_credentials",
+                        authorization_details=details)
+
+
+def _check(server: Server, setup: Setup, database: Database) -> None:
     """One token of each kind, before any load: the harness fails when one is refused."""
     [(consent_id, code)] = setup.consents(database, 1, dt.datetime.now(dt.UTC))
     exchanged = hub.post_form(server.base_url + "/sts/Token", _client_form(
@@ -161,12 +169,10 @@ def run(context: Context, findings: Findings) -> None:
     server: Server | None = None
     try:
         log("consent: parties, resource 5252_1, end users, live consents; consenthub serve")
-        setup = _Setup(database, key)
+        setup = Setup(database, key)
         server = hub.serve("consenthub-consent-sqlite", backend.url, key, context.work)
         _check(server, setup, database)
         pids = serving(server)
-        details = [json.dumps([{"type": "urn:altinn:consent", "id": consent_id}])
-                   for consent_id in setup.live]
         plain = Subject(
             Series("consent_cc", "client credentials, access token (baseline)"),
             server.base_url,
@@ -176,17 +182,16 @@ def run(context: Context, findings: Findings) -> None:
             Series("consent_fresh", "client credentials + authorization_details"),
             server.base_url,
             wrk.write_script(context.work / "consent-fresh.lua", [
-                wrk.Request("POST", "/sts/Token", _client_form(
-                    setup.consumer, grant_type="client_credentials", authorization_details=d))
-                for d in details], FORM), pids)
+                wrk.Request("POST", "/sts/Token", fresh_form(setup, consent_id))
+                for consent_id in setup.live], FORM), pids)
         exchange = Series("consent_code", "authorization code exchange")
-        code_script = context.work / "consent-code.lua"
+        code_lua = context.work / "consent-code.lua"
         rate = {"cc": 0.0}
 
         def fresh_codes(seconds: float) -> Path:
             count = math.ceil(max(rate["cc"], 500.0) * max(1, round(seconds)) * CODE_MARGIN)
             pairs = setup.consents(database, count, dt.datetime.now(dt.UTC))
-            return _code_script(code_script, setup.consumer, [code for _, code in pairs])
+            return code_script(code_lua, setup.consumer, [code for _, code in pairs])
 
         loads: list[tuple[Series, Callable[[float], Path]]] = [
             (plain.series, lambda _: plain.script),

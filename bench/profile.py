@@ -1,9 +1,14 @@
-"""Where a server's time goes under load: ``python -m bench.profile token|data|webhooks|updates``.
+"""Where a server's time goes under load:
+``python -m bench.profile token|data|consent|webhooks|updates``.
 
 Starts consenthub on a fresh SQLite database (the data case at the small quick
 scale), loads it with wrk, samples the worker with py-spy (``pip install
 py-spy`` into .venv) and prints the share of samples per package and the
 heaviest functions. Raw stacks land in ``bench/out/profile``.
+
+The consent case samples the server of ``bench/consent_bench.py`` under each of its three
+loads in turn (client credentials, client credentials with ``authorization_details``, code
+exchange with fresh codes), ``--seconds`` each, and prints a summary per load.
 
 The webhooks case samples ``consenthub worker`` instead, from the commit of the
 full run's backlog (one throughput round of ``bench/webhook_bench.py`` on SQLite,
@@ -31,7 +36,7 @@ from pathlib import Path
 
 import httpx
 
-from bench import databases, dataset, hub, updates_bench, webhook_bench, wrk
+from bench import consent_bench, databases, dataset, hub, updates_bench, webhook_bench, wrk
 from bench.loads import Context
 from bench.plan import FULL, QUICK
 from bench.procs import LOAD_CPU, Server
@@ -182,9 +187,47 @@ def _updates(out: Path, kind: str, message: str, count: int, *, gil: bool) -> tu
             + ", ".join(f"{wall:.0f} ms (CPU {cpu:.0f})" for wall, cpu in timings)), raw
 
 
+def _consent(out: Path, seconds: int, connections: int, *, gil: bool) -> list[tuple[str, Path]]:
+    """The consent benchmark's server under each of its loads, one after the other."""
+    backend = databases.fresh_sqlite(out, "consent")
+    key = hub.new_secret_key()
+    database = hub.migrate(backend.url, key)
+    setup = consent_bench.Setup(database, key)
+    server = hub.serve("profile-consent", backend.url, key, out)
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    results = []
+    try:
+        loads = {
+            "cc": lambda: wrk.write_script(out / "cc.lua", [wrk.Request(
+                "POST", "/sts/Token", hub.token_form(setup.third_party))], headers),
+            "fresh": lambda: wrk.write_script(out / "fresh.lua", [
+                wrk.Request("POST", "/sts/Token", consent_bench.fresh_form(setup, consent_id))
+                for consent_id in setup.live], headers),
+            # Codes for a rate of up to 5,000 tokens/s: a load that runs out answers 400.
+            "code": lambda: consent_bench.code_script(out / "code.lua", setup.consumer, [
+                code for _, code in setup.consents(database, 5_000 * seconds,
+                                                   dt.datetime.now(dt.UTC))]),
+        }
+        for name, script in loads.items():
+            prepared = script()
+            raw = out / f"consent-{name}.stacks.txt"
+            recorder = _record(server, seconds, raw, gil=gil)
+            result = wrk.run(wrk.ensure_wrk(), server.base_url, prepared, seconds=seconds,
+                             connections=connections, cpu=LOAD_CPU)
+            recorder.wait(timeout=seconds + 60)
+            if result.non_2xx:
+                raise SystemExit(f"consent {name}: {result.non_2xx} answers were not 2xx")
+            results.append((f"{name}: {result}", raw))
+    finally:
+        server.stop()
+        database.dispose()
+        databases.drop(backend)
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__)
-    parser.add_argument("case", choices=("token", "data", "webhooks", "updates"))
+    parser.add_argument("case", choices=("token", "data", "consent", "webhooks", "updates"))
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--connections", type=int,
                         help="wrk connections (default: the full run's for that benchmark)")
@@ -198,11 +241,19 @@ def main() -> None:
                         help="updates: how many messages to send while sampling")
     args = parser.parse_args()
     if args.connections is None:
-        args.connections = (FULL.token_connections if args.case == "token"
+        args.connections = (FULL.token_connections if args.case in ("token", "consent")
                             else FULL.data_connections)
     out = ROOT / "bench" / "out" / "profile"
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
+    if args.case == "consent":
+        for outcome, raw in _consent(out, args.seconds, args.connections, gil=args.gil):
+            summary = summarize(raw)
+            summary_path = raw.with_name(raw.name.replace(".stacks.txt", ".summary.txt"))
+            summary_path.write_text(summary + "\n")
+            print(outcome)
+            print(summary)
+        return
     if args.case in ("webhooks", "updates"):
         if args.case == "webhooks":
             outcome, raw = _webhooks(out, args.seconds, gil=args.gil)

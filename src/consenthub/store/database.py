@@ -7,7 +7,10 @@ failing half-way with ``SQLITE_BUSY`` after it read stale data.
 ``transact`` and ``reads_and_one_write`` are the way in from the event loop for the data
 API: on SQLite they run the work on this process's one writer thread, so that concurrent requests
 queue in order instead of waking a pool of threads that fight over the write lock and
-the GIL; on PostgreSQL on a pool of threads as large as the connection pool.
+the GIL; on PostgreSQL on a pool of threads as large as the connection pool. On SQLite the
+writer thread keeps one connection for them instead of taking one from the pool each time.
+``quick_read`` is the way in for a hot path's single read (a fresh consent token): on SQLite
+on the event loop itself, on the connection the loop's thread keeps.
 
 A database that cannot be reached (connection refused or dropped, no pooled connection to
 be had) is ``DomainError(STORE_UNAVAILABLE)``, answered 503 with ``Retry-After``; the pool
@@ -17,12 +20,13 @@ replaces the broken connections, so the hub recovers by itself when the database
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
+import queue
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -91,10 +95,15 @@ class Database:
         # The threads that run ``transact`` and ``reads_and_one_write``: SQLite's one writer;
         # on PostgreSQL as many as the pool has connections, so none waits for a connection
         # while holding a thread.
-        self._transactors = ThreadPoolExecutor(
-            max_workers=1 if self.is_sqlite else POSTGRESQL_POOL_SIZE,
-            thread_name_prefix="transact",
-        )
+        self._transactors = Transactors(1 if self.is_sqlite else POSTGRESQL_POOL_SIZE)
+        # SQLite: the connection each thread that runs hot work keeps (the writer thread, the
+        # event loop's thread), so that a transaction of a few statements does not pay the
+        # pool's checkout and check-in, which cost more than its statements (~30 µs against
+        # ~10 µs, docs/performance.md). ``dispose`` closes them all.
+        self._kept = threading.local()
+        self._kept_connections: list[tuple[threading.Thread, Connection]] = []
+        self._kept_guard = threading.Lock()
+        self._generation = 0
 
     def _create_engine(self, echo: bool) -> Engine:
         if self.is_sqlite:
@@ -135,6 +144,8 @@ class Database:
         """``work`` in one write transaction, off the event loop."""
 
         def run() -> Result:
+            if self._write_lock is not None:
+                return self._write_kept(work)
             with self.write() as conn:
                 return work(conn)
 
@@ -151,17 +162,93 @@ class Database:
 
         def run() -> Result:
             if self._write_lock is not None:
-                with self.write() as conn:
-                    return work(conn)
-            with _reachable(), self.engine.connect() as conn:
-                return work(conn.execution_options(isolation_level="AUTOCOMMIT"))
+                return self._write_kept(work)
+            return self._autocommit(work)
 
         return await self._off_the_loop(run)
 
+    async def quick_read(self, work: Callable[[Connection], Result]) -> Result:
+        """``work``: reads that need no common snapshot, each statement on the driver's
+        cursor (``store.prepared``) and so atomic by itself; for a hot path's one read.
+
+        On SQLite on the event loop, on the connection its thread keeps, in the driver's
+        autocommit mode: in WAL mode a reader does not wait for writers (it sees the last
+        commit), and the hop to the writer thread and back, with a write transaction there,
+        cost more CPU than the read itself (docs/performance.md). Whatever began a
+        transaction is rolled back at the end, so the connection never holds a snapshot
+        that would keep the WAL from being checkpointed. On PostgreSQL, where a read is a
+        round trip, off the loop in autocommit mode, as ``reads_and_one_write``.
+        """
+        if self._write_lock is None:
+            return await self._off_the_loop(lambda: self._autocommit(work))
+        conn = self._kept_connection(writer=False)
+        with _reachable():
+            try:
+                try:
+                    return work(conn)
+                finally:
+                    if conn.in_transaction():
+                        conn.rollback()
+            except (sa_exc.DBAPIError, sqlite3.Error):
+                self._drop_kept(conn)
+                raise
+
+    def _autocommit(self, work: Callable[[Connection], Result]) -> Result:
+        with _reachable(), self.engine.connect() as conn:
+            return work(conn.execution_options(isolation_level="AUTOCOMMIT"))
+
+    def _write_kept(self, work: Callable[[Connection], Result]) -> Result:
+        """SQLite: ``work`` in one ``BEGIN IMMEDIATE`` transaction on this thread's kept
+        connection, queued with every other writer of this process (``write``)."""
+        assert self._write_lock is not None
+        conn = self._kept_connection(writer=True)
+        with _reachable():
+            try:
+                with self._write_lock, conn.begin():
+                    return work(conn)
+            except (sa_exc.DBAPIError, sqlite3.Error):
+                # A connection that failed is not trusted again: the next one is fresh.
+                self._drop_kept(conn)
+                raise
+
+    def _kept_connection(self, *, writer: bool) -> Connection:
+        """This thread's kept connection: the writer's begins ``BEGIN IMMEDIATE``, the
+        reader's plain ``BEGIN`` (should anything begin on it), so that a read on the
+        event loop never waits for the write lock."""
+        slot = "writer" if writer else "reader"
+        kept: tuple[int, Connection] | None = getattr(self._kept, slot, None)
+        if kept is not None and kept[0] == self._generation:
+            return kept[1]
+        with _reachable():
+            conn = self.engine.connect()
+        if writer:
+            conn = conn.execution_options(**{_IMMEDIATE: True})
+        with self._kept_guard:
+            # Those of threads that ended (a test's loops come and go) are closed here.
+            ended = [kept for kept in self._kept_connections if not kept[0].is_alive()]
+            self._kept_connections = [
+                kept for kept in self._kept_connections if kept[0].is_alive()
+            ]
+            self._kept_connections.append((threading.current_thread(), conn))
+            setattr(self._kept, slot, (self._generation, conn))
+        for _, old in ended:
+            old.close()
+        return conn
+
+    def _drop_kept(self, conn: Connection) -> None:
+        with self._kept_guard:
+            self._kept_connections = [
+                kept for kept in self._kept_connections if kept[1] is not conn
+            ]
+        for slot in ("writer", "reader"):
+            kept = getattr(self._kept, slot, None)
+            if kept is not None and kept[1] is conn:
+                setattr(self._kept, slot, None)
+        conn.invalidate()
+        conn.close()
+
     async def _off_the_loop(self, run: Callable[[], Result]) -> Result:
-        # Carry the request's context (its correlation id) into the thread.
-        context = contextvars.copy_context()
-        return await asyncio.get_running_loop().run_in_executor(self._transactors, context.run, run)
+        return await self._transactors.run(run)
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -169,7 +256,78 @@ class Database:
             yield conn
 
     def dispose(self) -> None:
+        with self._kept_guard:
+            kept, self._kept_connections = self._kept_connections, []
+            self._generation += 1
+        for _, conn in kept:
+            conn.close()
         self.engine.dispose()
+
+
+# What the loop hands a transactor: its loop, the future it awaits, its context, the work.
+_Handed = tuple[
+    asyncio.AbstractEventLoop, "asyncio.Future[Any]", contextvars.Context, Callable[[], Any]
+]
+
+
+class Transactors:
+    """The threads that run ``Database.transact`` and its kin: work handed over from the
+    event loop on one queue, each outcome handed back with one ``call_soon_threadsafe``.
+
+    What ``loop.run_in_executor`` does, without its second future: the executor's future
+    (a ``Condition`` with its lock, made per call) chained to the loop's. On the token
+    endpoint's code exchange that hand-over cost more CPU than the transaction it carried
+    (docs/performance.md, "Consent tokens (issue 13), sixth session"). Work the awaiting
+    task gave up on before it started is skipped, as the executor skips it. The threads
+    are started as work arrives, up to ``threads``, and are daemons: a server stops only
+    after its requests are answered.
+    """
+
+    def __init__(self, threads: int) -> None:
+        self._threads = threads
+        self._started = 0
+        self._queue: queue.SimpleQueue[_Handed] = queue.SimpleQueue()
+        self._guard = threading.Lock()
+
+    def run(self, work: Callable[[], Result]) -> asyncio.Future[Result]:
+        """``work`` on one of the threads, in the caller's context (its correlation id)."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Result] = loop.create_future()
+        if self._started < self._threads:
+            self._start_one()
+        self._queue.put((loop, future, contextvars.copy_context(), work))
+        return future
+
+    def _start_one(self) -> None:
+        with self._guard:
+            if self._started >= self._threads:
+                return
+            self._started += 1
+            name = f"transact_{self._started}"
+        threading.Thread(target=self._serve, name=name, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            loop, future, context, work = self._queue.get()
+            if future.cancelled():
+                continue
+            outcome: tuple[Any, BaseException | None]
+            try:
+                outcome = (context.run(work), None)
+            except BaseException as error:  # handed to the awaiting task, as the executor does
+                outcome = (None, error)
+            # A loop that closed meanwhile (RuntimeError) has nobody awaiting the outcome.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(_settle, future, *outcome)
+
+
+def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if future.cancelled():
+        return
+    if error is None:
+        future.set_result(result)
+    else:
+        future.set_exception(error)
 
 
 # A connection that sat idle may have been closed by the server, a restart or a firewall:

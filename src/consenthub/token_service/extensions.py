@@ -13,9 +13,10 @@ from consenthub.registry import PartyRecord
 from consenthub.services import Services
 
 # The token response body for an authenticated client and the request's parameters. Both
-# issuers are coroutines, called on the event loop as client credentials is: they take
-# their database work off the loop themselves (one thread on SQLite), which costs far less
-# CPU than a thread per request of the thread pool under load (bench: consent tokens).
+# issuers are coroutines, called on the event loop as client credentials is: they choose
+# where their database work runs themselves (a write on the one writer thread on SQLite, a
+# single read on the loop, ``Database.quick_read``), which costs far less CPU than a
+# thread per request of the thread pool under load (bench: consent tokens).
 IssueFromGrant = Callable[[Services, PartyRecord, Mapping[str, str]], Awaitable[dict[str, Any]]]
 # The token response body for one RFC 9396 ``authorization_details`` entry.
 IssueFromDetails = Callable[[Services, PartyRecord, Mapping[str, Any]], Awaitable[dict[str, Any]]]

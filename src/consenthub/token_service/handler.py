@@ -252,8 +252,8 @@ async def _authorization_details(
     """Client credentials with RFC 9396 ``authorization_details``: one entry, of a type a
     process answers (Altinn consent: a fresh token for a live consent)."""
     try:
-        details = json.loads(text)
-    except ValueError:
+        details = orjson.loads(text)
+    except orjson.JSONDecodeError:
         details = None
     if (
         not isinstance(details, list)
