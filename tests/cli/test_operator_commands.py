@@ -308,6 +308,8 @@ def test_party_update_changes_only_what_is_given_and_is_audited(
     assert renamed["return_urls"] == ["https://app.example.no/v2/callback"]
     assert renamed["return_domains"] == ["example.no"]
     assert party_update(env, client_id, "--privacy-url", "")["privacy_url"] is None
+    # What the party already has changes nothing and records nothing.
+    party_update(env, client_id, "--name", "Strømappen Norge AS", "--privacy-url", "")
     with db.read() as conn:
         party = registry.find_by_client_id(conn, client_id)
         events = conn.execute(
