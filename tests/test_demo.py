@@ -277,3 +277,43 @@ def mail_is_caught_and_listed(workdir: Path, printed: str) -> None:
     assert caught["to"] == "Kari Nordmann <kari@example.no>"
     assert caught["subject"] == "Demo Strøm AS ber om tilgang til strømdataene dine"
     assert caught["link"] == link
+
+
+OFF_MACHINE_URL = re.compile(r"""(?:href|src|action)\s*=\s*["']?(?!/|#|https?://127\.0\.0\.1[:/])"""
+                             r"""([a-z][a-z0-9+.-]*:|//)""", re.IGNORECASE)
+STYLESHEET = re.compile(r"""<link[^>]*rel=["']?stylesheet[^>]*href=["']?([^"' >]+)""")
+
+
+def test_the_login_providers_pages_load_nothing_from_off_the_machine() -> None:
+    """The demo's login page works offline: what it loads is served by the provider itself
+    (oidc-provider-mock links Pico CSS from a CDN; the demo serves a stylesheet of its own)."""
+    from consenthub.demo import DEMO_PERSONS, start_login_provider
+
+    port = free_port()
+    provider = start_login_provider(port)
+    issuer = f"http://127.0.0.1:{port}"
+    try:
+        login = httpx.get(
+            f"{issuer}/oauth2/authorize",
+            params={
+                "client_id": "consenthub",
+                "redirect_uri": "http://127.0.0.1:8000/auth/callback",
+                "response_type": "code",
+                "scope": "openid",
+            },
+        )
+        error = httpx.get(f"{issuer}/oauth2/authorize")
+        assert login.status_code == 200
+        assert error.status_code == 400
+        for page in (login, error):
+            assert "cdn" not in page.text.lower()
+            assert OFF_MACHINE_URL.search(page.text) is None, page.text
+            [stylesheet] = STYLESHEET.findall(page.text)
+            served = httpx.get(f"{issuer}{stylesheet}")
+            assert served.status_code == 200
+            assert served.headers["content-type"].startswith("text/css")
+            assert "button" in served.text
+        assert all(name in login.text for name in DEMO_PERSONS)
+    finally:
+        provider.terminate()
+        provider.wait(timeout=10)

@@ -152,14 +152,15 @@ def _spawn_and_wait(
 
 
 def start_login_provider(port: int, users: list[str] | None = None) -> subprocess.Popen[bytes]:
-    """Start a real local OpenID Connect provider process and wait until it answers.
+    """Start a real local OpenID Connect provider process and wait until it answers:
+    oidc-provider-mock with its pages styled from the machine (``consenthub.demo_provider``).
 
     ``users`` are JSON objects with ``sub`` and claims; default: the demo persons.
     """
     command = [
         sys.executable,
         "-m",
-        "oidc_provider_mock",
+        "consenthub.demo_provider",
         "--port",
         str(port),
         "--host",

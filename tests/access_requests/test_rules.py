@@ -8,6 +8,7 @@ import pytest
 
 from consenthub.access_requests import rules
 from consenthub.domain.access import Scope, Status
+from consenthub.domain.errors import Code
 
 NOW = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
 
@@ -73,3 +74,11 @@ def test_end_date_is_optional_and_after_today() -> None:
     assert end is None
     assert problem is not None
     assert "YYYY-MM-DD" in problem.rule
+
+
+def test_turning_back_is_a_rejection_for_eh088_and_closes_for_eh111() -> None:
+    """Seed 000: EH088 the end user did not approve; EH111 an internal error, not theirs."""
+    assert rules.turned_back_status(Code.EH088) is Status.REJECTED
+    assert rules.turned_back_status(Code.EH111) is Status.CLOSED
+    assert rules.turned_back_status(Code.EH106) is None
+    assert rules.turned_back_status(Code.EH098) is None

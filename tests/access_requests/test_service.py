@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from consenthub import access_requests
-from consenthub.access_requests import AccessRequest, Answer, NewAccessRequest
+from consenthub.access_requests import AccessRequest, Answer, NewAccessRequest, Outcome
 from consenthub.domain.access import Decision, Process, Scope, Status
 from consenthub.domain.errors import Code, DomainError
 from consenthub.services import Services
@@ -244,6 +244,47 @@ def test_a_second_answer_gets_the_first_outcome(hub: Services, db: Database, wor
     assert second.request.status is Status.APPROVED
     assert second.request.outcome == first.request.outcome
     assert len(grants_of(db)) == 1
+
+
+@pytest.mark.parametrize(
+    ("code", "status"), [(Code.EH088, Status.REJECTED), (Code.EH111, Status.CLOSED)]
+)
+def test_a_request_turned_back_ends_with_the_code_the_party_was_sent(
+    hub: Services, db: Database, world: World, code: Code, status: Status
+) -> None:
+    request = create(hub, world.party_id)
+    turned = access_requests.turn_back(hub, request.id, code, actor="browser")
+    assert turned.decided_now
+    assert (turned.request.status, turned.request.outcome) == (status, Outcome(error=code))
+    found = access_requests.find(hub, world.party_id, Process.URL, request.request_id)
+    assert found is not None
+    assert (found.status, found.outcome) == (status, Outcome(error=code))
+    assert audit_actions(db)[-1] == f"access_request.{status.value}"
+    # No answer after it: the person's approval comes back as the request was left.
+    access_requests.open_for(hub, request.id, world.kari)
+    decided = access_requests.decide(hub, request.id, world.kari, approve(gsrn(11)))
+    assert not decided.decided_now
+    assert decided.request.outcome == Outcome(error=code)
+    assert grants_of(db) == []
+
+
+def test_turning_back_an_answered_or_expired_request_changes_nothing(
+    hub: Services, db: Database, world: World, clock: MovableClock
+) -> None:
+    answered = create(hub, world.party_id)
+    access_requests.open_for(hub, answered.id, world.kari)
+    first = access_requests.decide(hub, answered.id, world.kari, approve(gsrn(11)))
+    turned = access_requests.turn_back(hub, answered.id, Code.EH088, actor="browser")
+    assert not turned.decided_now
+    assert turned.request.outcome == first.request.outcome
+    overdue = create(hub, world.party_id, deadline=dt.timedelta(hours=1))
+    clock.advance(hours=1)
+    turned = access_requests.turn_back(hub, overdue.id, Code.EH111, actor="browser")
+    assert not turned.decided_now
+    assert turned.request.status is Status.EXPIRED
+    assert audit_actions(db)[-1] == "access_request.expired"
+    with pytest.raises(ValueError, match="EH106"):
+        access_requests.turn_back(hub, create(hub, world.party_id).id, Code.EH106, actor="x")
 
 
 def test_a_request_past_its_deadline_is_expired_for_every_reader_and_never_approved(

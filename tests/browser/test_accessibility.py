@@ -1,5 +1,5 @@
 """The accessibility check (SPEC §9, WCAG 2.2 AA): axe-core, injected by Playwright, on every
-portal page — Min side and each of its lists, the decision page of each process
+portal page — the front page, Min side and each of its lists, the decision page of each process
 (BRS-NO-624, BRS-NO-622, DH-831, consent), an answered request, an error page, the
 failed-login page and the logged-out page — in every language. Any violation of a WCAG
 2.0/2.1/2.2 A or AA rule fails the test. Also: the focus ring's contrast, and GSRNs that
@@ -185,7 +185,9 @@ def test_every_portal_page_in_every_language_passes_axe(
             for violation in violations(page, axe_source):
                 problems.append(f"{name} [{language}] {violation}")
 
-    page.goto(f"{portal_server.url}/minside")
+    check("front page", "/")
+    page.goto(f"{portal_server.url}/?lang=en")
+    page.get_by_role("link", name="Log in", exact=True).click()
     log_in_at_provider(page, oidc_issuer, kari.sub, shot)
     page.wait_for_url(f"{portal_server.url}/minside")
     for name, path in pages.items():

@@ -273,3 +273,131 @@ def test_no_help_shows_a_python_type() -> None:
         assert "Usage" in shown, path
         for label in ("<bool>", "<list", "<float>", "<int>", "<str>", "<Path>"):
             assert label not in shown, (path, label)
+
+
+def party_update(env: dict[str, str], *args: str) -> dict[str, object]:
+    result = runner.invoke(app, ["party", "update", *args, "--json"], env=env)
+    assert result.exit_code == 0, result.output
+    return dict(json.loads(result.stdout))
+
+
+def test_party_update_changes_only_what_is_given_and_is_audited(
+    env: dict[str, str], db: Database
+) -> None:
+    created = add_party(db, name="Strømappen AS", seed=1)
+    client_id = created.party.client_id
+    privacy = "https://app.example.no/personvern"
+    shown = party_update(env, client_id, "--privacy-url", privacy)
+    assert shown["privacy_url"] == privacy
+    assert shown["name"] == "Strømappen AS"
+    assert shown["return_urls"] == ["https://app.example.no/callback"]
+    renamed = party_update(
+        env,
+        client_id,
+        "--name",
+        " Strømappen Norge AS ",
+        "--add-return-url",
+        "https://app.example.no/v2/callback",
+        "--remove-return-url",
+        "https://app.example.no/callback",
+        "--add-return-domain",
+        "Example.NO",
+    )
+    assert renamed["name"] == "Strømappen Norge AS"
+    assert renamed["privacy_url"] == privacy
+    assert renamed["return_urls"] == ["https://app.example.no/v2/callback"]
+    assert renamed["return_domains"] == ["example.no"]
+    assert party_update(env, client_id, "--privacy-url", "")["privacy_url"] is None
+    # What the party already has changes nothing and records nothing.
+    party_update(env, client_id, "--name", "Strømappen Norge AS", "--privacy-url", "")
+    with db.read() as conn:
+        party = registry.find_by_client_id(conn, client_id)
+        events = conn.execute(
+            select(AuditEvent.action, AuditEvent.subject, AuditEvent.details)
+            .where(AuditEvent.action == "party.updated")
+            .order_by(AuditEvent.id)
+        ).all()
+    assert party is not None
+    assert (party.name, party.privacy_url, party.gln) == ("Strømappen Norge AS", None, gln(1))
+    assert [subject for _, subject, _ in events] == [f"party:{client_id}"] * 3
+    assert [details for _, _, details in events] == [
+        {"privacy_url": privacy},
+        {
+            "name": "Strømappen Norge AS",
+            "return_urls_added": ["https://app.example.no/v2/callback"],
+            "return_urls_removed": ["https://app.example.no/callback"],
+            "return_domains_added": ["example.no"],
+        },
+        {"privacy_url": None},
+    ]
+    listed = json.loads(runner.invoke(app, ["party", "list", "--json"], env=env).stdout)
+    assert listed[0]["privacy_url"] is None
+
+
+def test_party_update_reports_every_bad_option_at_once_and_changes_nothing(
+    env: dict[str, str], db: Database
+) -> None:
+    client_id = add_party(db, seed=1).party.client_id
+    args = ["party", "update", client_id, "--name", " ", "--privacy-url", "http://x.example"]
+    args += ["--add-return-url", "http://evil.example/cb", "--add-return-domain", "bad domain"]
+    text = runner.invoke(app, args, env=env)
+    assert text.exit_code == 2
+    assert [line.split(":")[1].strip() for line in text.stderr.strip().splitlines()] == [
+        "--name",
+        "--privacy-url",
+        "--add-return-url",
+        "--add-return-domain",
+    ]
+    as_json = runner.invoke(app, [*args, "--json"], env=env)
+    assert as_json.exit_code == 2
+    assert [error["field"] for error in json.loads(as_json.stdout)["errors"]] == [
+        "--name",
+        "--privacy-url",
+        "--add-return-url",
+        "--add-return-domain",
+    ]
+    with db.read() as conn:
+        assert conn.execute(
+            select(AuditEvent.id).where(AuditEvent.action == "party.updated")
+        ).all() == []
+        party = registry.find_by_client_id(conn, client_id)
+    assert party is not None
+    assert party.name == "Strømappen AS"
+
+
+@pytest.mark.parametrize(
+    ("args", "field", "rule"),
+    [
+        ([], None, "nothing to update"),
+        (["--remove-return-url", "https://other.example/cb"], "--remove-return-url", "not regis"),
+        (["--remove-return-domain", "example.no"], "--remove-return-domain", "not registered"),
+    ],
+    ids=["no option", "unknown return url", "unknown return domain"],
+)
+def test_party_update_refuses_what_it_cannot_do(
+    env: dict[str, str], db: Database, args: list[str], field: str | None, rule: str
+) -> None:
+    client_id = add_party(db, seed=1).party.client_id
+    result = runner.invoke(app, ["party", "update", client_id, *args, "--json"], env=env)
+    assert result.exit_code == 2
+    [error] = json.loads(result.stdout)["errors"]
+    assert error["field"] == field
+    assert rule in error["message"]
+
+
+def test_party_update_of_an_unknown_party_and_the_last_return_address(
+    env: dict[str, str], db: Database
+) -> None:
+    unknown = runner.invoke(
+        app, ["party", "update", "00000000-0000-4000-8000-000000000000", "--name", "X"], env=env
+    )
+    assert unknown.exit_code == 2
+    assert "CLIENT_ID: no party has this client_id" in unknown.stderr
+    client_id = add_party(db, seed=1).party.client_id
+    last = runner.invoke(
+        app,
+        ["party", "update", client_id, "--remove-return-url", "https://app.example.no/callback"],
+        env=env,
+    )
+    assert last.exit_code == 0, last.output
+    assert "warning: the third party has no return address left" in last.stderr

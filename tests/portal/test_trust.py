@@ -305,6 +305,34 @@ def test_logout_ends_on_a_logged_out_page(portal_server: LiveServer, kari: dict[
         assert client.get("/minside", follow_redirects=False).headers["location"] == "/login"
 
 
+@pytest.mark.parametrize(
+    ("language", "heading", "log_in"),
+    [
+        ("nb", "Min side hos Elhub", "Logg inn"),
+        ("nn", "Mi side hos Elhub", "Logg inn"),
+        ("en", "My page at Elhub", "Log in"),
+        ("fi", "Omat sivut – Elhub", "Kirjaudu sisään"),
+        ("sv", "Min sida hos Elhub", "Logga in"),
+    ],
+)
+def test_the_front_page_says_whose_service_it_is_and_offers_a_login(
+    elhub: LiveServer, kari: dict[str, Any], language: str, heading: str, log_in: str
+) -> None:
+    """``/`` is Min side's own landing page, not a bounce to the provider: the hub's
+    name, what the service is, a login button and the language choice; a person who is
+    logged in goes on to Min side."""
+    with httpx.Client(base_url=elhub.url) as client:
+        front = client.get(f"/?lang={language}", follow_redirects=False)
+        assert front.status_code == 200
+        assert f"<h1>{heading}</h1>" in front.text
+        assert f'<a class="button" href="/login">{log_in}</a>' in front.text
+        assert f'<html lang="{language}">' in front.text
+        assert all(f'hreflang="{other}"' in front.text for other in ("nb", "nn", "en", "fi", "sv"))
+        assert '<a class="brand" href="/">Elhub' in front.text
+        login(client, elhub, "kari")
+        assert client.get("/", follow_redirects=False).headers["location"] == "/minside"
+
+
 def failed_login(
     client: httpx.Client, server: LiveServer, **callback: str
 ) -> tuple[str, httpx.Response]:

@@ -41,7 +41,10 @@ def test_json_redirect_and_static_answers_carry_nosniff_and_cache_control(
     assert_protected(httpx.get(f"{url}/api/v1/metering-points", headers=headers))
     assert_protected(httpx.get(f"{url}/api/v1/metering-points"))  # a 401
     assert_protected(httpx.get(f"{url}/healthz"))
-    redirect = httpx.get(f"{url}/")
+    front_page = httpx.get(f"{url}/")
+    assert front_page.status_code == 200
+    assert_protected(front_page)
+    redirect = httpx.get(f"{url}/minside")
     assert redirect.status_code == 303
     assert_protected(redirect)
     assert_protected(httpx.get(f"{url}/.well-known/jwks.json"), "public, max-age=60")

@@ -13,9 +13,11 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 from sqlalchemy import select
 
+from consenthub import registry
 from consenthub.store import audit
 from consenthub.store.database import Database
-from consenthub.store.tables import AuditEvent, Grant
+from consenthub.store.tables import AuditEvent, Grant, OutboxMessage
+from tests.conftest import TEST_SECRET_KEY
 from tests.factories import (
     add_end_user,
     add_grant,
@@ -555,3 +557,89 @@ def test_login_next_is_never_an_outside_address() -> None:
     ):
         assert local_path(target) == "/minside"
     assert local_path("/minside/requests/abc") == "/minside/requests/abc"
+
+
+@pytest.mark.parametrize(
+    ("provider_error", "code", "status", "event"),
+    [
+        ("access_denied", "EH088", "rejected", "access_request.rejected"),
+        ("server_error", "EH111", "closed", "access_request.closed"),
+    ],
+    ids=["cancelled-EH088", "failed-EH111"],
+)
+def test_returning_to_the_party_after_a_failed_login_ends_the_request(
+    portal_server: LiveServer,
+    db: Database,
+    kari: dict[str, Any],
+    provider_error: str,
+    code: str,
+    status: str,
+    event: str,
+) -> None:
+    """"Return to <party>" after a failed login tells the party ``code`` and ends the
+    request with it (seed 000: EH088 not approved → rejected; EH111 internal error →
+    closed), with its audit and webhook event: opened again after a login it says it is
+    answered, and an approval sends no second, contradicting answer."""
+    with db.write() as conn:
+        party = registry.add_party(
+            conn,
+            TEST_SECRET_KEY.encode(),
+            name="Strømappen AS",
+            roles=["third_party"],
+            gln=gln(1),
+            return_urls=[RETURN_URL],
+            webhook_url="https://app.example.no/hooks",
+        )
+    request_id = str(uuid.uuid4())
+    with httpx.Client(base_url=portal_server.url) as client:
+        page_path = client.get(authorize_url(portal_server, request_id)).headers["location"]
+        to_login = client.get(page_path, follow_redirects=False)
+        provider = client.get(to_login.headers["location"], follow_redirects=False)
+        state = httpx.URL(provider.headers["location"]).params["state"]
+        failed = client.get("/login/callback", params={"error": provider_error, "state": state})
+        assert failed.status_code == 400
+        back = client.post(
+            f"/third-party-access/requests/{page_path.rsplit('/', 1)[-1]}/abandon",
+            data={"csrf_token": csrf_of(failed.text), "code": code},
+            follow_redirects=False,
+        )
+        assert decode_response(portal_server, back.headers["location"])["error"]["code"] == code
+
+        headers = bearer(portal_server, party.party.client_id, party.client_secret)
+        result = httpx.get(
+            f"{portal_server.url}/api/v1/third-party-access/requests/{request_id}",
+            headers=headers,
+        ).json()
+        assert (result["status"], result["error"]["code"]) == (status, code)
+        assert result["decided"] is not None
+
+        login(client, portal_server, "kari")
+        again = client.get(f"{page_path}?lang=en", follow_redirects=False)
+        assert again.status_code == 409
+        assert "already been answered" in again.text
+        approve = client.post(
+            page_path,
+            data={
+                "csrf_token": csrf_of(again.text),
+                "action": "approve",
+                "metering_point": gsrn(11),
+            },
+            follow_redirects=False,
+        )
+        # The same answer again, never a second one that contradicts it.
+        assert decode_response(portal_server, approve.headers["location"])["error"]["code"] == code
+    with db.read() as conn:
+        assert conn.execute(select(Grant)).all() == []
+        sent = conn.execute(
+            select(OutboxMessage.event_type, OutboxMessage.payload).where(
+                OutboxMessage.party_id == party.party.id
+            )
+        ).all()
+        actions = conn.execute(
+            select(AuditEvent.action, AuditEvent.actor).where(
+                AuditEvent.subject.like("access_request:%")
+            )
+        ).all()
+    assert [(type_, payload["data"]["code"]) for type_, payload in sent] == [(event, code)]
+    assert (f"access_request.{status}", "browser") in actions
+    assert [action for action, _ in actions].count(f"access_request.{status}") == 1

@@ -18,6 +18,7 @@ from consenthub.access_requests.service import (
     of_party,
     open_for,
     settle,
+    turn_back,
 )
 from consenthub.access_requests.store import (
     AccessRequest,
@@ -52,4 +53,5 @@ __all__ = [
     "pending_metering_points",
     "settle",
     "subject_of",
+    "turn_back",
 ]

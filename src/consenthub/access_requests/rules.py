@@ -7,7 +7,7 @@ import datetime as dt
 from collections.abc import Collection, Sequence
 
 from consenthub.domain.access import Scope, Status
-from consenthub.domain.errors import FieldError
+from consenthub.domain.errors import Code, FieldError
 from consenthub.domain.messages import N_
 
 # Field names of the decision form, named in the errors a person sees.
@@ -33,6 +33,24 @@ def may_be_decided(status: Status) -> bool:
     SPEC §2: ``pending → approved | rejected | expired | cancelled``.
     """
     return status is Status.PENDING
+
+
+# How a request ends when the person goes back to the third party without answering it.
+_TURNED_BACK = {Code.EH088: Status.REJECTED, Code.EH111: Status.CLOSED}
+
+
+def turned_back_status(code: Code) -> Status | None:
+    """The final status of a pending request the person left unanswered and went back to
+    the third party with ``code``; None for a code that cannot end a request this way.
+
+    Seed 000 (BRS-NO-624), validation rules: ``EH088`` "Sluttbruker må godkjenne
+    tredjeparts forespørsel på tilgang" — the person did not approve it (they cancelled
+    the login), so the request is rejected, as their "no" on the page; ``EH111``
+    "Intern feil – prøv igjen senere" — the login failed, not the person's choice, so
+    the request is closed, as one with nothing to give (``EH106``) is. Either is the
+    answer the party has been sent, and so the request's one outcome (SPEC §4.5–§4.6).
+    """
+    return _TURNED_BACK.get(code)
 
 
 def lowered_scope(asked: Scope, chosen: str | None) -> Scope:

@@ -229,6 +229,33 @@ def settle(
     return Decided(decided, decided_now=True)
 
 
+def turn_back(hub: Services, internal_id: str, code: Code, *, actor: str) -> Decided:
+    """The person went back to the third party without answering (after a failed login),
+    and the party was told ``code``: the request ends with that outcome
+    (``rules.turned_back_status``), in one transaction that locks it and records its audit
+    event and its webhook event, so that no later answer can contradict what the party
+    heard. A request no longer pending comes back as it was left (an expired one recorded
+    as expired)."""
+    status = rules.turned_back_status(code)
+    if status is None:
+        raise ValueError(f"{code.value} does not end a request")
+    now = hub.now()
+    outcome = Outcome(error=code)
+    with hub.database.write() as conn:
+        found = store.load(conn, internal_id, lock=True)
+        if found is None:
+            raise DomainError(Code.REQUEST_NOT_FOUND, N_("There is no such request."))
+        if rules.effective_status(found.status, found.deadline, now) is Status.EXPIRED:
+            if found.status is Status.PENDING:
+                _expire(conn, found, now)
+            return Decided(_effective(found, now), decided_now=False)
+        if not rules.may_be_decided(found.status):
+            return Decided(found, decided_now=False)
+        store.finish(conn, found, status, outcome, now=now, actor=actor)
+    turned_back = dataclasses.replace(found, status=status, outcome=outcome, decided_at=now)
+    return Decided(turned_back, decided_now=True)
+
+
 def _expire(conn: Connection, request: AccessRequest, now: dt.datetime) -> None:
     store.finish(conn, request, Status.EXPIRED, Outcome(error=Code.EH088), now=now, actor="hub")
 

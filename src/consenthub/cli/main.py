@@ -222,6 +222,87 @@ def party_add(
     _print_credentials(created, json_output)
 
 
+@party_app.command("update")
+def party_update(
+    client_id: ClientIdArgument,
+    name: Annotated[str | None, typer.Option(help="The party's registered name.")] = None,
+    privacy_url: Annotated[
+        str | None,
+        typer.Option(
+            metavar="URL", help="The party's privacy policy (https); '' removes the link"
+        ),
+    ] = None,
+    add_return_url: Annotated[
+        list[str] | None, typer.Option(metavar="URL", help="Whitelist one more return address")
+    ] = None,
+    remove_return_url: Annotated[
+        list[str] | None, typer.Option(metavar="URL", help="Remove a whitelisted return address")
+    ] = None,
+    add_return_domain: Annotated[
+        list[str] | None, typer.Option(metavar="DOMAIN", help="Whitelist one more return domain")
+    ] = None,
+    remove_return_domain: Annotated[
+        list[str] | None,
+        typer.Option(metavar="DOMAIN", help="Remove a whitelisted return domain"),
+    ] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Change what is registered of a party: only the options given; audited.
+
+    Not its GLN, organisation number or roles (they identify it); its webhook: set-webhook.
+    """
+    changes = registry.PartyChanges(
+        name=name,
+        privacy_url=privacy_url,
+        add_return_urls=add_return_url or (),
+        remove_return_urls=remove_return_url or (),
+        add_return_domains=add_return_domain or (),
+        remove_return_domains=remove_return_domain or (),
+    )
+    if not changes:
+        fail(
+            "nothing to update: give --name, --privacy-url, --add-return-url, "
+            "--remove-return-url, --add-return-domain or --remove-return-domain"
+        )
+    problems = registry.update_problems(changes)
+    if problems:
+        fail(
+            "invalid options",
+            problems=[(option_name(problem.field), problem.rule) for problem in problems],
+        )
+    settings = load_settings()
+    try:
+        with open_database(settings).write() as conn:
+            party = registry.update_party(conn, client_id, changes)
+            urls = registry.return_urls(conn, party.id)
+            domains = registry.return_domains(conn, party.id)
+    except registry.RegistryError as exc:
+        name_of = "CLIENT_ID" if exc.field == "client_id" else option_name(exc.field)
+        fail(f"{name_of}: {exc.rule}", problems=[(name_of, exc.rule)])
+    if "third_party" in party.roles and not (urls or domains):
+        warn(
+            "the third party has no return address left: its authorize links "
+            "(BRS-NO-624) are refused until one is registered"
+        )
+    shown = {
+        "client_id": party.client_id,
+        "name": party.name,
+        "gln": party.gln,
+        "orgnr": party.orgnr,
+        "roles": list(party.roles),
+        "return_urls": urls,
+        "return_domains": domains,
+        "privacy_url": party.privacy_url,
+    }
+    if json_output:
+        print_json(shown)
+        return
+    console.print(f"party        {party.name}  ({party.client_id})", highlight=False)
+    console.print(f"privacy_url  {party.privacy_url or '(none)'}", highlight=False, soft_wrap=True)
+    for url in urls + domains:
+        console.print(f"return       {url}", highlight=False, soft_wrap=True)
+
+
 def _print_credentials(
     created: registry.NewCredentials,
     json_output: bool,
@@ -282,6 +363,7 @@ def party_list(json_output: JsonOption = False) -> None:
             "return_urls": urls[p.id],
             "return_domains": domains[p.id],
             "webhook_url": p.webhook_url,
+            "privacy_url": p.privacy_url,
             "active": p.active,
         }
         for p in parties

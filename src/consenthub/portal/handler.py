@@ -94,8 +94,12 @@ def _flow(request: Request, process: Process) -> DecisionFlow:
 
 
 @router.get("/")
-async def root() -> Response:
-    return RedirectResponse("/minside", status_code=303)
+async def landing(request: Request) -> Response:
+    """Min side's front page: whose service it is, what it is for, and the way to log in
+    (a person who is logged in goes on to Min side)."""
+    if request.session.get("user"):
+        return RedirectResponse("/minside", status_code=303)
+    return render(request, "landing.html")
 
 
 @router.get("/minside")

@@ -14,6 +14,7 @@ from consenthub.registry.resources import (
 )
 from consenthub.registry.store import (
     NewCredentials,
+    PartyChanges,
     PartyRecord,
     RegistryError,
     add_party,
@@ -26,6 +27,8 @@ from consenthub.registry.store import (
     return_domains,
     return_urls,
     rotate_secret,
+    update_party,
+    update_problems,
 )
 from consenthub.registry.throttle import FailureThrottle
 from consenthub.registry.webhooks import (
@@ -43,6 +46,7 @@ __all__ = [
     "ClientCredentials",
     "FailureThrottle",
     "NewCredentials",
+    "PartyChanges",
     "PartyRecord",
     "RegistryError",
     "WebhookEndpoint",
@@ -65,6 +69,8 @@ __all__ = [
     "rotate_webhook_secret",
     "set_webhook",
     "signing_secrets",
+    "update_party",
+    "update_problems",
     "validate_webhook_url",
     "webhook_target",
 ]

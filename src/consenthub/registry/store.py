@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -269,6 +271,131 @@ def add_party(
         details={"name": record.name, "gln": gln, "orgnr": orgnr, "roles": role_list},
     )
     return NewCredentials(record, secret, webhook_secret)
+
+
+@dataclass(frozen=True)
+class PartyChanges:
+    """What ``update_party`` changes of a registered party; what is None or empty stays.
+    ``privacy_url=""`` removes the party's privacy policy link."""
+
+    name: str | None = None
+    privacy_url: str | None = None
+    add_return_urls: Sequence[str] = ()
+    remove_return_urls: Sequence[str] = ()
+    add_return_domains: Sequence[str] = ()
+    remove_return_domains: Sequence[str] = ()
+
+    def __bool__(self) -> bool:
+        return any(value not in (None, ()) for value in dataclasses.astuple(self))
+
+
+def _as_field(field: str, check: Callable[[], object]) -> RegistryError | None:
+    """The rule ``check`` breaks, named as ``field`` (the option it came from)."""
+    try:
+        check()
+    except RegistryError as exc:
+        return RegistryError(field, exc.rule)
+    return None
+
+
+def update_problems(changes: PartyChanges) -> list[RegistryError]:
+    """Every rule ``changes`` break on their own, each named by its field, so that all are
+    reported at once (``update_party`` checks them again, and what needs the database)."""
+    checks: list[tuple[str, Callable[[], object]]] = []
+    if changes.name is not None:
+        name = changes.name.strip()
+        checks.append(
+            ("name", lambda: _bounded("name", name, NAME_LENGTH) if name else _required())
+        )
+    if changes.privacy_url:
+        privacy_url = changes.privacy_url
+        checks.append(("privacy_url", lambda: validate_privacy_url(privacy_url)))
+    checks += [
+        ("add_return_url", partial(validate_return_url, url)) for url in changes.add_return_urls
+    ]
+    checks += [
+        (field, partial(validate_return_domain, domain))
+        for field, domains in (
+            ("add_return_domain", changes.add_return_domains),
+            ("remove_return_domain", changes.remove_return_domains),
+        )
+        for domain in domains
+    ]
+    return [problem for field, check in checks if (problem := _as_field(field, check))]
+
+
+def update_party(
+    conn: Connection, client_id: str, changes: PartyChanges, *, actor: str = "cli"
+) -> PartyRecord:
+    """Change what ``changes`` gives of the party, nothing else, with one audit event
+    ``party.updated`` naming each change. Raises ``RegistryError`` for the first broken
+    rule (``update_problems``), an unknown ``client_id``, or a return address to remove
+    that the party does not have (all of them named); nothing changes then."""
+    problems = update_problems(changes)
+    if problems:
+        raise problems[0]
+    party = find_by_client_id(conn, client_id)
+    if party is None:
+        raise RegistryError("client_id", "no party has this client_id")
+    urls = return_urls(conn, party.id)
+    domains = return_domains(conn, party.id)
+    removed_domains = [validate_return_domain(domain) for domain in changes.remove_return_domains]
+    for field, removed, registered in (
+        ("remove_return_url", changes.remove_return_urls, urls),
+        ("remove_return_domain", removed_domains, domains),
+    ):
+        missing = [value for value in removed if value not in registered]
+        if missing:
+            raise RegistryError(field, f"not registered for this party: {', '.join(missing)}")
+    changed: dict[str, Any] = {}
+    values: dict[str, Any] = {}
+    if changes.name is not None and changes.name.strip() != party.name:
+        values["name"] = changed["name"] = changes.name.strip()
+    if changes.privacy_url is not None and (changes.privacy_url or None) != party.privacy_url:
+        values["privacy_url"] = changed["privacy_url"] = changes.privacy_url or None
+    if values:
+        conn.execute(update(Party).where(Party.id == party.id).values(**values))
+    added_urls = [url for url in dict.fromkeys(changes.add_return_urls) if url not in urls]
+    added_domains = [
+        domain
+        for domain in dict.fromkeys(map(validate_return_domain, changes.add_return_domains))
+        if domain not in domains
+    ]
+    for url in added_urls:
+        conn.execute(insert(PartyReturnUrl).values(party_id=party.id, url=url))
+    for domain in added_domains:
+        conn.execute(insert(PartyReturnDomain).values(party_id=party.id, domain=domain))
+    if changes.remove_return_urls:
+        conn.execute(
+            delete(PartyReturnUrl).where(
+                PartyReturnUrl.party_id == party.id,
+                PartyReturnUrl.url.in_(changes.remove_return_urls),
+            )
+        )
+    if removed_domains:
+        conn.execute(
+            delete(PartyReturnDomain).where(
+                PartyReturnDomain.party_id == party.id,
+                PartyReturnDomain.domain.in_(removed_domains),
+            )
+        )
+    for key, listed in (
+        ("return_urls_added", added_urls),
+        ("return_urls_removed", list(dict.fromkeys(changes.remove_return_urls))),
+        ("return_domains_added", added_domains),
+        ("return_domains_removed", list(dict.fromkeys(removed_domains))),
+    ):
+        if listed:
+            changed[key] = listed
+    if changed:
+        audit.append(
+            conn,
+            actor=actor,
+            action="party.updated",
+            subject=f"party:{party.client_id}",
+            details=changed,
+        )
+    return get_party(conn, party.id)
 
 
 def add_webhook_secret(conn: Connection, secret_key: bytes, party_id: int, now: dt.datetime) -> str:

@@ -24,7 +24,7 @@ from starlette.responses import RedirectResponse, Response
 
 from consenthub import access_requests
 from consenthub.access_requests import AccessRequest, Outcome
-from consenthub.domain.access import Process, Status
+from consenthub.domain.access import Process
 from consenthub.domain.errors import Code, DomainError
 from consenthub.domain.messages import N_
 from consenthub.domain.parties import ApiScope
@@ -109,8 +109,10 @@ async def abandon(
     request: Request, internal_id: str, csrf_token: str = Form(""), code: str = Form("")
 ) -> Response:
     """After a failed login, back to the third party with ``EH088`` (the person cancelled)
-    or ``EH111``: only from the browser whose login began at this request's link, and
-    only while the request is open. The request itself stays open until its deadline."""
+    or ``EH111``: only from the browser whose login began at this request's link. The
+    request ends with that answer (rejected or closed, ``service.abandon``), so that a later
+    login cannot send the party a second one; a request already answered sends its
+    answer again."""
     if not csrf_valid(request, csrf_token) or code not in _ABANDON_CODES:
         raise DomainError(Code.FORM_EXPIRED, N_("Reload the page and try again."))
     hub = services(request)
@@ -121,10 +123,9 @@ async def abandon(
         or request.session.get("next") != f"/minside/requests/{internal_id}"
     ):
         raise DomainError(Code.NOT_FOUND, N_("There is no such request."))
-    if found.status is not Status.PENDING:
-        return await _answered(request, found)
     request.session.pop("next", None)
-    return _send(hub, found, Outcome(error=_ABANDON_CODES[code]))
+    left = await run_in_threadpool(service.abandon, hub, internal_id, _ABANDON_CODES[code])
+    return await _answered(request, left)
 
 
 async def _answered(request: Request, answered: AccessRequest) -> Response:

@@ -19,6 +19,8 @@ from consenthub.url_access.errors import LinkError
 
 # Where the return address is kept in the request's process details.
 RETURN_ADDRESS = "redirect_uri"
+# Who turned a request back after a failed login: the browser that followed the link.
+ABANDON_ACTOR = "browser"
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,14 @@ def open_link(hub: Services, link: Link, person: int | None) -> AccessRequest | 
     ):
         return existing
     return None
+
+
+def abandon(hub: Services, internal_id: str, code: Code) -> AccessRequest:
+    """"Return to <party>" after a failed login (seed 000, ``EH088`` when the person
+    cancelled, ``EH111`` when the login failed): the request ends with the answer the
+    party is sent, and stays so (``access_requests.turn_back``); one already answered comes
+    back as it was. Nobody is logged in, so the audit log names the browser, not a person."""
+    return access_requests.turn_back(hub, internal_id, code, actor=ABANDON_ACTOR).request
 
 
 def return_address(request: AccessRequest) -> str:
