@@ -10,14 +10,15 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from consenthub.store.prepared import db_instant
 from consenthub.store.tables import AuditEvent, AuditHead
 
 GENESIS = "0" * 64
@@ -65,6 +66,32 @@ def append(
     return append_many(conn, [Event(actor, action, subject, details or {})], at=at)[0]
 
 
+# The events of one append, one statement on the driver's cursor: SQLAlchemy's
+# insertmanyvalues statements of ~1,000 rows, rendered by it and parsed again by psycopg
+# (or on SQLite one statement per row, to keep the ids in order), cost more than the
+# rows (a BRS-NO-622 message appends thousands, docs/performance.md). On PostgreSQL a
+# multi-row INSERT from arrays that also moves the head; on SQLite, where a statement
+# costs no round trip, the driver's executemany (rowids follow the rows' order).
+_APPEND_POSTGRESQL = (
+    "WITH written AS ("
+    " INSERT INTO audit_events (at, actor, action, subject, details, prev_hash, hash)"
+    " SELECT %(at)s, new.actor, new.action, new.subject, new.details::json,"
+    " new.prev_hash, new.hash"
+    " FROM unnest(%(actors)s::text[], %(actions)s::text[], %(subjects)s::text[],"
+    " %(details)s::text[], %(prev_hashes)s::text[], %(hashes)s::text[])"
+    " WITH ORDINALITY AS new(actor, action, subject, details, prev_hash, hash, position)"
+    # Ids are drawn in this order: ``verify`` walks the chain by id.
+    " ORDER BY new.position"
+    " RETURNING 1)"
+    " UPDATE audit_head SET last_hash = %(last_hash)s WHERE id = 1"
+)
+_APPEND_SQLITE = (
+    "INSERT INTO audit_events (at, actor, action, subject, details, prev_hash, hash)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+_HEAD_SQLITE = "UPDATE audit_head SET last_hash = ? WHERE id = 1"
+
+
 def append_many(
     conn: Connection, events: Sequence[Event], *, at: dt.datetime | None = None
 ) -> list[str]:
@@ -78,16 +105,42 @@ def append_many(
         return []
     at = (at or dt.datetime.now(dt.UTC)).replace(microsecond=0)
     prev_hash = _lock_head(conn)
-    rows: list[dict[str, Any]] = []
+    prev_hashes: list[str] = []
     hashes: list[str] = []
+    details: list[str] = []
     for event in events:
-        digest = event_hash(prev_hash, at, event.actor, event.action, event.subject, event.details)
-        rows.append(asdict(event) | {"at": at, "prev_hash": prev_hash, "hash": digest})
-        hashes.append(digest)
-        prev_hash = digest
-    # Ids follow the rows' order (``verify`` walks the chain by id).
-    conn.execute(insert(AuditEvent).returning(AuditEvent.id, sort_by_parameter_order=True), rows)
-    conn.execute(update(AuditHead).where(AuditHead.id == 1).values(last_hash=prev_hash))
+        prev_hashes.append(prev_hash)
+        prev_hash = event_hash(
+            prev_hash, at, event.actor, event.action, event.subject, event.details
+        )
+        hashes.append(prev_hash)
+        details.append(orjson.dumps(event.details).decode())
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(
+            _APPEND_POSTGRESQL,
+            {
+                "at": db_instant(at, sqlite=False),
+                "actors": [event.actor for event in events],
+                "actions": [event.action for event in events],
+                "subjects": [event.subject for event in events],
+                "details": details,
+                "prev_hashes": prev_hashes,
+                "hashes": hashes,
+                "last_hash": prev_hash,
+            },
+        )
+        return hashes
+    written_at = db_instant(at, sqlite=True)
+    conn.exec_driver_sql(
+        _APPEND_SQLITE,
+        [
+            (written_at, event.actor, event.action, event.subject, *chained)
+            for event, chained in zip(
+                events, zip(details, prev_hashes, hashes, strict=True), strict=True
+            )
+        ],
+    )
+    conn.exec_driver_sql(_HEAD_SQLITE, (prev_hash,))
     return hashes
 
 
