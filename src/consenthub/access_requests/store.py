@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVarTuple
 
+import orjson
 from sqlalchemy import Connection, Select, and_, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -16,6 +17,7 @@ from consenthub.domain.errors import Code
 from consenthub.grants import Contract
 from consenthub.outbox import Event, enqueue_webhooks, void
 from consenthub.store import audit
+from consenthub.store.prepared import db_instant
 from consenthub.store.sql import among
 from consenthub.store.tables import (
     AccessRequest as AccessRequestRow,
@@ -210,49 +212,59 @@ def _pending_key(party_id: int, metering_point_id: int) -> str:
     return f"{party_id}:{metering_point_id}"
 
 
-# PostgreSQL: the items as one INSERT from three arrays. psycopg would otherwise parse
-# and send insertmanyvalues' statements of 1,000 rows × 3 parameters each, which was a
-# quarter of a 10,000-item BRS-NO-622 message's time (docs/performance.md).
+# A batch of new requests (a BRS-NO-622 message opens one per end user, up to 10,000
+# items) is one statement per table on the driver's cursor: on PostgreSQL an INSERT from
+# arrays, on SQLite, where a statement costs no round trip, the driver's executemany.
+# SQLAlchemy's insertmanyvalues statements of 1,000 rows, rendered by it and parsed again
+# by psycopg, and its per-row type processing cost more than the rows
+# (docs/performance.md). The ids are made here, so nothing needs RETURNING.
+_INSERT_REQUESTS_POSTGRESQL = (
+    "INSERT INTO access_requests (id, party_id, request_id, process, scope, status,"
+    " deadline, created_at, details, end_user_id)"
+    " SELECT new.id, new.party_id, new.request_id, new.process, new.scope, %(status)s,"
+    " new.deadline, %(now)s, new.details::json, new.end_user_id"
+    " FROM unnest(%(ids)s::varchar[], %(party_ids)s::integer[], %(request_ids)s::varchar[],"
+    " %(processes)s::varchar[], %(scopes)s::varchar[], %(deadlines)s::timestamp[],"
+    " %(details)s::text[], %(end_user_ids)s::integer[])"
+    " AS new(id, party_id, request_id, process, scope, deadline, details, end_user_id)"
+)
+_INSERT_REQUESTS_SQLITE = (
+    "INSERT INTO access_requests (id, party_id, request_id, process, scope, status,"
+    " deadline, created_at, details, end_user_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 _INSERT_ITEMS_POSTGRESQL = (
     "INSERT INTO access_request_items (access_request_id, metering_point_id, pending_key)"
     " SELECT * FROM unnest(%(request_ids)s::varchar[], %(metering_point_ids)s::integer[],"
     " %(pending_keys)s::varchar[])"
+)
+_INSERT_ITEMS_SQLITE = (
+    "INSERT INTO access_request_items (access_request_id, metering_point_id, pending_key)"
+    " VALUES (?, ?, ?)"
 )
 
 
 def _insert_items(conn: Connection, requests: Sequence[tuple[str, NewAccessRequest]]) -> None:
     """The metering points each request names, each holding the party's one pending key
     on it (a second pending request of the party on it fails with ``IntegrityError``)."""
-    pairs = [
-        (internal_id, new.party_id, metering_point_id)
+    rows = [
+        (internal_id, metering_point_id, _pending_key(new.party_id, metering_point_id))
         for internal_id, new in requests
         for metering_point_id in new.metering_point_ids
     ]
-    if not pairs:
+    if not rows:
         return
     if conn.dialect.name == "postgresql":
+        request_ids, metering_point_ids, pending_keys = zip(*rows, strict=True)
         conn.exec_driver_sql(
             _INSERT_ITEMS_POSTGRESQL,
             {
-                "request_ids": [internal_id for internal_id, _, _ in pairs],
-                "metering_point_ids": [point for _, _, point in pairs],
-                "pending_keys": [_pending_key(party, point) for _, party, point in pairs],
+                "request_ids": list(request_ids),
+                "metering_point_ids": list(metering_point_ids),
+                "pending_keys": list(pending_keys),
             },
         )
         return
-    # RETURNING makes SQLAlchemy send many rows per INSERT ("insertmanyvalues"): a
-    # BRS-NO-622 message of 10,000 items is ten statements, not 10,000.
-    conn.execute(
-        insert(AccessRequestItem).returning(AccessRequestItem.id),
-        [
-            {
-                "access_request_id": internal_id,
-                "metering_point_id": point,
-                "pending_key": _pending_key(party, point),
-            }
-            for internal_id, party, point in pairs
-        ],
-    )
+    conn.exec_driver_sql(_INSERT_ITEMS_SQLITE, rows)
 
 
 def insert_requests(
@@ -264,27 +276,44 @@ def insert_requests(
     ``IntegrityError`` (the caller's transaction is then to be rolled back)."""
     if not news:
         return []
-    ids = [
-        str(internal_id)
-        for internal_id in conn.execute(
-            insert(AccessRequestRow).returning(AccessRequestRow.id, sort_by_parameter_order=True),
+    ids = [new_uuid() for _ in news]
+    details = [orjson.dumps(new.details).decode() for new in news]
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(
+            _INSERT_REQUESTS_POSTGRESQL,
+            {
+                "status": Status.PENDING.value,
+                "now": db_instant(now, sqlite=False),
+                "ids": ids,
+                "party_ids": [new.party_id for new in news],
+                "request_ids": [new.request_id for new in news],
+                "processes": [new.process.value for new in news],
+                "scopes": [new.scope.value for new in news],
+                "deadlines": [db_instant(new.deadline, sqlite=False) for new in news],
+                "details": details,
+                "end_user_ids": [new.end_user_id for new in news],
+            },
+        )
+    else:
+        created_at = db_instant(now, sqlite=True)
+        conn.exec_driver_sql(
+            _INSERT_REQUESTS_SQLITE,
             [
-                {
-                    "id": new_uuid(),
-                    "party_id": new.party_id,
-                    "request_id": new.request_id,
-                    "process": new.process.value,
-                    "scope": new.scope.value,
-                    "status": Status.PENDING.value,
-                    "deadline": new.deadline,
-                    "created_at": now,
-                    "details": new.details,
-                    "end_user_id": new.end_user_id,
-                }
-                for new in news
+                (
+                    internal_id,
+                    new.party_id,
+                    new.request_id,
+                    new.process.value,
+                    new.scope.value,
+                    Status.PENDING.value,
+                    db_instant(new.deadline, sqlite=True),
+                    created_at,
+                    stored_details,
+                    new.end_user_id,
+                )
+                for internal_id, new, stored_details in zip(ids, news, details, strict=True)
             ],
-        ).scalars()
-    ]
+        )
     _insert_items(conn, list(zip(ids, news, strict=True)))
     audit.append_many(
         conn,
