@@ -9,74 +9,71 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, insert, or_, select
 
+from consenthub import access_requests
 from consenthub.access_updates.rules import Contract, PointFacts
 from consenthub.domain.errors import Code, DomainError, ItemResult
 from consenthub.store.sql import among
 from consenthub.store.tables import AccessUpdateMessage, Grant, MeteringPoint, SupplyPeriod
-
-# Bind parameters per statement: well under SQLite's and PostgreSQL's limits.
-GSRNS_PER_STATEMENT = 5000
 
 
 def point_facts(
     conn: Connection, party_id: int, gsrns: Sequence[str], today: dt.date
 ) -> dict[str, tuple[int, PointFacts]]:
     """By GSRN: the metering point's id and its facts on ``today`` for the party (its end
-    user then, the party's live grant on it). A GSRN not in the hub is absent. One
-    statement per 5,000 GSRNs, whatever the message holds."""
+    user then, the party's live grant on it, whether the party has a request pending on
+    it). A GSRN not in the hub is absent. One statement, whatever the message holds."""
+    rows = conn.execute(
+        select(
+            MeteringPoint.id,
+            MeteringPoint.gsrn,
+            MeteringPoint.settlement_point,
+            SupplyPeriod.end_user_id,
+            SupplyPeriod.move_in,
+            Grant.id.label("grant_id"),
+            Grant.valid_from,
+            Grant.valid_to,
+            access_requests.pending_on(party_id, MeteringPoint.id).label("pending"),
+        )
+        .outerjoin(
+            SupplyPeriod,
+            and_(
+                SupplyPeriod.metering_point_id == MeteringPoint.id,
+                SupplyPeriod.move_in <= today,
+                or_(SupplyPeriod.move_out.is_(None), SupplyPeriod.move_out > today),
+            ),
+        )
+        .outerjoin(
+            Grant,
+            and_(
+                Grant.metering_point_id == MeteringPoint.id,
+                Grant.party_id == party_id,
+                Grant.revoked_at.is_(None),
+                or_(Grant.valid_to.is_(None), Grant.valid_to > today),
+            ),
+        )
+        .where(among(conn, MeteringPoint.gsrn, gsrns))
+        .order_by(MeteringPoint.gsrn, Grant.id)
+    ).all()
     found: dict[str, tuple[int, PointFacts]] = {}
-    for start in range(0, len(gsrns), GSRNS_PER_STATEMENT):
-        chunk = gsrns[start : start + GSRNS_PER_STATEMENT]
-        rows = conn.execute(
-            select(
-                MeteringPoint.id,
-                MeteringPoint.gsrn,
-                MeteringPoint.settlement_point,
-                SupplyPeriod.end_user_id,
-                SupplyPeriod.move_in,
-                Grant.id.label("grant_id"),
-                Grant.valid_from,
-                Grant.valid_to,
-            )
-            .outerjoin(
-                SupplyPeriod,
-                and_(
-                    SupplyPeriod.metering_point_id == MeteringPoint.id,
-                    SupplyPeriod.move_in <= today,
-                    or_(SupplyPeriod.move_out.is_(None), SupplyPeriod.move_out > today),
-                ),
-            )
-            .outerjoin(
-                Grant,
-                and_(
-                    Grant.metering_point_id == MeteringPoint.id,
-                    Grant.party_id == party_id,
-                    Grant.revoked_at.is_(None),
-                    or_(Grant.valid_to.is_(None), Grant.valid_to > today),
-                ),
-            )
-            .where(among(conn, MeteringPoint.gsrn, chunk))
-            .order_by(MeteringPoint.gsrn, Grant.id)
-        ).all()
-        for row in rows:
-            if row.gsrn in found:
-                continue  # a second live grant of the party: the first one answers
-            contract = (
-                Contract(row.grant_id, row.valid_from, row.valid_to)
-                if row.grant_id is not None
-                else None
-            )
-            found[row.gsrn] = (
-                row.id,
-                PointFacts(
-                    registered=True,
-                    settlement_point=bool(row.settlement_point),
-                    end_user_id=row.end_user_id,
-                    move_in=row.move_in,
-                    contract=contract,
-                    pending=False,
-                ),
-            )
+    for row in rows:
+        if row.gsrn in found:
+            continue  # a second live grant of the party: the first one answers
+        contract = (
+            Contract(row.grant_id, row.valid_from, row.valid_to)
+            if row.grant_id is not None
+            else None
+        )
+        found[row.gsrn] = (
+            row.id,
+            PointFacts(
+                registered=True,
+                settlement_point=bool(row.settlement_point),
+                end_user_id=row.end_user_id,
+                move_in=row.move_in,
+                contract=contract,
+                pending=bool(row.pending),
+            ),
+        )
     return found
 
 
