@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections import defaultdict
+from typing import Any
 
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
@@ -118,6 +119,20 @@ def _open_requests(
 ) -> dict[str, str]:
     """One pending request per end user for their metering points (seed 001: the end user
     approves in the portal, within 30 calendar days); the request_id by GSRN."""
+    # Items asking the same share one dict of terms: a message of 10,000 adds would
+    # otherwise build 10,000 of them, each one more object for the garbage collector.
+    terms: dict[tuple[dt.date | None, bool], dict[str, Any]] = {}
+
+    def terms_of(item: Item) -> dict[str, Any]:
+        key = (item.end, bool(item.extended_storage))
+        found = terms.get(key)
+        if found is None:
+            found = terms[key] = {
+                "end": item.end.isoformat() if item.end else None,
+                "extendedStorage": key[1],
+            }
+        return found
+
     news = [
         NewAccessRequest(
             process=Process.MESSAGE,
@@ -126,13 +141,7 @@ def _open_requests(
             scope=REQUESTED_SCOPE,
             deadline=now + rules.APPROVAL_DEADLINE,
             details={
-                access_requests.ITEMS: {
-                    item.metering_point_id: {
-                        "end": item.end.isoformat() if item.end else None,
-                        "extendedStorage": bool(item.extended_storage),
-                    }
-                    for _, item in items
-                }
+                access_requests.ITEMS: {item.metering_point_id: terms_of(item) for _, item in items}
             },
             metering_point_ids=tuple(metering_point_id for metering_point_id, _ in items),
             end_user_id=end_user_id,

@@ -7,11 +7,13 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, and_, insert, or_, select
+import orjson
+from sqlalchemy import Connection, and_, or_, select
 
 from consenthub import access_requests
 from consenthub.access_updates.rules import Contract, PointFacts
 from consenthub.domain.errors import Code, DomainError, ItemResult
+from consenthub.store.prepared import db_instant
 from consenthub.store.sql import among
 from consenthub.store.tables import AccessUpdateMessage, Grant, MeteringPoint, SupplyPeriod
 
@@ -97,6 +99,19 @@ def acknowledgement(conn: Connection, party_id: int, message_id: str) -> list[It
     ]
 
 
+# The acknowledgement of up to 10,000 items as one JSON value written by orjson (in C),
+# on the driver's cursor: SQLAlchemy's JSON type would run the standard library's
+# encoder over it.
+_SAVE_MESSAGE_POSTGRESQL = (
+    "INSERT INTO access_update_messages (party_id, message_id, received_at, acknowledgement)"
+    " VALUES (%(party_id)s, %(message_id)s, %(received_at)s, %(acknowledgement)s::json)"
+)
+_SAVE_MESSAGE_SQLITE = (
+    "INSERT INTO access_update_messages (party_id, message_id, received_at, acknowledgement)"
+    " VALUES (?, ?, ?, ?)"
+)
+
+
 def save_message(
     conn: Connection,
     party_id: int,
@@ -106,20 +121,30 @@ def save_message(
 ) -> None:
     """Keep the results of ``message_id`` (a second message with the same id from the same
     party raises ``IntegrityError``: the first wins)."""
-    conn.execute(
-        insert(AccessUpdateMessage).values(
-            party_id=party_id,
-            message_id=message_id,
-            received_at=now,
-            acknowledgement={
-                "items": [
-                    {
-                        "meteringPointId": result.key,
-                        "code": result.error.code.value if result.error else None,
-                        "requestId": result.reference,
-                    }
-                    for result in results
-                ]
+    acknowledgement = orjson.dumps(
+        {
+            "items": [
+                {
+                    "meteringPointId": result.key,
+                    "code": result.error.code.value if result.error else None,
+                    "requestId": result.reference,
+                }
+                for result in results
+            ]
+        }
+    ).decode()
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(
+            _SAVE_MESSAGE_POSTGRESQL,
+            {
+                "party_id": party_id,
+                "message_id": message_id,
+                "received_at": db_instant(now, sqlite=False),
+                "acknowledgement": acknowledgement,
             },
         )
+        return
+    conn.exec_driver_sql(
+        _SAVE_MESSAGE_SQLITE,
+        (party_id, message_id, db_instant(now, sqlite=True), acknowledgement),
     )
