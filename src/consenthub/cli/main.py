@@ -764,7 +764,7 @@ def serve(
     settings = load_settings()
     configure_logging(settings.log_level)
     uvicorn.run(
-        "consenthub.app:create_app",
+        "consenthub.app:create_served_app",
         factory=True,
         host=host,
         port=port,
