@@ -57,24 +57,14 @@ def point_facts(
         .order_by(MeteringPoint.gsrn, Grant.id)
     ).all()
     found: dict[str, tuple[int, PointFacts]] = {}
-    for row in rows:
-        if row.gsrn in found:
+    # Rows as plain tuples: 10,000 of them, and a row's attributes cost more to look up.
+    for point_id, gsrn, settlement, end_user_id, move_in, grant_id, start, end, pending in rows:
+        if gsrn in found:
             continue  # a second live grant of the party: the first one answers
-        contract = (
-            Contract(row.grant_id, row.valid_from, row.valid_to)
-            if row.grant_id is not None
-            else None
-        )
-        found[row.gsrn] = (
-            row.id,
-            PointFacts(
-                registered=True,
-                settlement_point=bool(row.settlement_point),
-                end_user_id=row.end_user_id,
-                move_in=row.move_in,
-                contract=contract,
-                pending=bool(row.pending),
-            ),
+        contract = None if grant_id is None else Contract(grant_id, start, end)
+        found[gsrn] = (
+            point_id,
+            PointFacts(True, bool(settlement), end_user_id, move_in, contract, bool(pending)),
         )
     return found
 
