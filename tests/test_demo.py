@@ -279,8 +279,11 @@ def mail_is_caught_and_listed(workdir: Path, printed: str) -> None:
     assert caught["link"] == link
 
 
-OFF_MACHINE_URL = re.compile(r"""(?:href|src|action)\s*=\s*["']?(?!/|#|https?://127\.0\.0\.1[:/])"""
-                             r"""([a-z][a-z0-9+.-]*:|//)""", re.IGNORECASE)
+OFF_MACHINE_URL = re.compile(
+    r"""(?:href|src|action)\s*=\s*["']?(?!/|#|https?://127\.0\.0\.1[:/])"""
+    r"""([a-z][a-z0-9+.-]*:|//)""",
+    re.IGNORECASE,
+)
 STYLESHEET = re.compile(r"""<link[^>]*rel=["']?stylesheet[^>]*href=["']?([^"' >]+)""")
 
 

@@ -274,6 +274,23 @@ def test_the_listing_pages_and_filters_both_processes(hub: Services, world: Worl
             Code.INVALID_FIELDS,
         ),
         (
+            b'{"items": [{"meteringPointId": "%s", "action": ["add"]}]}' % gsrn(11).encode(),
+            "items[0].action",
+            Code.INVALID_FIELDS,
+        ),
+        (
+            b'{"items": [{"meteringPointId": "%s", "action": "add", "note": 1}]}'
+            % gsrn(11).encode(),
+            "items[0].note",
+            Code.INVALID_FIELDS,
+        ),
+        (
+            b'{"items": [{"meteringPointId": "%s", "action": "add", "extendedStorage": "yes"}]}'
+            % gsrn(11).encode(),
+            "items[0].extendedStorage",
+            Code.INVALID_FIELDS,
+        ),
+        (
             b'{"items": [{"meteringPointId": "%s", "action": "update", "end": "31.12.2030"}]}'
             % gsrn(11).encode(),
             "items[0].end",
@@ -300,6 +317,9 @@ def test_the_listing_pages_and_filters_both_processes(hub: Services, world: Worl
         "bad check digit",
         "not a string",
         "unknown action",
+        "action not a string",
+        "unknown field",
+        "extendedStorage not a boolean",
         "bad date",
         "bad messageId",
         "twice",

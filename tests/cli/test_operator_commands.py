@@ -357,9 +357,10 @@ def test_party_update_reports_every_bad_option_at_once_and_changes_nothing(
         "--add-return-domain",
     ]
     with db.read() as conn:
-        assert conn.execute(
-            select(AuditEvent.id).where(AuditEvent.action == "party.updated")
-        ).all() == []
+        assert (
+            conn.execute(select(AuditEvent.id).where(AuditEvent.action == "party.updated")).all()
+            == []
+        )
         party = registry.find_by_client_id(conn, client_id)
     assert party is not None
     assert party.name == "Strømappen AS"

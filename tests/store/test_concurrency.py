@@ -33,20 +33,24 @@ def test_concurrent_audit_appends_keep_one_chain(db: Database) -> None:
 
 
 def test_events_appended_together_keep_the_chain_in_their_order(db: Database) -> None:
-    """``append_many`` (an approval's hundred grants) links its events in the given order,
-    between single appends, and the chain verifies by id."""
+    """``append_many`` (an approval's hundred grants, a BRS-NO-622 message's thousands)
+    links its events in the given order, between single appends, and the chain verifies
+    by id; the details are stored as given."""
+    events = [
+        audit.Event("test", "many", f"s:{n}", {"n": n, "name": "Ærlig Øl", "z": {"b": [n, None]}})
+        for n in range(2500)
+    ]
     with db.write() as conn:
         first = audit.append(conn, actor="test", action="before", subject="s:0")
-        many = audit.append_many(
-            conn, [audit.Event("test", "many", f"s:{n}", {"n": n}) for n in range(250)]
-        )
+        many = audit.append_many(conn, events)
         last = audit.append(conn, actor="test", action="after", subject="s:last")
     with db.read() as conn:
         report = audit.verify(conn)
         rows = conn.execute(select(AuditEvent).order_by(AuditEvent.id)).all()
     assert report.ok, report
     assert [row.hash for row in rows] == [first, *many, last]
-    assert [row.subject for row in rows[1:-1]] == [f"s:{n}" for n in range(250)]
+    assert [row.subject for row in rows[1:-1]] == [event.subject for event in events]
+    assert [row.details for row in rows[1:-1]] == [event.details for event in events]
     assert rows[1].prev_hash == first
 
 

@@ -576,7 +576,7 @@ def test_returning_to_the_party_after_a_failed_login_ends_the_request(
     status: str,
     event: str,
 ) -> None:
-    """"Return to <party>" after a failed login tells the party ``code`` and ends the
+    """ "Return to <party>" after a failed login tells the party ``code`` and ends the
     request with it (seed 000: EH088 not approved → rejected; EH111 internal error →
     closed), with its audit and webhook event: opened again after a login it says it is
     answered, and an approval sends no second, contradicting answer."""

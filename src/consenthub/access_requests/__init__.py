@@ -26,6 +26,7 @@ from consenthub.access_requests.store import (
     Outcome,
     OwnedMeteringPoint,
     pending_metering_points,
+    pending_on,
     subject_of,
 )
 from consenthub.access_requests.store import insert_requests as open_requests
@@ -51,6 +52,7 @@ __all__ = [
     "open_for",
     "open_requests",
     "pending_metering_points",
+    "pending_on",
     "settle",
     "subject_of",
     "turn_back",

@@ -8,14 +8,30 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVarTuple
 
-from sqlalchemy import Connection, Select, and_, insert, or_, select, update
+import orjson
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Select,
+    String,
+    and_,
+    cast,
+    exists,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import QueryableAttribute
 
 from consenthub.domain.access import EventType, Process, Scope, Status
 from consenthub.domain.errors import Code
 from consenthub.grants import Contract
 from consenthub.outbox import Event, enqueue_webhooks, void
 from consenthub.store import audit
+from consenthub.store.prepared import db_instant
 from consenthub.store.sql import among
 from consenthub.store.tables import (
     AccessRequest as AccessRequestRow,
@@ -28,9 +44,6 @@ from consenthub.store.tables import (
     new_uuid,
 )
 
-# Bind parameters per statement for lists of keys: well under SQLite's and PostgreSQL's
-# limits.
-_KEYS_PER_STATEMENT = 5000
 # Where the outcome is kept in ``details`` (the name predates the other processes).
 _OUTCOME = "response"
 _EVENTS = {
@@ -210,49 +223,50 @@ def _pending_key(party_id: int, metering_point_id: int) -> str:
     return f"{party_id}:{metering_point_id}"
 
 
-# PostgreSQL: the items as one INSERT from three arrays. psycopg would otherwise parse
-# and send insertmanyvalues' statements of 1,000 rows × 3 parameters each, which was a
-# quarter of a 10,000-item BRS-NO-622 message's time (docs/performance.md).
+# A batch of new requests (a BRS-NO-622 message opens one per end user, up to 10,000
+# items) is one statement per table on the driver's cursor: on PostgreSQL an INSERT from
+# one JSON document of rows (orjson writes it in C; psycopg's dumping of lists into
+# arrays costs ~1.7 µs a value in Python), on SQLite, where a statement costs no round
+# trip, the driver's executemany. SQLAlchemy's insertmanyvalues statements of 1,000
+# rows, rendered by it and parsed again by psycopg, and its per-row type processing cost
+# more than the rows (docs/performance.md). The ids are made here: nothing needs
+# RETURNING.
+_INSERT_REQUESTS_POSTGRESQL = (
+    "INSERT INTO access_requests (id, party_id, request_id, process, scope, status,"
+    " deadline, created_at, details, end_user_id)"
+    " SELECT new->>0, (new->>1)::integer, new->>2, new->>3, new->>4, %(status)s,"
+    " (new->>5)::timestamp, %(now)s, new->6, (new->>7)::integer"
+    " FROM json_array_elements(%(requests)s::json) AS new"
+)
+_INSERT_REQUESTS_SQLITE = (
+    "INSERT INTO access_requests (id, party_id, request_id, process, scope, status,"
+    " deadline, created_at, details, end_user_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 _INSERT_ITEMS_POSTGRESQL = (
     "INSERT INTO access_request_items (access_request_id, metering_point_id, pending_key)"
-    " SELECT * FROM unnest(%(request_ids)s::varchar[], %(metering_point_ids)s::integer[],"
-    " %(pending_keys)s::varchar[])"
+    " SELECT item->>0, (item->>1)::integer, item->>2"
+    " FROM json_array_elements(%(items)s::json) AS item"
+)
+_INSERT_ITEMS_SQLITE = (
+    "INSERT INTO access_request_items (access_request_id, metering_point_id, pending_key)"
+    " VALUES (?, ?, ?)"
 )
 
 
 def _insert_items(conn: Connection, requests: Sequence[tuple[str, NewAccessRequest]]) -> None:
     """The metering points each request names, each holding the party's one pending key
     on it (a second pending request of the party on it fails with ``IntegrityError``)."""
-    pairs = [
-        (internal_id, new.party_id, metering_point_id)
+    rows = [
+        (internal_id, metering_point_id, _pending_key(new.party_id, metering_point_id))
         for internal_id, new in requests
         for metering_point_id in new.metering_point_ids
     ]
-    if not pairs:
+    if not rows:
         return
     if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql(
-            _INSERT_ITEMS_POSTGRESQL,
-            {
-                "request_ids": [internal_id for internal_id, _, _ in pairs],
-                "metering_point_ids": [point for _, _, point in pairs],
-                "pending_keys": [_pending_key(party, point) for _, party, point in pairs],
-            },
-        )
+        conn.exec_driver_sql(_INSERT_ITEMS_POSTGRESQL, {"items": orjson.dumps(rows).decode()})
         return
-    # RETURNING makes SQLAlchemy send many rows per INSERT ("insertmanyvalues"): a
-    # BRS-NO-622 message of 10,000 items is ten statements, not 10,000.
-    conn.execute(
-        insert(AccessRequestItem).returning(AccessRequestItem.id),
-        [
-            {
-                "access_request_id": internal_id,
-                "metering_point_id": point,
-                "pending_key": _pending_key(party, point),
-            }
-            for internal_id, party, point in pairs
-        ],
-    )
+    conn.exec_driver_sql(_INSERT_ITEMS_SQLITE, rows)
 
 
 def insert_requests(
@@ -264,27 +278,49 @@ def insert_requests(
     ``IntegrityError`` (the caller's transaction is then to be rolled back)."""
     if not news:
         return []
-    ids = [
-        str(internal_id)
-        for internal_id in conn.execute(
-            insert(AccessRequestRow).returning(AccessRequestRow.id, sort_by_parameter_order=True),
+    ids = [new_uuid() for _ in news]
+    if conn.dialect.name == "postgresql":
+        rows = [
+            (
+                internal_id,
+                new.party_id,
+                new.request_id,
+                new.process.value,
+                new.scope.value,
+                db_instant(new.deadline, sqlite=False),
+                new.details,
+                new.end_user_id,
+            )
+            for internal_id, new in zip(ids, news, strict=True)
+        ]
+        conn.exec_driver_sql(
+            _INSERT_REQUESTS_POSTGRESQL,
+            {
+                "status": Status.PENDING.value,
+                "now": db_instant(now, sqlite=False),
+                "requests": orjson.dumps(rows).decode(),
+            },
+        )
+    else:
+        created_at = db_instant(now, sqlite=True)
+        conn.exec_driver_sql(
+            _INSERT_REQUESTS_SQLITE,
             [
-                {
-                    "id": new_uuid(),
-                    "party_id": new.party_id,
-                    "request_id": new.request_id,
-                    "process": new.process.value,
-                    "scope": new.scope.value,
-                    "status": Status.PENDING.value,
-                    "deadline": new.deadline,
-                    "created_at": now,
-                    "details": new.details,
-                    "end_user_id": new.end_user_id,
-                }
-                for new in news
+                (
+                    internal_id,
+                    new.party_id,
+                    new.request_id,
+                    new.process.value,
+                    new.scope.value,
+                    Status.PENDING.value,
+                    db_instant(new.deadline, sqlite=True),
+                    created_at,
+                    orjson.dumps(new.details).decode(),
+                    new.end_user_id,
+                )
+                for internal_id, new in zip(ids, news, strict=True)
             ],
-        ).scalars()
-    ]
+        )
     _insert_items(conn, list(zip(ids, news, strict=True)))
     audit.append_many(
         conn,
@@ -311,20 +347,24 @@ def pending_metering_points(
 ) -> set[int]:
     """Those of the metering points on which the party has a request pending."""
     keys = [_pending_key(party_id, metering_point_id) for metering_point_id in metering_point_ids]
-    found: set[int] = set()
-    for start in range(0, len(keys), _KEYS_PER_STATEMENT):
-        found.update(
-            conn.execute(
-                select(AccessRequestItem.metering_point_id).where(
-                    among(
-                        conn,
-                        AccessRequestItem.pending_key,
-                        keys[start : start + _KEYS_PER_STATEMENT],
-                    )
-                )
-            ).scalars()
-        )
-    return found
+    return set(
+        conn.execute(
+            select(AccessRequestItem.metering_point_id).where(
+                among(conn, AccessRequestItem.pending_key, keys)
+            )
+        ).scalars()
+    )
+
+
+def pending_on(
+    party_id: int, metering_point_id: ColumnElement[int] | QueryableAttribute[int]
+) -> ColumnElement[bool]:
+    """SQL: the party has a request pending on the metering point ``metering_point_id``
+    (the party's pending key on it, ``_pending_key``'s form, is held), for a query about
+    many metering points at once: one lookup in the unique index of pending keys each."""
+    return exists().where(
+        AccessRequestItem.pending_key == literal(f"{party_id}:") + cast(metering_point_id, String)
+    )
 
 
 def load(conn: Connection, internal_id: str, *, lock: bool = False) -> AccessRequest | None:

@@ -115,18 +115,18 @@ def _end_after(start: dt.date | None, end: dt.date | None) -> Code | None:
     return None
 
 
+_CHECKS = {
+    Action.ADD: (registered, settlement_point, has_end_user, no_active_contract, nothing_pending),
+    Action.REMOVE: (registered, settlement_point, active_contract),
+    Action.UPDATE: (registered, settlement_point, has_end_user, active_contract),
+}
+
+
 def judge(asked: ItemAsked, facts: PointFacts) -> Code | None:
     """The first rule the item breaks, in the seed's order, then consenthub's own; None
     when it is accepted. (Rule 4, EH088, is the outcome of an add the end user rejects
     or lets expire, not a check of the message.)"""
-    checks = [registered, settlement_point]
-    if asked.action is Action.ADD:
-        checks += [has_end_user, no_active_contract, nothing_pending]
-    elif asked.action is Action.REMOVE:
-        checks += [active_contract]
-    else:
-        checks += [has_end_user, active_contract]
-    for check in checks:
+    for check in _CHECKS[asked.action]:
         code = check(facts)
         if code is not None:
             return code

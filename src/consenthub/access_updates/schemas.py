@@ -43,30 +43,37 @@ def _date(where: str, value: Any) -> dt.date | None:
     return date
 
 
+_FIELDS = frozenset({"meteringPointId", "action", "start", "end", "extendedStorage"})
+_ACTIONS = {action.value: action for action in Action}
+
+
 def _item(index: int, raw: Any) -> Item:
-    where = f"items[{index}]"
+    # Per item of up to 10,000: the checks allocate nothing until one fails.
     if not isinstance(raw, dict):
-        raise MessageError(where, "must be an object")
-    unknown = sorted(set(raw) - {"meteringPointId", "action", "start", "end", "extendedStorage"})
-    if unknown:
-        raise MessageError(f"{where}.{unknown[0]}", "is not a field of an item")
-    if not isinstance(raw.get("meteringPointId"), str):
-        raise MessageError(f"{where}.meteringPointId", "must be a string of 18 digits")
+        raise MessageError(f"items[{index}]", "must be an object")
+    if not _FIELDS.issuperset(raw):
+        unknown = sorted(set(raw) - _FIELDS)[0]
+        raise MessageError(f"items[{index}].{unknown}", "is not a field of an item")
+    gsrn = raw.get("meteringPointId")
+    if not isinstance(gsrn, str):
+        raise MessageError(f"items[{index}].meteringPointId", "must be a string of 18 digits")
     try:
-        gsrn = validate_gsrn(raw["meteringPointId"])
+        gsrn = validate_gsrn(gsrn)
     except InvalidIdentifier as exc:
-        raise MessageError(f"{where}.meteringPointId", f"GSRN {exc.rule}") from None
-    if raw.get("action") not in tuple(Action):
-        raise MessageError(f"{where}.action", "must be add, remove or update")
-    action = Action(raw["action"])
+        raise MessageError(f"items[{index}].meteringPointId", f"GSRN {exc.rule}") from None
+    named = raw.get("action")
+    action = _ACTIONS.get(named) if isinstance(named, str) else None
+    if action is None:
+        raise MessageError(f"items[{index}].action", "must be add, remove or update")
     extended = raw.get("extendedStorage")
     if extended is not None and not isinstance(extended, bool):
-        raise MessageError(f"{where}.extendedStorage", "must be true or false")
+        raise MessageError(f"items[{index}].extendedStorage", "must be true or false")
+    start, end = raw.get("start"), raw.get("end")
     return Item(
         gsrn,
         action,
-        _date(f"{where}.start", raw.get("start")),
-        _date(f"{where}.end", raw.get("end")),
+        None if start is None else _date(f"items[{index}].start", start),
+        None if end is None else _date(f"items[{index}].end", end),
         extended,
     )
 

@@ -1,9 +1,9 @@
 """Use cases of message-initiated access updates (seed 001, Elhub BRS-NO-622).
 
 A message is judged and carried out in one transaction, set-based: the facts of all its
-metering points in one statement per 5,000, one INSERT each for the requests its adds
-open (one per end user), their items and audit events, one UPDATE pair for its
-removals, one batch for its updates. Two messages racing for a metering point: the
+metering points (with the party's pending requests on them) in one statement, one INSERT
+each for the requests its adds open (one per end user), their items and audit events,
+one UPDATE for its removals, one for its updates. Two messages racing for a metering point: the
 unique pending key lets one commit; the other is judged again and answers ``EH098``.
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections import defaultdict
-from dataclasses import replace
+from typing import Any
 
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
@@ -23,7 +23,7 @@ from consenthub.access_updates import rules, store
 from consenthub.access_updates.rules import Action, ItemAsked, PointFacts
 from consenthub.access_updates.schemas import Item, Message
 from consenthub.domain.access import EndReason, Process, Scope, Status
-from consenthub.domain.errors import DomainError, ItemResult
+from consenthub.domain.errors import Code, DomainError, ItemResult
 from consenthub.services import Services
 
 _UNREGISTERED = PointFacts(
@@ -71,21 +71,16 @@ def _carry_out(hub: Services, party_id: int, message: Message) -> list[ItemResul
         facts = store.point_facts(
             conn, party_id, [item.metering_point_id for item in message.items], today
         )
-        pending = access_requests.pending_metering_points(
-            conn, party_id, [metering_point_id for metering_point_id, _ in facts.values()]
-        )
-        results: list[ItemResult] = []
+        codes: list[Code | None] = []
         adds: dict[int, list[tuple[int, Item]]] = defaultdict(list)
         removals: list[int] = []
         changes: list[grants.ContractDates] = []
         for item in message.items:
             metering_point_id, point = facts.get(item.metering_point_id, (0, _UNREGISTERED))
-            point = replace(point, pending=metering_point_id in pending)
             code = rules.judge(_asked(item), point)
+            codes.append(code)
             if code is not None:
-                results.append(ItemResult(item.metering_point_id, DomainError(code)))
                 continue
-            results.append(ItemResult(item.metering_point_id))
             if item.action is Action.ADD:
                 assert point.end_user_id is not None
                 adds[point.end_user_id].append((metering_point_id, item))
@@ -104,7 +99,12 @@ def _carry_out(hub: Services, party_id: int, message: Message) -> list[ItemResul
         request_ids = _open_requests(conn, party_id, adds, now, actor)
         grants.end_grants(conn, removals, today, reason=EndReason.PARTY_REMOVED, actor=actor)
         grants.change_dates(conn, changes, actor=actor)
-        results = [replace(result, reference=request_ids.get(result.key)) for result in results]
+        results = [
+            ItemResult(item.metering_point_id, reference=request_ids.get(item.metering_point_id))
+            if code is None
+            else ItemResult(item.metering_point_id, DomainError(code))
+            for item, code in zip(message.items, codes, strict=True)
+        ]
         if message.message_id is not None:
             store.save_message(conn, party_id, message.message_id, results, now)
     return results
@@ -119,6 +119,20 @@ def _open_requests(
 ) -> dict[str, str]:
     """One pending request per end user for their metering points (seed 001: the end user
     approves in the portal, within 30 calendar days); the request_id by GSRN."""
+    # Items asking the same share one dict of terms: a message of 10,000 adds would
+    # otherwise build 10,000 of them, each one more object for the garbage collector.
+    terms: dict[tuple[dt.date | None, bool], dict[str, Any]] = {}
+
+    def terms_of(item: Item) -> dict[str, Any]:
+        key = (item.end, bool(item.extended_storage))
+        found = terms.get(key)
+        if found is None:
+            found = terms[key] = {
+                "end": item.end.isoformat() if item.end else None,
+                "extendedStorage": key[1],
+            }
+        return found
+
     news = [
         NewAccessRequest(
             process=Process.MESSAGE,
@@ -127,13 +141,7 @@ def _open_requests(
             scope=REQUESTED_SCOPE,
             deadline=now + rules.APPROVAL_DEADLINE,
             details={
-                access_requests.ITEMS: {
-                    item.metering_point_id: {
-                        "end": item.end.isoformat() if item.end else None,
-                        "extendedStorage": bool(item.extended_storage),
-                    }
-                    for _, item in items
-                }
+                access_requests.ITEMS: {item.metering_point_id: terms_of(item) for _, item in items}
             },
             metering_point_ids=tuple(metering_point_id for metering_point_id, _ in items),
             end_user_id=end_user_id,

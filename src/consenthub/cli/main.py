@@ -228,9 +228,7 @@ def party_update(
     name: Annotated[str | None, typer.Option(help="The party's registered name.")] = None,
     privacy_url: Annotated[
         str | None,
-        typer.Option(
-            metavar="URL", help="The party's privacy policy (https); '' removes the link"
-        ),
+        typer.Option(metavar="URL", help="The party's privacy policy (https); '' removes the link"),
     ] = None,
     add_return_url: Annotated[
         list[str] | None, typer.Option(metavar="URL", help="Whitelist one more return address")
@@ -834,7 +832,7 @@ def serve(
     settings = load_settings()
     configure_logging(settings.log_level)
     uvicorn.run(
-        "consenthub.app:create_app",
+        "consenthub.app:create_served_app",
         factory=True,
         host=host,
         port=port,

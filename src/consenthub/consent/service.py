@@ -377,9 +377,7 @@ async def fresh_token(
         raise _invalid_grant("unknown consent")
     now = hub.now()
     # One statement, no write: read where it costs least (on SQLite on the event loop).
-    consent = await hub.database.quick_read(
-        lambda conn: store.for_token(conn, hub.ids, consent_id)
-    )
+    consent = await hub.database.quick_read(lambda conn: store.for_token(conn, hub.ids, consent_id))
     if consent is None or consent.party_id != party.id:
         raise _invalid_grant("unknown consent")
     if not rules.may_issue_token(

@@ -2,7 +2,8 @@
 
 Every validator takes the raw string from the wire and returns the canonical
 form, or raises :class:`InvalidIdentifier` naming the rule that failed. Check
-digits are computed by python-stdnum; consenthub only decides which rules apply.
+digits are computed by python-stdnum (GS1's mod 10 by the same formula here, for
+speed); consenthub only decides which rules apply.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import uuid
 from dataclasses import dataclass
 from enum import StrEnum
 
-from stdnum import ean
 from stdnum.fi import hetu, ytunnus
 from stdnum.no import fodselsnummer, orgnr
 
@@ -54,7 +54,12 @@ def _digits(value: str, kind: IdentifierKind, length: int) -> str:
 
 
 def _gs1_mod10(value: str, kind: IdentifierKind) -> str:
-    if ean.calc_check_digit(value[:-1]) != value[-1]:
+    # GS1's mod 10 (stdnum's ``ean.calc_check_digit``, computed here: a BRS-NO-622 message
+    # checks 10,000 GSRNs, and stdnum's generator took a third longer): weights 3 and 1
+    # alternate leftwards from the digit before the check digit.
+    body = value[:-1]
+    total = 3 * sum(map(int, body[-1::-2])) + sum(map(int, body[-2::-2]))
+    if str(-total % 10) != value[-1]:
         raise InvalidIdentifier(kind, "GS1 mod-10 check digit does not match")
     return value
 

@@ -11,12 +11,14 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Select, and_, bindparam, insert, or_, select, update
+import orjson
+from sqlalchemy import Connection, Select, and_, bindparam, case, insert, or_, select, update
 
 from consenthub.domain.access import EndReason, EventType, Scope
 from consenthub.grants.rules import GrantChange, LiveGrant
 from consenthub.outbox import Event, enqueue_webhooks
 from consenthub.store import audit
+from consenthub.store.sql import among
 from consenthub.store.tables import Grant, MeteringPoint, Party, SupplyPeriod
 
 
@@ -256,7 +258,14 @@ def _announce(
             Grant.valid_to,
         )
         .join(MeteringPoint, MeteringPoint.id == Grant.metering_point_id)
-        .where(Grant.id.in_(grant_ids))
+        .join(Party, Party.id == Grant.party_id)
+        # Only parties with a webhook are told (``enqueue_webhooks`` writes nothing for
+        # the others): no events are built for thousands of grants nobody hears of.
+        .where(
+            among(conn, Grant.id, grant_ids),
+            Party.webhook_url.is_not(None),
+            Party.webhook_disabled_at.is_(None),
+        )
         .order_by(Grant.id)
     ).all()
     more = {"reason": reason.value} if reason else {}
@@ -434,19 +443,17 @@ def end_grants(
     conn: Connection, grant_ids: Sequence[int], today: dt.date, *, reason: EndReason, actor: str
 ) -> None:
     """End grants today (one that has not started yet, at its start) for ``reason``, with
-    their audit events and their parties' events: two UPDATEs however many."""
+    their audit events and their parties' events: one UPDATE however many."""
     if not grant_ids:
         return
     ids = list(grant_ids)
     conn.execute(
         update(Grant)
-        .where(Grant.id.in_(ids), Grant.valid_from <= today)
-        .values(valid_to=today, ended_reason=reason.value)
-    )
-    conn.execute(
-        update(Grant)
-        .where(Grant.id.in_(ids), Grant.valid_from > today)
-        .values(valid_to=Grant.valid_from, ended_reason=reason.value)
+        .where(among(conn, Grant.id, ids))
+        .values(
+            valid_to=case((Grant.valid_from <= today, today), else_=Grant.valid_from),
+            ended_reason=reason.value,
+        )
     )
     audit.append_many(
         conn,
@@ -458,22 +465,39 @@ def end_grants(
     _announce(conn, ids, EventType.GRANT_ENDED, reason)
 
 
-_CHANGE_DATES = (
-    update(Grant)
-    .where(Grant.id == bindparam("grant_id"))
-    .values(valid_from=bindparam("new_from"), valid_to=bindparam("new_to"))
+# The new dates of many contracts (a BRS-NO-622 message updates up to 10,000), one
+# statement on the driver's cursor: on PostgreSQL an UPDATE from one JSON document of
+# rows (executemany would be a statement per contract, each through psycopg's Python;
+# orjson writes the document in C), on SQLite the driver's executemany (no round trips;
+# dates as SQLAlchemy stores them, ISO text).
+_CHANGE_DATES_POSTGRESQL = (
+    "UPDATE grants SET valid_from = (new->>1)::date, valid_to = (new->>2)::date"
+    " FROM json_array_elements(%(changes)s::json) AS new"
+    " WHERE grants.id = (new->>0)::integer"
 )
+_CHANGE_DATES_SQLITE = "UPDATE grants SET valid_from = ?, valid_to = ? WHERE id = ?"
 
 
 def change_dates(conn: Connection, changes: Sequence[ContractDates], *, actor: str) -> None:
-    """New start and end of contracts (BRS-NO-622 ``update``), with their audit events and
-    their parties' ``grant.changed``: one statement, executed for all of them."""
+    """New start and end of contracts (BRS-NO-622 ``update``), each contract once, with
+    their audit events and their parties' ``grant.changed``: one statement for all."""
     if not changes:
         return
-    conn.execute(
-        _CHANGE_DATES,
-        [{"grant_id": c.grant_id, "new_from": c.valid_from, "new_to": c.valid_to} for c in changes],
-    )
+    if conn.dialect.name == "postgresql":
+        rows = [(change.grant_id, change.valid_from, change.valid_to) for change in changes]
+        conn.exec_driver_sql(_CHANGE_DATES_POSTGRESQL, {"changes": orjson.dumps(rows).decode()})
+    else:
+        conn.exec_driver_sql(
+            _CHANGE_DATES_SQLITE,
+            [
+                (
+                    change.valid_from.isoformat(),
+                    change.valid_to.isoformat() if change.valid_to else None,
+                    change.grant_id,
+                )
+                for change in changes
+            ],
+        )
     audit.append_many(
         conn,
         [

@@ -10,14 +10,15 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from consenthub.store.prepared import db_instant
 from consenthub.store.tables import AuditEvent, AuditHead
 
 GENESIS = "0" * 64
@@ -65,6 +66,32 @@ def append(
     return append_many(conn, [Event(actor, action, subject, details or {})], at=at)[0]
 
 
+# The events of one append, one statement on the driver's cursor: SQLAlchemy's
+# insertmanyvalues statements of ~1,000 rows, rendered by it and parsed again by psycopg
+# (or on SQLite one statement per row, to keep the ids in order), cost more than the
+# rows (a BRS-NO-622 message appends thousands, docs/performance.md). On PostgreSQL the
+# rows go as one JSON document (orjson writes it in C; psycopg's dumping of lists into
+# arrays costs ~1.7 µs a value in Python) into a multi-row INSERT that also moves the
+# head; on SQLite, where a statement costs no round trip, the driver's executemany
+# (rowids follow the rows' order).
+_APPEND_POSTGRESQL = (
+    "WITH written AS ("
+    " INSERT INTO audit_events (at, actor, action, subject, details, prev_hash, hash)"
+    " SELECT %(at)s, new.event->>0, new.event->>1, new.event->>2, new.event->3,"
+    " new.event->>4, new.event->>5"
+    " FROM json_array_elements(%(events)s::json) WITH ORDINALITY AS new(event, position)"
+    # Ids are drawn in this order: ``verify`` walks the chain by id.
+    " ORDER BY new.position"
+    " RETURNING 1)"
+    " UPDATE audit_head SET last_hash = %(last_hash)s WHERE id = 1"
+)
+_APPEND_SQLITE = (
+    "INSERT INTO audit_events (at, actor, action, subject, details, prev_hash, hash)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+_HEAD_SQLITE = "UPDATE audit_head SET last_hash = ? WHERE id = 1"
+
+
 def append_many(
     conn: Connection, events: Sequence[Event], *, at: dt.datetime | None = None
 ) -> list[str]:
@@ -78,17 +105,42 @@ def append_many(
         return []
     at = (at or dt.datetime.now(dt.UTC)).replace(microsecond=0)
     prev_hash = _lock_head(conn)
-    rows: list[dict[str, Any]] = []
-    hashes: list[str] = []
+    chained: list[tuple[str, str]] = []
     for event in events:
         digest = event_hash(prev_hash, at, event.actor, event.action, event.subject, event.details)
-        rows.append(asdict(event) | {"at": at, "prev_hash": prev_hash, "hash": digest})
-        hashes.append(digest)
+        chained.append((prev_hash, digest))
         prev_hash = digest
-    # Ids follow the rows' order (``verify`` walks the chain by id).
-    conn.execute(insert(AuditEvent).returning(AuditEvent.id, sort_by_parameter_order=True), rows)
-    conn.execute(update(AuditHead).where(AuditHead.id == 1).values(last_hash=prev_hash))
-    return hashes
+    if conn.dialect.name == "postgresql":
+        rows = [
+            (event.actor, event.action, event.subject, event.details, *hashes)
+            for event, hashes in zip(events, chained, strict=True)
+        ]
+        conn.exec_driver_sql(
+            _APPEND_POSTGRESQL,
+            {
+                "at": db_instant(at, sqlite=False),
+                "events": orjson.dumps(rows).decode(),
+                "last_hash": prev_hash,
+            },
+        )
+    else:
+        written_at = db_instant(at, sqlite=True)
+        conn.exec_driver_sql(
+            _APPEND_SQLITE,
+            [
+                (
+                    written_at,
+                    event.actor,
+                    event.action,
+                    event.subject,
+                    orjson.dumps(event.details).decode(),
+                    *hashes,
+                )
+                for event, hashes in zip(events, chained, strict=True)
+            ],
+        )
+        conn.exec_driver_sql(_HEAD_SQLITE, (prev_hash,))
+    return [digest for _, digest in chained]
 
 
 @dataclass(frozen=True)

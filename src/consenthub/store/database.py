@@ -226,9 +226,7 @@ class Database:
         with self._kept_guard:
             # Those of threads that ended (a test's loops come and go) are closed here.
             ended = [kept for kept in self._kept_connections if not kept[0].is_alive()]
-            self._kept_connections = [
-                kept for kept in self._kept_connections if kept[0].is_alive()
-            ]
+            self._kept_connections = [kept for kept in self._kept_connections if kept[0].is_alive()]
             self._kept_connections.append((threading.current_thread(), conn))
             setattr(self._kept, slot, (self._generation, conn))
         for _, old in ended:

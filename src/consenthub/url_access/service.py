@@ -87,7 +87,7 @@ def open_link(hub: Services, link: Link, person: int | None) -> AccessRequest | 
 
 
 def abandon(hub: Services, internal_id: str, code: Code) -> AccessRequest:
-    """"Return to <party>" after a failed login (seed 000, ``EH088`` when the person
+    """ "Return to <party>" after a failed login (seed 000, ``EH088`` when the person
     cancelled, ``EH111`` when the login failed): the request ends with the answer the
     party is sent, and stays so (``access_requests.turn_back``); one already answered comes
     back as it was. Nobody is logged in, so the audit log names the browser, not a person."""
