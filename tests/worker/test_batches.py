@@ -6,7 +6,6 @@ fan-out leaves nothing half-done."""
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import random
 import uuid
@@ -27,6 +26,7 @@ from tests.factories import add_end_user, add_metering_point, add_party, add_sup
 from tests.harness import EventLoopThread, MovableClock
 from tests.webhook_receiver import Receiver
 from tests.worker.test_delivery import MOVE_IN, background, hub, outbox_rows, party, subscribe
+from tests.worker.two_workers import deliver_with_two_workers
 
 __all__ = ["background", "hub", "party"]  # fixtures
 
@@ -227,16 +227,7 @@ def test_two_workers_at_once_fan_out_and_send_each_event_once_in_order(
         enqueue(db, hub, created.party.id, *(f"{index}:a{n}" for n in range(10)))
         enqueue(db, hub, created.party.id, f"{index}:single")
         enqueue(db, hub, created.party.id, *(f"{index}:b{n}" for n in range(5)))
-    first, second = Worker(hub, name="first"), Worker(hub, name="second")
-
-    async def both() -> None:
-        try:
-            await asyncio.gather(first.deliver_due(), second.deliver_due())
-        finally:
-            await first.close()
-            await second.close()
-
-    background.run(both())
+    deliver_with_two_workers(background, hub)
     assert len(target.received) == len(target.accepted()) == 6 * 16
     for index in range(6):
         sent = [label for label in labels(target) if label.startswith(f"{index}:")]

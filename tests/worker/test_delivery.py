@@ -3,7 +3,6 @@ delivery with the ``standardwebhooks`` package; retries by moving the clock."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import datetime as dt
 import random
@@ -34,6 +33,7 @@ from tests.conftest import TEST_SECRET_KEY
 from tests.factories import add_end_user, add_grant, add_metering_point, add_party, add_supply, fnr
 from tests.harness import EventLoopThread, MovableClock
 from tests.webhook_receiver import Receiver
+from tests.worker.two_workers import deliver_with_two_workers
 
 MOVE_IN = dt.date(2022, 8, 1)
 
@@ -344,16 +344,7 @@ def test_two_workers_at_once_send_each_message_once(
         point = add_metering_point(db, 500 + index)
         add_supply(db, point, person, MOVE_IN)
         add_grant(db, parties[index % 6].party.id, point, person, MOVE_IN)
-    first, second = Worker(hub, name="first"), Worker(hub, name="second")
-
-    async def both() -> None:
-        try:
-            await asyncio.gather(first.deliver_due(), second.deliver_due())
-        finally:
-            await first.close()
-            await second.close()
-
-    background.run(both())
+    deliver_with_two_workers(background, hub)
     ids = [item.webhook_id for item in target.received]
     assert len(ids) == 60
     assert len(set(ids)) == 60

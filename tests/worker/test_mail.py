@@ -36,6 +36,7 @@ from tests.factories import add_end_user, add_metering_point, add_party, add_sup
 from tests.harness import EventLoopThread, MovableClock, free_port
 from tests.mail_receiver import MailReceiver, smtp_server
 from tests.webhook_receiver import Receiver
+from tests.worker.two_workers import deliver_with_two_workers
 
 NOTICE = "mail.authorization_request.notice"
 REMINDER = "mail.authorization_request.reminder"
@@ -452,16 +453,7 @@ def test_two_workers_at_once_send_each_mail_once(
     db: Database, hub: Services, receiver: MailReceiver, background: EventLoopThread
 ) -> None:
     sent = {enqueue(db, hub, notice(to=f"person{index}@example.no")) for index in range(30)}
-    first, second = Worker(hub, name="first"), Worker(hub, name="second")
-
-    async def both() -> None:
-        try:
-            await asyncio.gather(first.deliver_due(), second.deliver_due())
-        finally:
-            await first.close()
-            await second.close()
-
-    background.run(both())
+    deliver_with_two_workers(background, hub)
     ids = [item.message_id for item in receiver.received]
     assert len(ids) == 30
     assert set(ids) == sent

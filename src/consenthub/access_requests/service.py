@@ -143,19 +143,9 @@ def decide(hub: Services, internal_id: str, end_user_id: int, answer: Answer) ->
     today = hub.today()
     actor = _actor(end_user_id)
     with hub.database.write() as conn:
-        found = store.load(conn, internal_id, lock=True)
-        if found is None:
-            raise DomainError(Code.REQUEST_NOT_FOUND, N_("There is no such request."))
-        if found.end_user_id != end_user_id:
-            raise DomainError(
-                Code.REQUEST_NOT_YOURS, N_("The request was opened by another person.")
-            )
-        if rules.effective_status(found.status, found.deadline, now) is Status.EXPIRED:
-            if found.status is Status.PENDING:
-                _expire(conn, found, now)
-            return Decided(_effective(found, now), decided_now=False)
-        if not rules.may_be_decided(found.status):
-            return Decided(found, decided_now=False)
+        found = _locked(conn, internal_id, end_user_id)
+        if (left := _no_longer_open(conn, found, now)) is not None:
+            return left
         offered = _offered(conn, found, end_user_id, today)
         if not offered:
             outcome = Outcome(error=Code.EH106)
@@ -209,17 +199,9 @@ def settle(
     consent), in the caller's transaction, so that the process records what was given
     with it. Locks the request and checks it as ``decide`` does; a request no longer
     pending comes back as it was left (an expired one recorded as expired)."""
-    found = store.load(conn, internal_id, lock=True)
-    if found is None:
-        raise DomainError(Code.REQUEST_NOT_FOUND, N_("There is no such request."))
-    if found.end_user_id != end_user_id:
-        raise DomainError(Code.REQUEST_NOT_YOURS, N_("The request was opened by another person."))
-    if rules.effective_status(found.status, found.deadline, now) is Status.EXPIRED:
-        if found.status is Status.PENDING:
-            _expire(conn, found, now)
-        return Decided(_effective(found, now), decided_now=False)
-    if not rules.may_be_decided(found.status):
-        return Decided(found, decided_now=False)
+    found = _locked(conn, internal_id, end_user_id)
+    if (left := _no_longer_open(conn, found, now)) is not None:
+        return left
     if decision is Decision.APPROVE:
         status, outcome = Status.APPROVED, Outcome(scope=found.scope)
     else:
@@ -242,18 +224,35 @@ def turn_back(hub: Services, internal_id: str, code: Code, *, actor: str) -> Dec
     now = hub.now()
     outcome = Outcome(error=code)
     with hub.database.write() as conn:
-        found = store.load(conn, internal_id, lock=True)
-        if found is None:
-            raise DomainError(Code.REQUEST_NOT_FOUND, N_("There is no such request."))
-        if rules.effective_status(found.status, found.deadline, now) is Status.EXPIRED:
-            if found.status is Status.PENDING:
-                _expire(conn, found, now)
-            return Decided(_effective(found, now), decided_now=False)
-        if not rules.may_be_decided(found.status):
-            return Decided(found, decided_now=False)
+        found = _locked(conn, internal_id, None)
+        if (left := _no_longer_open(conn, found, now)) is not None:
+            return left
         store.finish(conn, found, status, outcome, now=now, actor=actor)
     turned_back = dataclasses.replace(found, status=status, outcome=outcome, decided_at=now)
     return Decided(turned_back, decided_now=True)
+
+
+def _locked(conn: Connection, internal_id: str, end_user_id: int | None) -> AccessRequest:
+    """The request, locked for its answer; it must be ``end_user_id``'s unless None (the
+    browser that turns back has nobody logged in)."""
+    found = store.load(conn, internal_id, lock=True)
+    if found is None:
+        raise DomainError(Code.REQUEST_NOT_FOUND, N_("There is no such request."))
+    if end_user_id is not None and found.end_user_id != end_user_id:
+        raise DomainError(Code.REQUEST_NOT_YOURS, N_("The request was opened by another person."))
+    return found
+
+
+def _no_longer_open(conn: Connection, found: AccessRequest, now: dt.datetime) -> Decided | None:
+    """A request that can no longer be answered, as it was left (an expired one recorded
+    as expired, never approved); None while it is open."""
+    if rules.effective_status(found.status, found.deadline, now) is Status.EXPIRED:
+        if found.status is Status.PENDING:
+            _expire(conn, found, now)
+        return Decided(_effective(found, now), decided_now=False)
+    if not rules.may_be_decided(found.status):
+        return Decided(found, decided_now=False)
+    return None
 
 
 def _expire(conn: Connection, request: AccessRequest, now: dt.datetime) -> None:
