@@ -14,7 +14,7 @@ and introspection answers it only to the consumer and to data sources
 from __future__ import annotations
 
 import datetime as dt
-import uuid
+import secrets
 from typing import Any
 
 from joserfc import jwt
@@ -23,6 +23,7 @@ from joserfc.errors import JoseError
 from consenthub import signing
 from consenthub.config import Settings
 from consenthub.domain.consent import AUTHORIZATION_DETAILS_TYPE
+from consenthub.domain.identifiers import uuid4_text
 from consenthub.signing import CLOCK_LEEWAY_SECONDS, KeyRing
 
 CONSENT_TOKEN_TYPE = "consent+jwt"  # noqa: S105 - a JWT "typ" value, not a secret
@@ -74,7 +75,7 @@ def issue(
         "iat": issued_at,
         "nbf": issued_at,
         "exp": expires,
-        "jti": str(uuid.uuid4()),
+        "jti": uuid4_text(secrets.randbits(128)),
         "consent_id": consent_id,
         "client_id": client_id,
         "env": settings.environment,
