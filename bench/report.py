@@ -194,8 +194,9 @@ def markdown(findings: Findings, machine: dict[str, Any], plan: Plan, command: s
         f"backlog of {plan.webhook_events:,} events over {plan.webhook_parties} parties to a "
         "receiver process on loopback pinned to CPU 1 (uvicorn; it verifies one delivery in "
         f"{plan.webhook_verify_every} with standardwebhooks), in {plan.webhook_rounds} "
-        "round(s) interleaved with a plain httpx.AsyncClient process sending the same POSTs "
-        "with the same concurrency to the same receiver; then single grants committed at "
+        "round(s) interleaved with a plain aiohttp.ClientSession process (the worker's HTTP "
+        "client and settings) sending the same POSTs with the same concurrency to the same "
+        "receiver; then single grants committed at "
         f"{plan.webhook_latency_rate:g}/s for {plan.webhook_latency_seconds:g} s, commit → "
         "arrival, to an idle worker.",
         f"- BRS-NO-622: one third party's messages to `POST /api/v1/third-party-access/updates`"

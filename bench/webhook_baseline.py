@@ -1,13 +1,13 @@
 """The webhook benchmark's baseline: the same POSTs as the worker's, without the outbox.
 
 One process (pinned where the worker runs), ``asyncio.run`` as ``consenthub worker``,
-one ``httpx.AsyncClient`` with the worker's settings (no redirects, its connection
-limits and timeout). ``--parties`` chains run side by side, each sending its
-``--per-party`` POSTs one after the other, as the worker delivers a party's
-messages in order with up to ``PARTIES_PER_CLAIM`` parties at once. Each body has
-the shape and size of a ``grant.started`` event and each request the worker's
+one ``aiohttp.ClientSession`` with the worker's settings (no redirects, its connection
+limits and timeout; the worker's HTTP client since the seventh session, httpx before).
+``--parties`` chains run side by side, each sending its ``--per-party`` POSTs one after
+the other, as the worker delivers a party's messages in order with up to
+``PARTIES_PER_CLAIM`` parties at once. Each body has the shape and size of a ``grant.started`` event and each request the worker's
 headers (the signature a fixed string of the same length: no signing, no
-database, no claims, no bookkeeping). What remains is what the network, httpx
+database, no claims, no bookkeeping). What remains is what the network, aiohttp
 and the receiver cost.
 
     python -m bench.webhook_baseline --url http://127.0.0.1:8200/plain --parties 50 \
@@ -24,10 +24,10 @@ import sys
 import time
 from typing import Any
 
-import httpx
+import aiohttp
 import orjson
 
-from consenthub.worker.delivery import USER_AGENT
+from consenthub.worker.delivery import CONNECTIONS, CONNECTIONS_PER_ORIGIN, USER_AGENT
 
 # A Standard Webhooks signature: "v1," and a base64 HMAC-SHA256 (44 characters).
 SIGNATURE = "v1," + "A" * 43 + "="
@@ -50,7 +50,7 @@ def payload(grant_id: int, sequence: int) -> dict[str, Any]:
     }
 
 
-async def chain(client: httpx.AsyncClient, url: str, party: int, per_party: int) -> int:
+async def chain(client: aiohttp.ClientSession, url: str, party: int, per_party: int) -> int:
     """One party's POSTs in order; returns how many were not answered 2xx."""
     failures = 0
     for sequence in range(per_party):
@@ -62,17 +62,18 @@ async def chain(client: httpx.AsyncClient, url: str, party: int, per_party: int)
             "webhook-timestamp": str(int(time.time())),
             "webhook-signature": SIGNATURE,
         }
-        response = await client.post(f"{url}/{party}", content=body, headers=headers)
-        if not response.is_success:
-            failures += 1
+        async with client.post(f"{url}/{party}", data=body.encode(), headers=headers,
+                               allow_redirects=False) as response:
+            if not 200 <= response.status < 300:
+                failures += 1
     return failures
 
 
 async def run(url: str, parties: int, per_party: int) -> int:
-    async with httpx.AsyncClient(
-        follow_redirects=False,
-        timeout=10.0,
-        limits=httpx.Limits(max_connections=200, max_keepalive_connections=100),
+    connector = aiohttp.TCPConnector(limit=CONNECTIONS, limit_per_host=CONNECTIONS_PER_ORIGIN)
+    async with aiohttp.ClientSession(
+        connector=connector, timeout=aiohttp.ClientTimeout(total=10.0), trust_env=False,
+        auto_decompress=False,
     ) as client:
         failures = await asyncio.gather(
             *(chain(client, url, party, per_party) for party in range(parties)))

@@ -16,9 +16,10 @@ Figure: events/s from the first to the last arrival at the receiver; also the
 worker's CPU time per event (with its PostgreSQL backends) from the commit until
 every message is recorded delivered. Baseline, interleaved round by round: the
 same number of POSTs of the same bodies and headers to the same receiver from a
-plain ``httpx.AsyncClient`` process (``bench/webhook_baseline.py``) pinned where
-the worker runs, with the worker's concurrency (one chain per party, the parties
-side by side): what network, httpx and receiver cost without the outbox.
+plain ``aiohttp.ClientSession`` process (``bench/webhook_baseline.py``) pinned where
+the worker runs, with the worker's HTTP client, settings and concurrency (one chain
+per party, the parties side by side): what network, aiohttp and receiver cost
+without the outbox.
 
 Latency: a worker started and idle; the harness commits single events at
 ``Plan.webhook_latency_rate`` per second, each its own transaction through the
@@ -55,6 +56,7 @@ from consenthub import grants, outbox, registry
 from consenthub.domain.access import EventType
 from consenthub.store.database import Database
 from consenthub.store.tables import EndUser, MeteringPoint, OutboxMessage
+from consenthub.worker.delivery import CONNECTIONS_PER_ORIGIN
 from consenthub.worker.runner import MESSAGES_PER_PARTY, PARTIES_PER_CLAIM
 
 THROUGHPUT_GOAL = 1_000.0  # events/s, SPEC §12
@@ -450,7 +452,7 @@ def _one_backend(context: Context, kind: str, receiver: ReceiverClient) -> Outco
     try:
         setup = set_up(backend.url, receiver, plan.webhook_parties)
         outcome = Outcome(kind, Throughput(f"consenthub worker ({kind})"),
-                          Throughput(f"httpx loop, no outbox ({kind} round)"))
+                          Throughput(f"aiohttp loop, no outbox ({kind} round)"))
         for number in range(plan.webhook_rounds):
             worker_first = number % 2 == 0
             for which in ("worker", "baseline") if worker_first else ("baseline", "worker"):
@@ -503,8 +505,8 @@ def _report(findings: Findings, outcomes: list[Outcome], context: Context) -> No
             f"{o.kind}: delivery rate of a backlog of {w.rounds[0].events:,} events to a "
             "loopback receiver",
             f"{w.per_second:,.0f} events/s (CPU {w.cpu_ms:.2f} ms/event)",
-            f"plain httpx loop, same POSTs, receiver and concurrency: {b.per_second:,.0f} "
-            f"POSTs/s (CPU {b.cpu_ms:.2f} ms/POST)",
+            "plain aiohttp loop, same POSTs, client settings, receiver and concurrency: "
+            f"{b.per_second:,.0f} POSTs/s (CPU {b.cpu_ms:.2f} ms/POST)",
             f"{ratio(w.per_second, b.per_second):.2f} "
             f"(CPU: {ratio(b.cpu_ms, w.cpu_ms):.2f})",
             f"≥ {THROUGHPUT_GOAL:,.0f}/s", met,
@@ -545,14 +547,14 @@ def _report(findings: Findings, outcomes: list[Outcome], context: Context) -> No
         f"{PARTIES_PER_CLAIM} parties × {MESSAGES_PER_PARTY} messages at a time, delivers the "
         "parties side by side and each party's messages one after the other. Baseline, "
         "interleaved round by round (order reversed every other round): "
-        "`bench/webhook_baseline.py`, one process with one `httpx.AsyncClient` with the "
+        "`bench/webhook_baseline.py`, one process with one `aiohttp.ClientSession` with the "
         "worker's client settings, sends the same number of POSTs of the same bodies and "
         "headers (signature a fixed string, not computed) with the same concurrency (one "
         "chain per party, all side by side) to the same receiver; its CPU counts from the "
         "first arrival (start-up left out). \"Drain\" is from the commit (baseline: process "
         "start) to the last arrival. Every round also checks the outbox: every message "
-        "delivered once, none given up. Per-event CPU includes opening one connection per "
-        "party, which weighs on small backlogs (the quick run's: 10 events a party); the "
+        "delivered once, none given up. Per-event CPU includes opening the connections to "
+        f"the receiver (at most {CONNECTIONS_PER_ORIGIN}, kept alive); the "
         "receiver's includes the harness's polls of its counts (every "
         f"{POLL_SECONDS * 1000:.0f} ms).",
         "",

@@ -28,6 +28,8 @@ class Received:
     verified: bool
     answered: int
     host: str = ""
+    # The sender's port: one per connection it opened.
+    peer_port: int = 0
 
 
 @dataclass
@@ -67,6 +69,7 @@ class Receiver:
                     verified,
                     status,
                     request.headers.get("host", ""),
+                    request.client.port if request.client else 0,
                 )
             )
         return Response(status_code=status, headers=headers)

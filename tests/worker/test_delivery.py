@@ -283,13 +283,62 @@ def test_a_name_resolving_to_any_private_address_is_refused(
         ]
 
     sender = WebhookSender(timeout=5, allow_private=False, resolve=resolve)
+    named = f"http://hooks.invalid:{urlsplit(url).port}/hook"
     try:
-        sent = background.run(sender.send(url, _entry("msg_private"), ["whsec_x"]))
+        secret = "whsec_" + base64.b64encode(b"k" * 24).decode()
+        sent = background.run(sender.send(named, _entry("msg_private"), [secret]))
     finally:
         background.run(sender.close())
     assert sent.attempt.status is None
     assert "non-public address (10.0.0.7)" in (sent.error or "")
     assert hook.received == []
+
+
+def test_deliveries_to_one_origin_share_a_few_kept_connections(
+    db: Database, hub: Services, receiver: tuple[Receiver, str], background: EventLoopThread
+) -> None:
+    hook, url = receiver
+    for seed in range(8):
+        created = add_party(db, seed=10 + seed)
+        hook.secrets.append(subscribe(db, hub, created.party.client_id, url))
+        person = add_end_user(db, fnr(5, 5, 60 + seed))
+        for item in range(3):
+            point = add_metering_point(db, 200 + 10 * seed + item)
+            add_supply(db, point, person, MOVE_IN)
+            add_grant(db, created.party.id, point, person, MOVE_IN)
+    worker = Worker(hub)
+    try:
+        background.run(worker.deliver_due())
+    finally:
+        background.run(worker.close())
+    assert len(hook.accepted()) == 24
+    assert all(item.verified for item in hook.received)
+    assert len({item.peer_port for item in hook.received}) <= delivery.CONNECTIONS_PER_ORIGIN
+
+
+def test_an_endpoint_that_does_not_answer_is_given_up_on_within_the_time_out(
+    db: Database, hub: Services, background: EventLoopThread
+) -> None:
+    """Connected, the request sent, and no answer: the attempt fails after the timeout
+    and the message waits for its retry."""
+    silent = socket.create_server(("127.0.0.1", 0))
+    silent.listen()
+    created = add_party(db, seed=2)
+    subscribe(db, hub, created.party.client_id, f"http://127.0.0.1:{silent.getsockname()[1]}/h")
+    new_grants(db, created.party.id, 1)
+    worker = Worker(hub, sender=WebhookSender(timeout=0.5, allow_private=True))
+    started = time.monotonic()
+    try:
+        report = background.run(worker.deliver_due())
+    finally:
+        background.run(worker.close())
+        silent.close()
+    assert time.monotonic() - started < 5
+    assert report.retried == 1
+    [row] = outbox_rows(db)
+    assert (row.delivered_at, row.last_status) == (None, None)
+    assert row.last_error == "no answer within 0.5 s"
+    assert row.due_at > hub.now()
 
 
 def test_retry_after_is_honoured(

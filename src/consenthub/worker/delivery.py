@@ -8,14 +8,14 @@ import datetime as dt
 import ipaddress
 import socket
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
+import aiohttp
 import orjson
+from aiohttp.abc import AbstractResolver, ResolveResult
 from standardwebhooks import Webhook
 
 from consenthub import outbox
@@ -42,20 +42,18 @@ def _forbidden(address: str) -> bool:
     return not ip.is_global or ip.is_multicast
 
 
-# Deliveries in flight to one endpoint origin (and its kept-alive connections). httpx
-# spends per request on every connection of its pool and every request waiting for one:
-# a few per origin deliver the most (docs/performance.md, the webhook benchmark).
+def _ip_literal(host: str) -> str | None:
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        return None
+
+
+# Connections kept to one endpoint origin, and so deliveries in flight to it; origins
+# are delivered side by side up to the worker's claim (PARTIES_PER_CLAIM parties).
 CONNECTIONS_PER_ORIGIN = 4
-# Origins whose clients are kept; the one unused longest is closed past this.
-KEPT_ORIGINS = 256
-
-
-@dataclass(frozen=True)
-class _Vetted:
-    # None: let the HTTP client resolve the host (private addresses allowed).
-    address: str | None
-    refused: str | None
-
+CONNECTIONS = 256
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 Resolve = Callable[[str, int], Awaitable[list[tuple[Any, ...]]]]
 
@@ -64,15 +62,59 @@ async def _system_resolve(host: str, port: int) -> list[tuple[Any, ...]]:
     return await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
 
 
-@dataclass
-class _Origin:
-    client: httpx.AsyncClient
-    in_flight: asyncio.Semaphore
+class _Refused(OSError):
+    """A webhook host that resolves to nothing, or to an address it may not reach."""
+
+
+class _VettingResolver(AbstractResolver):
+    """The HTTP client's resolver. A webhook URL is the party's to choose, so without
+    ``CONSENTHUB_WEBHOOK_ALLOW_PRIVATE`` it may not reach the hub's own network
+    (loopback, private, link-local and other non-global addresses): a name with any
+    such address is refused. The client connects only to the addresses this returns,
+    so the address vetted is the one connected to, and a name that resolves again to
+    another address between the check and the connection (DNS rebinding) gains
+    nothing; Host and, for https, the TLS server name stay the URL's host."""
+
+    def __init__(self, resolve: Resolve, *, allow_private: bool) -> None:
+        self._resolve = resolve
+        self._allow_private = allow_private
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        try:
+            infos = await self._resolve(host, port)
+        except OSError as exc:
+            raise _Refused(f"cannot resolve {host}: {exc.strerror or exc}") from exc
+        if not infos:
+            raise _Refused(f"cannot resolve {host}: no address")
+        if not self._allow_private:
+            refused = sorted({str(info[4][0]) for info in infos if _forbidden(str(info[4][0]))})
+            if refused:
+                raise _Refused(f"{host} resolves to a non-public address ({', '.join(refused)})")
+        return [
+            ResolveResult(
+                hostname=host,
+                host=str(sockaddr[0]),
+                port=int(sockaddr[1]),
+                family=family_found,
+                proto=proto,
+                flags=socket.AI_NUMERICHOST | socket.AI_NUMERICSERV,
+            )
+            for family_found, _, proto, _, sockaddr in infos
+        ]
+
+    async def close(self) -> None:
+        return None
 
 
 class WebhookSender:
-    """One small HTTP client per endpoint origin (connections kept alive) for the worker's
-    lifetime; a few deliveries in flight to each origin, origins side by side."""
+    """One HTTP client (aiohttp) for the worker's lifetime: connections kept alive, a few
+    to each endpoint origin, origins side by side.
+
+    aiohttp rather than httpx: about a fifth of httpx's CPU per request (its parser
+    and connection pool are compiled), which is most of what a delivery costs
+    (docs/performance.md, the webhook benchmark)."""
 
     def __init__(
         self, *, timeout: float, allow_private: bool, resolve: Resolve = _system_resolve
@@ -80,66 +122,45 @@ class WebhookSender:
         self._allow_private = allow_private
         self._resolve = resolve
         self._timeout = timeout
-        self._origins: OrderedDict[str, _Origin] = OrderedDict()
+        self._session: aiohttp.ClientSession | None = None
 
     async def close(self) -> None:
-        for origin in self._origins.values():
-            await origin.client.aclose()
-        self._origins.clear()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
-    async def _origin(self, url: str) -> _Origin:
-        parts = urlsplit(url)
-        key = f"{parts.scheme}://{parts.netloc}"
-        found = self._origins.get(key)
-        if found is None:
-            found = _Origin(
-                httpx.AsyncClient(
-                    follow_redirects=False,
-                    timeout=self._timeout,
-                    limits=httpx.Limits(
-                        max_connections=CONNECTIONS_PER_ORIGIN,
-                        max_keepalive_connections=CONNECTIONS_PER_ORIGIN,
-                    ),
-                ),
-                asyncio.Semaphore(CONNECTIONS_PER_ORIGIN),
+    def _client(self) -> aiohttp.ClientSession:
+        # Made on first use, in the event loop it serves (aiohttp binds a session to it).
+        if self._session is None:
+            connector = aiohttp.TCPConnector(
+                limit=CONNECTIONS,
+                limit_per_host=CONNECTIONS_PER_ORIGIN,
+                resolver=_VettingResolver(self._resolve, allow_private=self._allow_private),
             )
-            self._origins[key] = found
-            if len(self._origins) > KEPT_ORIGINS:
-                _, oldest = self._origins.popitem(last=False)
-                await oldest.client.aclose()
-        self._origins.move_to_end(key)
-        return found
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                timeout=aiohttp.ClientTimeout(total=self._timeout),
+                # Proxies from the environment would connect past the address check.
+                trust_env=False,
+                auto_decompress=False,
+            )
+        return self._session
 
-    async def _vetted_address(self, url: str) -> _Vetted:
-        """The address to connect to for ``url``. A webhook URL is the party's to choose,
-        so without ``CONSENTHUB_WEBHOOK_ALLOW_PRIVATE`` it may not reach the hub's own
-        network (loopback, private, link-local and other non-global addresses); the
-        address vetted is the one connected to, so a name that resolves again to another
-        address between the check and the connection (DNS rebinding) gains nothing."""
-        if self._allow_private:
-            return _Vetted(address=None, refused=None)
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        try:
-            infos = await self._resolve(host, port)
-        except OSError as exc:
-            return _Vetted(None, f"cannot resolve {host}: {exc.strerror or exc}")
-        addresses = [str(info[4][0]) for info in infos]
-        refused = sorted({address for address in addresses if _forbidden(address)})
-        if refused:
-            return _Vetted(None, f"{host} resolves to a non-public address ({', '.join(refused)})")
-        if not addresses:
-            return _Vetted(None, f"cannot resolve {host}: no address")
-        return _Vetted(addresses[0], None)
+    def _refused_literal(self, url: str) -> str | None:
+        """An IP address in the URL itself, which no resolver sees: refused as above."""
+        address = _ip_literal(urlsplit(url).hostname or "")
+        if self._allow_private or address is None or not _forbidden(address):
+            return None
+        return f"{address} is a non-public address"
 
     async def send(self, url: str, message: OutboxEntry, secrets: Sequence[str]) -> Delivery:
         if not secrets:
             return Delivery(Attempt(None), "the party has no webhook secret")
-        vetted = await self._vetted_address(url)
-        if vetted.refused:
-            return Delivery(Attempt(None), vetted.refused)
-        body = orjson.dumps(message.payload).decode()
+        refused = self._refused_literal(url)
+        if refused:
+            return Delivery(Attempt(None), refused)
+        body = orjson.dumps(message.payload)
+        text = body.decode()
         # The signature's timestamp is the moment of sending, by the wall clock the
         # receiver checks it against (Standard Webhooks: within five minutes).
         sent_at = dt.datetime.fromtimestamp(int(time.time()), dt.UTC)
@@ -148,29 +169,27 @@ class WebhookSender:
             "user-agent": USER_AGENT,
             "webhook-id": message.message_id,
             "webhook-timestamp": str(int(sent_at.timestamp())),
-            "webhook-signature": signature(secrets, message.message_id, sent_at, body),
+            "webhook-signature": signature(secrets, message.message_id, sent_at, text),
         }
-        target = httpx.URL(url)
-        extensions: dict[str, str] = {}
-        if vetted.address is not None:
-            # Connect to the vetted address; Host and, for https, the TLS server name (and
-            # so the certificate check) stay the URL's host.
-            headers["host"] = target.netloc.decode("ascii")
-            if target.scheme == "https":
-                extensions["sni_hostname"] = target.host
-            target = target.copy_with(host=vetted.address)
-        origin = await self._origin(url)
         try:
-            async with origin.in_flight:
-                response = await origin.client.post(
-                    target, content=body, headers=headers, extensions=extensions
-                )
-        except httpx.HTTPError as exc:
+            # The answer's body is not read: it is not the hub's to keep. One that has
+            # not fully arrived with the status closes its connection instead of
+            # keeping it.
+            async with self._client().post(
+                url, data=body, headers=headers, allow_redirects=False
+            ) as response:
+                status = response.status
+                retry_after_header = response.headers.get("retry-after")
+        except aiohttp.ClientConnectorError as exc:
+            if isinstance(exc.os_error, _Refused):
+                return Delivery(Attempt(None), str(exc.os_error))
             return Delivery(Attempt(None), f"{type(exc).__name__}: {exc}"[:500])
-        retry_after = outbox.parse_retry_after(
-            response.headers.get("retry-after"), dt.datetime.now(dt.UTC)
-        )
-        error = None if response.is_success else f"HTTP {response.status_code}"
-        if response.is_redirect:
-            error = f"HTTP {response.status_code}: redirects are not followed"
-        return Delivery(Attempt(response.status_code, retry_after), error)
+        except TimeoutError:
+            return Delivery(Attempt(None), f"no answer within {self._timeout:g} s")
+        except aiohttp.ClientError as exc:
+            return Delivery(Attempt(None), f"{type(exc).__name__}: {exc}"[:500])
+        retry_after = outbox.parse_retry_after(retry_after_header, dt.datetime.now(dt.UTC))
+        error = None if 200 <= status < 300 else f"HTTP {status}"
+        if status in REDIRECTS:
+            error = f"HTTP {status}: redirects are not followed"
+        return Delivery(Attempt(status, retry_after), error)
