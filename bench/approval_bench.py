@@ -364,7 +364,7 @@ def _report(findings: Findings, outcomes: list[Outcome], repetitions: int) -> No
         "(httpx, loopback; the 303 to the return address is not followed). Every answer's "
         "signed result is checked to carry one contract per approved metering point. CPU is "
         "the server worker's (and on PostgreSQL the database processes') CPU time over the "
-        "post, in 10 ms clock ticks, so only its mean is given.",
+        "post, from the scheduler's per-thread counts in ns (`/proc/PID/task/*/schedstat`).",
         "",
         "The outbox's cost: a third post, the same approval of all the end user's metering "
         f"points by a fresh party subscribed to a webhook (`registry.set_webhook`, "

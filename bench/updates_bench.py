@@ -27,7 +27,7 @@ Every message carries a fresh ``messageId`` (so its acknowledgement is stored to
 its items in shuffled order. After ``Plan.updates_warmup`` untimed rounds, the four
 messages are sent once per round for ``Plan.updates_rounds`` rounds, each taking each
 place in the order in turn. CPU per message: the server worker's (and on PostgreSQL the
-database processes serving it) over the POST, in 10 ms clock ticks. After the run the
+database processes serving it) over the POST (the scheduler's ns counts). After the run the
 harness checks the database: the pending request items, ended and changed contracts
 are exactly those the accepted items asked for.
 """
@@ -466,7 +466,7 @@ def _report(findings: Findings, outcomes: list[Outcome], plan: Plan) -> None:
         "body encoded beforehand) from sending it to having read the whole acknowledgement; "
         "the acknowledgement is then checked item by item (GSRN in the order sent, status, "
         "code, an add's `requestId`). CPU is the server worker's (and on PostgreSQL the "
-        "database processes') over the POST, in 10 ms clock ticks. After the run the "
+        "database processes') over the POST (the scheduler's ns counts). After the run the "
         "database is checked: the pending request items, ended and changed contracts are "
         "exactly those the accepted items asked for.",
         "",

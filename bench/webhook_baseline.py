@@ -5,10 +5,10 @@ one ``aiohttp.ClientSession`` with the worker's settings (no redirects, its conn
 limits and timeout; the worker's HTTP client since the seventh session, httpx before).
 ``--parties`` chains run side by side, each sending its ``--per-party`` POSTs one after
 the other, as the worker delivers a party's messages in order with up to
-``PARTIES_PER_CLAIM`` parties at once. Each body has the shape and size of a ``grant.started`` event and each request the worker's
-headers (the signature a fixed string of the same length: no signing, no
-database, no claims, no bookkeeping). What remains is what the network, aiohttp
-and the receiver cost.
+``PARTIES_PER_CLAIM`` parties at once. Each body has the shape and size of a
+``grant.started`` event and each request the worker's headers (the signature a fixed
+string of the same length: no signing, no database, no claims, no bookkeeping). What
+remains is what the network, aiohttp and the receiver cost.
 
     python -m bench.webhook_baseline --url http://127.0.0.1:8200/plain --parties 50 \
         --per-party 40

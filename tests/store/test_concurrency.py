@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import httpx
 import pytest
@@ -113,29 +112,5 @@ def test_a_connection_closed_while_idle_is_replaced_before_use(
         monkeypatch.setattr(store_database, "PING_AFTER_IDLE_SECONDS", 0.0)
         with database.read() as conn:
             assert conn.execute(text("SELECT pg_backend_pid()")).scalar_one() != backend
-    finally:
-        database.dispose()
-
-
-def test_sqlite_wal_stays_small_under_sustained_writes(tmp_path: Path) -> None:
-    """The WAL is checkpointed every few hundred pages (short waits for the requests
-    queued behind a checkpoint) and restarts from its beginning, so it does not grow with
-    the number of writes."""
-    database = Database(f"sqlite:///{tmp_path / 'wal.db'}")
-    try:
-        with database.write() as conn:
-            conn.execute(text("CREATE TABLE log (id INTEGER PRIMARY KEY, what TEXT)"))
-            conn.execute(text("CREATE INDEX ix_log_what ON log (what)"))
-            assert conn.execute(text("PRAGMA journal_mode")).scalar_one() == "wal"
-            assert conn.execute(text("PRAGMA wal_autocheckpoint")).scalar_one() == (
-                store_database.SQLITE_WAL_AUTOCHECKPOINT_PAGES
-            )
-            page_size = conn.execute(text("PRAGMA page_size")).scalar_one()
-        for number in range(3000):
-            with database.write() as conn:
-                conn.execute(text("INSERT INTO log (what) VALUES (:what)"), {"what": f"{number:x}"})
-        wal = tmp_path / "wal.db-wal"
-        # The default (1,000 pages) would let it reach about five times this.
-        assert wal.stat().st_size <= 2 * store_database.SQLITE_WAL_AUTOCHECKPOINT_PAGES * page_size
     finally:
         database.dispose()

@@ -36,14 +36,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
 
 from consenthub.domain.errors import Code, DomainError
+from consenthub.store import wal
 
 _IMMEDIATE = "consenthub_immediate"
 SQLITE_CACHE_KIB = 16 * 1024
-# SQLite checkpoints the WAL inside the commit that takes it past this many pages, and
-# every request queued on the writer waits for it (copy and fsync). 200 pages instead of
-# the default 1,000 make each such wait a fifth as long: the data API's p99 under load
-# fell from 5.5-7.3 ms to about 4 ms for some 3 % less throughput (docs/performance.md).
-SQLITE_WAL_AUTOCHECKPOINT_PAGES = 200
 POSTGRESQL_POOL_SIZE = 10
 # What a client is told to wait when the database cannot be reached.
 STORE_RETRY_AFTER_SECONDS = 5
@@ -104,6 +100,19 @@ class Database:
         self._kept_connections: list[tuple[threading.Thread, Connection]] = []
         self._kept_guard = threading.Lock()
         self._generation = 0
+        # SQLite: the WAL checkpointed off the writer's path (``store/wal.py``).
+        self._checkpointer: wal.Checkpointer | None = None
+        if self.is_sqlite:
+            self._checkpointer = wal.Checkpointer(str(self.url.database))
+            event.listen(self.engine, "commit", self._committed)
+
+    def _committed(self, _conn: Connection) -> None:
+        assert self._checkpointer is not None
+        self._checkpointer.written()
+
+    @property
+    def checkpointer(self) -> wal.Checkpointer | None:
+        return self._checkpointer
 
     def _create_engine(self, echo: bool) -> Engine:
         if self.is_sqlite:
@@ -259,6 +268,8 @@ class Database:
             self._generation += 1
         for _, conn in kept:
             conn.close()
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
         self.engine.dispose()
 
 
@@ -361,7 +372,8 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     # SQLite's default page cache is 2 MiB per connection; at Norway scale the indexes'
     # upper levels and a day's values of the metering points being read no longer fit.
     cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
-    cursor.execute(f"PRAGMA wal_autocheckpoint={SQLITE_WAL_AUTOCHECKPOINT_PAGES}")
+    # The checkpointer's thread checkpoints; a commit does only past the backstop.
+    cursor.execute(f"PRAGMA wal_autocheckpoint={wal.BACKSTOP_PAGES}")
     cursor.close()
 
 
