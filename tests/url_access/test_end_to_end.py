@@ -11,7 +11,7 @@ import httpx
 import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from consenthub import registry
 from consenthub.store import audit
@@ -419,8 +419,24 @@ def test_internal_failure_is_eh111(
     with httpx.Client() as client:
         page_path = start(client, portal_server, str(uuid.uuid4()))
         page = client.get(f"{portal_server.url}{page_path}")
-        monkeypatch.setattr(grants, "approve", broken)
-        failed = client.post(
+        with monkeypatch.context() as fault:
+            fault.setattr(grants, "approve", broken)
+            failed = client.post(
+                f"{portal_server.url}{page_path}",
+                data={
+                    "csrf_token": csrf_of(page.text),
+                    "action": "approve",
+                    "metering_point": gsrn(11),
+                },
+                follow_redirects=False,
+            )
+        assert failed.status_code == 303
+        claims = decode_response(portal_server, failed.headers["location"])
+        assert claims["error"]["code"] == "EH111"
+        assert "disk on fire" not in failed.headers["location"]
+        # The request ended with that answer: approving it once the fault is gone gives
+        # the party the same EH111 again, never a second, different answer.
+        again = client.post(
             f"{portal_server.url}{page_path}",
             data={
                 "csrf_token": csrf_of(page.text),
@@ -429,10 +445,10 @@ def test_internal_failure_is_eh111(
             },
             follow_redirects=False,
         )
-    assert failed.status_code == 303
-    claims = decode_response(portal_server, failed.headers["location"])
-    assert claims["error"]["code"] == "EH111"
-    assert "disk on fire" not in failed.headers["location"]
+    assert again.status_code == 303
+    assert decode_response(portal_server, again.headers["location"])["error"]["code"] == "EH111"
+    with db.read() as conn:
+        assert conn.execute(select(func.count()).select_from(Grant)).scalar_one() == 0
 
 
 def test_result_api_is_per_party(

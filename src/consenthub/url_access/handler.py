@@ -135,7 +135,12 @@ async def _answered(request: Request, answered: AccessRequest) -> Response:
 
 
 async def _failed(request: Request, failed: AccessRequest) -> Response:
-    return _send(services(request), failed, Outcome(error=Code.EH111))
+    """The decision failed unexpectedly and changed nothing: the request ends with
+    ``EH111`` before the party is told so, so that the person cannot answer it later and
+    send the party a second, different answer for the same ``request_id``."""
+    hub = services(request)
+    left = await run_in_threadpool(service.abandon, hub, failed.id, Code.EH111)
+    return await _answered(request, left)
 
 
 DECISION_FLOW = DecisionFlow(
