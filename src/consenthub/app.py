@@ -51,7 +51,6 @@ from consenthub.web.errors import (
 from consenthub.web.responses import JSONResponse
 from consenthub.web.server import LimitedHttpToolsProtocol
 from consenthub.web.sessions import ServerSessions
-from consenthub.worker import Worker
 
 STATIC = Path(__file__).parent / "web" / "static"
 # Swagger UI and ReDoc as the fastapi-offline package ships them (docs/decisions.md, "API
@@ -86,6 +85,10 @@ def _lifespan(app: FastAPI) -> AbstractAsyncContextManager[None]:
         if not hub.settings.worker_in_server:
             yield
             return
+        # Imported only here: a server without the worker does not load it and its HTTP
+        # client (aiohttp, ~8 MB of a worker process that the memory goal counts).
+        from consenthub.worker import Worker
+
         runner = Worker(hub, due_jobs=DUE_WORK)
         stop = asyncio.Event()
         task = asyncio.create_task(runner.run_forever(stop))
