@@ -418,33 +418,22 @@ def test_internal_failure_is_eh111(
 
     with httpx.Client() as client:
         page_path = start(client, portal_server, str(uuid.uuid4()))
-        page = client.get(f"{portal_server.url}{page_path}")
+
+        def approve() -> httpx.Response:
+            return answer(
+                client, portal_server, page_path, action="approve", metering_point=gsrn(11)
+            )
+
         with monkeypatch.context() as fault:
             fault.setattr(grants, "approve", broken)
-            failed = client.post(
-                f"{portal_server.url}{page_path}",
-                data={
-                    "csrf_token": csrf_of(page.text),
-                    "action": "approve",
-                    "metering_point": gsrn(11),
-                },
-                follow_redirects=False,
-            )
+            failed = approve()
         assert failed.status_code == 303
         claims = decode_response(portal_server, failed.headers["location"])
         assert claims["error"]["code"] == "EH111"
         assert "disk on fire" not in failed.headers["location"]
         # The request ended with that answer: approving it once the fault is gone gives
         # the party the same EH111 again, never a second, different answer.
-        again = client.post(
-            f"{portal_server.url}{page_path}",
-            data={
-                "csrf_token": csrf_of(page.text),
-                "action": "approve",
-                "metering_point": gsrn(11),
-            },
-            follow_redirects=False,
-        )
+        again = approve()
     assert again.status_code == 303
     assert decode_response(portal_server, again.headers["location"])["error"]["code"] == "EH111"
     with db.read() as conn:
