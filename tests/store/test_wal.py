@@ -60,12 +60,16 @@ def test_a_commit_leaves_the_checkpoint_to_the_thread(
 def test_the_wal_stays_within_the_backstop_under_sustained_writes(
     database: Database, tmp_path: Path
 ) -> None:
+    """Writes without a pause keep ahead of the thread's passive checkpoints, so the WAL
+    would grow with them; the writers' own checkpoint past the backstop bounds it."""
     with database.read() as conn:
         page_size = conn.execute(text("PRAGMA page_size")).scalar_one()
-    for _ in range(40):
+    for _ in range(200):
         _write(database, 400)
-    # 40 x ~100 pages written; the WAL restarts from its beginning once checkpointed.
-    assert (tmp_path / "wal.db-wal").stat().st_size <= wal.BACKSTOP_PAGES * page_size * 1.1
+    # 200 x ~100 pages written, five times the backstop; the WAL file keeps the largest
+    # size it reached, a little past the backstop when a commit's own checkpoint found
+    # the thread's under way and left it to the next commit.
+    assert (tmp_path / "wal.db-wal").stat().st_size <= 2 * wal.BACKSTOP_PAGES * page_size
 
 
 def test_dispose_stops_the_thread_and_a_new_commit_starts_it_again(database: Database) -> None:

@@ -50,7 +50,8 @@ def _ip_literal(host: str) -> str | None:
 
 
 # Connections kept to one endpoint origin, and so deliveries in flight to it; origins
-# are delivered side by side up to the worker's claim (PARTIES_PER_CLAIM parties).
+# are delivered side by side up to the worker's claim (PARTIES_PER_CLAIM parties), with
+# at most CONNECTIONS open in all.
 CONNECTIONS_PER_ORIGIN = 4
 CONNECTIONS = 256
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
