@@ -36,6 +36,8 @@ from tests.webhook_receiver import Receiver
 from tests.worker.two_workers import deliver_with_two_workers
 
 MOVE_IN = dt.date(2022, 8, 1)
+# A party's webhook secret, for the sender's own tests.
+SECRET = "whsec_" + base64.b64encode(b"k" * 24).decode()
 
 
 @pytest.fixture
@@ -247,8 +249,7 @@ def test_the_address_vetted_is_the_address_connected_to(
     """No second lookup after the check (DNS rebinding): the name below resolves only
     through the sender's own resolver, and Host still names it."""
     hook, url = receiver
-    secret = "whsec_" + base64.b64encode(b"k" * 24).decode()
-    hook.secrets.append(secret)
+    hook.secrets.append(SECRET)
     port = urlsplit(url).port
     lookups: list[str] = []
 
@@ -261,7 +262,7 @@ def test_the_address_vetted_is_the_address_connected_to(
     sender = WebhookSender(timeout=5, allow_private=False, resolve=resolve)
     try:
         sent = background.run(
-            sender.send(f"http://hooks.invalid:{port}/hook", _entry("msg_pinned"), [secret])
+            sender.send(f"http://hooks.invalid:{port}/hook", _entry("msg_pinned"), [SECRET])
         )
     finally:
         background.run(sender.close())
@@ -285,8 +286,7 @@ def test_a_name_resolving_to_any_private_address_is_refused(
     sender = WebhookSender(timeout=5, allow_private=False, resolve=resolve)
     named = f"http://hooks.invalid:{urlsplit(url).port}/hook"
     try:
-        secret = "whsec_" + base64.b64encode(b"k" * 24).decode()
-        sent = background.run(sender.send(named, _entry("msg_private"), [secret]))
+        sent = background.run(sender.send(named, _entry("msg_private"), [SECRET]))
     finally:
         background.run(sender.close())
     assert sent.attempt.status is None

@@ -149,8 +149,10 @@ class WebhookSender:
 
     def _refused_literal(self, url: str) -> str | None:
         """An IP address in the URL itself, which no resolver sees: refused as above."""
+        if self._allow_private:
+            return None
         address = _ip_literal(urlsplit(url).hostname or "")
-        if self._allow_private or address is None or not _forbidden(address):
+        if address is None or not _forbidden(address):
             return None
         return f"{address} is a non-public address"
 
